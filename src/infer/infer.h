@@ -1,0 +1,80 @@
+/*
+ * infer.h - the inference engine: an ONNX model in, a float tensor in, a
+ * float tensor out. It knows nothing of HTTP, image files or matting.
+ *
+ * Loading parses the .onnx file (protobuf-c code generated at build time from
+ * the system's onnx.proto), sorts the graph topologically, folds the constant
+ * shape subgraphs for the fixed input shape, prunes every node the first
+ * output does not need, fuses what it can (Conv+ReLU), converts fp16 weights
+ * to the compute precision once, and plans every activation buffer once. The
+ * per-run path allocates nothing large.
+ *
+ * Two backends run the same planned graph: oneDNN (fast) and a plain C
+ * reference (slow, obviously correct) that tests compare against.
+ *
+ * Thread-safety: bgr_model_run may be called from any thread; runs of one
+ * model are serialised on its internal mutex (the model owns its planned
+ * buffers, and one run already uses every core through oneDNN's threads).
+ * Loading different models concurrently is safe.
+ */
+#ifndef BGR_INFER_INFER_H
+#define BGR_INFER_INFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+enum bgr_backend {
+    BGR_BACKEND_DNNL = 0, /* oneDNN primitives (default) */
+    BGR_BACKEND_REF,      /* plain C reference implementation of every op */
+};
+
+enum bgr_precision {
+    BGR_PREC_AUTO = 0, /* best the CPU supports with the accuracy we promise */
+    BGR_PREC_FP32,
+    BGR_PREC_BF16,
+    BGR_PREC_INT8,
+};
+
+struct bgr_model_opts {
+    enum bgr_backend backend;
+    enum bgr_precision precision;
+    int n_threads; /* 0 = all cores */
+    int verbose;   /* print per-op timings to stderr after each run */
+};
+
+struct bgr_model;
+
+/* Tensor shape: up to 4 dims, NCHW for images. */
+struct bgr_shape {
+    int rank;
+    int64_t dims[4];
+};
+
+/* Loads a model from a file / from memory (the bytes are not kept).
+ * On success *out owns the model; free it with bgr_model_free.
+ * Errors: BGR_EIO (file), BGR_EMODEL (malformed or truncated file, an
+ * unsupported op or attribute: the message names the node and op). */
+int bgr_model_load_file(const char *path, const struct bgr_model_opts *opts,
+                        struct bgr_model **out, struct bgr_error *err);
+int bgr_model_load_mem(const void *data, size_t len, const struct bgr_model_opts *opts,
+                       struct bgr_model **out, struct bgr_error *err);
+void bgr_model_free(struct bgr_model *m); /* accepts NULL */
+
+/* Shapes of the (single) input and the first output. */
+struct bgr_shape bgr_model_input_shape(const struct bgr_model *m);
+struct bgr_shape bgr_model_output_shape(const struct bgr_model *m);
+
+/* Runs the model. in holds in_count floats (must equal the input shape's
+ * element count, else BGR_ESHAPE); out receives out_count floats (must
+ * equal the output's element count). Both buffers are the caller's. */
+int bgr_model_run(struct bgr_model *m, const float *in, size_t in_count, float *out,
+                  size_t out_count, struct bgr_error *err);
+
+/* Multiply-accumulate count of one run (for GFLOP/s reports). */
+double bgr_model_macs(const struct bgr_model *m);
+/* Human-readable name of the precision actually in use ("fp32", "bf16"). */
+const char *bgr_model_precision_name(const struct bgr_model *m);
+
+#endif

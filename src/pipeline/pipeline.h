@@ -1,0 +1,93 @@
+/*
+ * pipeline.h - one image through background removal: decode, predict the
+ * matte with the model, scale it back, apply the output options, encode.
+ * Shared by the CLI and the server, so both give identical results.
+ *
+ * The options struct is the single description of what a client may ask for;
+ * the CLI and the HTTP API parse their own syntax into it.
+ *
+ * Thread-safety: bgr_pipeline_process may be called from several threads;
+ * model runs are serialised internally on the model's mutex (one inference
+ * already uses every core), decoding and encoding run in parallel.
+ */
+#ifndef BGR_PIPELINE_PIPELINE_H
+#define BGR_PIPELINE_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "infer/infer.h"
+
+enum bgr_format { BGR_FORMAT_PNG = 0, BGR_FORMAT_WEBP, BGR_FORMAT_JPEG };
+
+enum bgr_max_res {
+    BGR_MAXRES_ORIGINAL = 0,
+    BGR_MAXRES_1080P, /* fits 1920x1080 (landscape) or 1080x1920 (portrait) */
+    BGR_MAXRES_720P,  /* 1280x720 */
+    BGR_MAXRES_480P,  /* 854x480 */
+};
+
+struct bgr_color {
+    uint8_t r, g, b, a;
+};
+
+struct bgr_output_opts {
+    enum bgr_format format; /* default png */
+    int quality;            /* 1..100, webp and jpeg; default 90 */
+    bool has_bg_color;      /* flatten onto bg_color (jpeg without it: white) */
+    struct bgr_color bg_color;
+    enum bgr_max_res max_res;
+    bool crop;      /* trim to the subject's bounding box */
+    bool mask_only; /* write the 8-bit matte as a grayscale PNG instead */
+};
+
+/* Limits applied while decoding untrusted bytes. */
+struct bgr_decode_limits {
+    uint64_t max_pixels; /* refuse larger images from the header, before decoding; 0 = default 50 MP */
+    int max_side;        /* 0 = no limit besides max_pixels */
+};
+
+/* Per-stage timings in milliseconds (for -v and the server's metrics). */
+struct bgr_timings {
+    double decode_ms, preprocess_ms, infer_ms, postprocess_ms, encode_ms, total_ms;
+};
+
+struct bgr_result {
+    uint8_t *data; /* encoded image, owned: free with bgr_result_release */
+    size_t len;
+    enum bgr_format format;
+    int width, height;                   /* of the output image */
+    int original_width, original_height; /* after EXIF orientation */
+    const char *mime;                    /* static string */
+    const char *ext;                     /* "png", "webp", "jpg" (static) */
+};
+
+/* Default options: png, quality 90, transparent, original size, no crop. */
+void bgr_output_opts_init(struct bgr_output_opts *o);
+
+/* Parsers shared by CLI and API. Each returns 0 or BGR_EINVALID_PARAMETER
+ * with a message naming what was expected. */
+int bgr_parse_format(const char *s, enum bgr_format *out, struct bgr_error *err);
+int bgr_parse_color(const char *s, struct bgr_color *out, struct bgr_error *err);
+int bgr_parse_max_res(const char *s, enum bgr_max_res *out, struct bgr_error *err);
+int bgr_parse_quality(const char *s, int *out, struct bgr_error *err);
+const char *bgr_format_name(enum bgr_format f); /* "png", "webp", "jpeg" */
+
+/* Removes the background of one encoded image (any format libvips reads).
+ * model is used under its internal lock. On success *res owns the output.
+ * Errors: BGR_EUNSUPPORTED_FORMAT (unreadable, empty, unknown format),
+ * BGR_ERESOLUTION_TOO_HIGH (over the pixel limit, found from the header),
+ * BGR_EINVALID_PARAMETER, BGR_ENOMEM, BGR_EINTERNAL. timings may be NULL. */
+int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
+                         const struct bgr_decode_limits *lim, const struct bgr_output_opts *opts,
+                         struct bgr_result *res, struct bgr_timings *timings,
+                         struct bgr_error *err);
+void bgr_result_release(struct bgr_result *res);
+
+/* Initialises libvips once per process (thread-safe, idempotent); returns 0
+ * or BGR_EINTERNAL. bgr_pipeline_process calls it itself. */
+int bgr_pipeline_global_init(struct bgr_error *err);
+
+#endif
