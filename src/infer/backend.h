@@ -1,0 +1,38 @@
+/*
+ * backend.h - the two executors of a prepared graph (private to src/infer).
+ * Each plans its own activation arena at creation (sizes differ: oneDNN's
+ * blocked layouts pad channels) and runs the graph's steps in order. op_ms,
+ * when not NULL, accumulates milliseconds per op kind; index BGR_OP__COUNT
+ * collects layout reorders.
+ */
+#ifndef BGR_INFER_BACKEND_H
+#define BGR_INFER_BACKEND_H
+
+#include "infer/graph.h"
+
+struct bgr_ref_be;
+int bgr_ref_be_new(struct bgr_graph *g, struct bgr_ref_be **out, struct bgr_error *err);
+void bgr_ref_be_run(struct bgr_ref_be *b, const struct bgr_graph *g, const float *in, float *out,
+                    double *op_ms);
+void bgr_ref_be_free(struct bgr_ref_be *b);
+size_t bgr_ref_be_bytes(const struct bgr_ref_be *b); /* planned activation bytes */
+
+struct bgr_dnnl_be;
+/* Reorders weights into the layouts the primitives chose and creates every
+ * primitive. Afterwards the graph's constants are no longer read. bf16:
+ * activations and weights in bf16 (only where bgr_dnnl_has_bf16()). */
+int bgr_dnnl_be_new(struct bgr_graph *g, int n_threads, int bf16, struct bgr_dnnl_be **out,
+                    struct bgr_error *err);
+/* Whether this CPU runs bf16 natively (AVX512-BF16 or later). */
+int bgr_dnnl_has_bf16(void);
+int bgr_dnnl_be_run(struct bgr_dnnl_be *b, const float *in, float *out, double *op_ms,
+                    struct bgr_error *err);
+void bgr_dnnl_be_free(struct bgr_dnnl_be *b);
+size_t bgr_dnnl_be_bytes(const struct bgr_dnnl_be *b); /* activations + scratchpad */
+
+/* Fills first/last for every activation the steps touch (resolved ids) and
+ * returns their ids in *ids (caller frees); the graph input and output live
+ * over the whole run. */
+int bgr_graph_lifetimes(struct bgr_graph *g, int **ids);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * be_dnnl.h - shared state of the oneDNN backend's two files (private):
+ * be_dnnl.c owns the lifecycle, the memory plan and the run loop;
+ * be_dnnl_ops.c creates each step's primitives at load.
+ */
+#ifndef BGR_INFER_BE_DNNL_H
+#define BGR_INFER_BE_DNNL_H
+
+#include "infer/backend.h"
+
+#include <dnnl.h>
+
+/* one planned buffer: a graph activation or a reorder temporary */
+struct dn_buf {
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem; /* owned; its handle points into the arena after planning */
+    int first, last;   /* step interval it must survive */
+    int64_t dims[4];   /* logical NCHW dims, for the reference fallback */
+};
+
+/* one execution: a primitive with its arguments, or the reference resize */
+struct dn_exec {
+    dnnl_primitive_t prim; /* owned; NULL: reference resize fallback */
+    int nargs;
+    dnnl_exec_arg_t *args;       /* owned array; the memories belong to bufs/weights */
+    dnnl_memory_t sp_mem;        /* owned, this primitive's view of the shared scratchpad */
+    int kind;                    /* enum bgr_opk, or BGR_OP__COUNT for reorders */
+    const struct bgr_node *node; /* fallback only (graph outlives the backend) */
+    int fb_src, fb_dst;          /* fallback buffers */
+};
+
+struct bgr_dnnl_be {
+    dnnl_engine_t eng;
+    dnnl_stream_t stream;
+    dnnl_primitive_attr_t attr;      /* user scratchpad */
+    dnnl_primitive_attr_t attr_relu; /* user scratchpad + ReLU post-op */
+    struct dn_buf *bufs;
+    int nbufs, cap_bufs;
+    int *val_buf; /* graph value id -> buffer index, -1 if none */
+    struct dn_exec *ex;
+    int nex, cap_ex;
+    dnnl_memory_t *weights; /* owned weight and bias memories */
+    int nweights, cap_weights;
+    void *arena, *scratch; /* owned */
+    size_t arena_size, scratch_size;
+    int in_buf, out_buf;
+    dnnl_memory_t user_out; /* owned, handle set per run */
+    int out_reordered;      /* the last execution writes user_out */
+    int n_threads;
+    /* data type of activations and weights where oneDNN chooses layouts
+     * (f32 or bf16); the reorders at the graph's input and output convert */
+    dnnl_data_type_t act_dt;
+};
+
+int bgr_dn_fail(dnnl_status_t st, const char *what, const struct bgr_node *nd,
+                struct bgr_error *err);
+#define DN(call, what, nd)                                                                         \
+    do {                                                                                           \
+        dnnl_status_t st_ = (call);                                                                \
+        if (st_ != dnnl_success) {                                                                 \
+            rc = bgr_dn_fail(st_, what, nd, err);                                                  \
+            goto out;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+/* Adds a buffer of layout md alive over steps [first, last]; -1 on failure. */
+int bgr_dn_add_buf(struct bgr_dnnl_be *b, const dnnl_memory_desc_t *md, int first, int last);
+/* Creates pd's primitive (none when pd is NULL) and appends it with room for nargs arguments plus
+ * the scratchpad; fills *e. pd stays the caller's. */
+int bgr_dn_add_exec(struct bgr_dnnl_be *b, dnnl_primitive_desc_t pd, int kind, int nargs,
+                    struct dn_exec **e, const struct bgr_node *nd, struct bgr_error *err);
+/* Buffer holding value v in layout want, adding a reorder before step k when
+ * the producer's layout differs. */
+int bgr_dn_buf_as(struct bgr_dnnl_be *b, int v, const dnnl_memory_desc_t *want, int k, int *out,
+                  const struct bgr_node *nd, struct bgr_error *err);
+void bgr_dn_plain_md(dnnl_memory_desc_t *md, const int64_t d[4]);
+/* be_dnnl_ops.c: the primitives of one step. */
+int bgr_dn_step(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd, int k,
+                struct bgr_error *err);
+
+#endif

@@ -1,0 +1,442 @@
+/*
+ * be_dnnl_ops.c - one prepared graph step to oneDNN primitives, at load.
+ *
+ * ONNX -> oneDNN conventions handled here: dilation (ONNX 1 = dense, oneDNN
+ * 0 = dense), grouped weights (goihw), MaxPool ceil_mode (ONNX's output size
+ * with right padding chosen to produce it; oneDNN's max pooling never picks a
+ * padded element) and Resize (oneDNN's linear resampling maps coordinates by
+ * the size ratio with half-pixel centres, which is ONNX half_pixel exactly
+ * when the scale equals that ratio; other scales use the reference kernel).
+ */
+#include "infer/be_dnnl.h"
+
+#include <string.h>
+
+static int out_buf(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
+                   dnnl_primitive_desc_t pd, int k, struct bgr_error *err)
+{
+    int rc = 0;
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int t = md ? bgr_dn_add_buf(b, md, k, g->vals[nd->out].last) : -1;
+    if (t < 0)
+        DN(dnnl_out_of_memory, "output buffer", nd);
+    b->val_buf[nd->out] = t;
+out:
+    return rc ? rc : t;
+}
+
+static int keep_weights(struct bgr_dnnl_be *b, dnnl_memory_t m)
+{
+    if (b->nweights == b->cap_weights) {
+        b->cap_weights = b->cap_weights ? 2 * b->cap_weights : 128;
+        b->weights = bgr_xrealloc(b->weights, (size_t)b->cap_weights * sizeof *b->weights);
+    }
+    b->weights[b->nweights++] = m;
+    return 0;
+}
+
+/* Reorders the plain OIHW weights into the layout the convolution chose. */
+static int load_weights(struct bgr_dnnl_be *b, const struct bgr_conv_p *p,
+                        const dnnl_memory_desc_t *want, dnnl_memory_t *out,
+                        const struct bgr_node *nd, struct bgr_error *err)
+{
+    int rc = 0;
+    dnnl_memory_desc_t user_md;
+    dnnl_memory_t user = NULL, w = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t r = NULL;
+    int64_t G = p->group;
+    if (G == 1) {
+        dnnl_dims_t d = {p->M, p->C, p->kh, p->kw};
+        dnnl_memory_desc_init_by_tag(&user_md, 4, d, dnnl_f32, dnnl_oihw);
+    } else {
+        dnnl_dims_t d = {G, p->M / G, p->C / G, p->kh, p->kw};
+        dnnl_memory_desc_init_by_tag(&user_md, 5, d, dnnl_f32, dnnl_goihw);
+    }
+    /* oneDNN only reads the source of a reorder */
+    DN(dnnl_memory_create(&user, &user_md, b->eng, (void *)p->w), "weights", nd);
+    DN(dnnl_memory_create(&w, want, b->eng, DNNL_MEMORY_ALLOCATE), "weights", nd);
+    DN(dnnl_reorder_primitive_desc_create(&pd, &user_md, b->eng, want, b->eng, NULL),
+       "weights reorder", nd);
+    DN(dnnl_primitive_create(&r, pd), "weights reorder", nd);
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, w}};
+    DN(dnnl_primitive_execute(r, b->stream, 2, a), "weights reorder", nd);
+    DN(dnnl_stream_wait(b->stream), "weights reorder", nd);
+    keep_weights(b, w);
+    *out = w;
+    w = NULL;
+out:
+    if (r)
+        dnnl_primitive_destroy(r);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (user)
+        dnnl_memory_destroy(user);
+    if (w)
+        dnnl_memory_destroy(w);
+    return rc;
+}
+
+static int is_ref_impl(const_dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    return !impl || strncmp(impl, "ref", 3) == 0;
+}
+
+enum { SUM_NONE = 0, SUM_BINARY, SUM_IN_PLACE };
+
+/* The convolution again, with the layouts the first try chose fixed and
+ * post-ops: [ReLU,] then the fused Add's operand as post-op post. */
+static int conv_with_post(struct bgr_dnnl_be *b, const struct bgr_node *nd,
+                          const dnnl_convolution_desc_t *cd, int binary, dnnl_primitive_desc_t *pd,
+                          struct bgr_error *err)
+{
+    int rc = 0;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd2 = NULL;
+    DN(dnnl_primitive_attr_create(&attr), "attributes", nd);
+    DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attributes", nd);
+    DN(dnnl_post_ops_create(&po), "post-ops", nd);
+    if (nd->conv.relu)
+        DN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "post-ops", nd);
+    if (binary)
+        DN(dnnl_post_ops_append_binary(po, dnnl_binary_add, &cd->dst_desc), "post-ops", nd);
+    else
+        DN(dnnl_post_ops_append_sum(po, 1.0f), "post-ops", nd);
+    DN(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops", nd);
+    /* accepted only when it costs no slower kernel than the plain conv */
+    if (dnnl_primitive_desc_create(&pd2, cd, attr, b->eng, NULL) == dnnl_success &&
+        is_ref_impl(pd2) <= is_ref_impl(*pd)) {
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = pd2;
+        pd2 = NULL;
+        rc = 1;
+    }
+out:
+    if (pd2)
+        dnnl_primitive_desc_destroy(pd2);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* A fused Add. Best: oneDNN's sum post-op, accumulating into the operand's
+ * own buffer when this conv is its last reader (ISNet's residuals), or into
+ * the reorder temporary holding it in the conv's dst layout; next: a binary
+ * post-op; else *how stays SUM_NONE and the caller adds in place after the
+ * conv. *tbuf: the operand's buffer in the conv's dst layout. */
+static int conv_sum(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
+                    int k, const dnnl_convolution_desc_t *cd0, dnnl_primitive_desc_t *pd, int *tbuf,
+                    int *how, struct bgr_error *err)
+{
+    int rc, v = nd->in[nd->conv.sum_in];
+    dnnl_convolution_desc_t cd = *cd0;
+    cd.src_desc = *dnnl_primitive_desc_query_md(*pd, dnnl_query_src_md, 0);
+    cd.weights_desc = *dnnl_primitive_desc_query_md(*pd, dnnl_query_weights_md, 0);
+    cd.dst_desc = *dnnl_primitive_desc_query_md(*pd, dnnl_query_dst_md, 0);
+    if ((rc = bgr_dn_buf_as(b, v, &cd.dst_desc, k, tbuf, nd, err)))
+        return rc;
+    *how = SUM_NONE;
+    /* in place only into a buffer nothing reads after this conv, and not
+     * into the conv's own source */
+    if (*tbuf != b->val_buf[v] || (g->vals[v].last == k && v != g->output && v != nd->in[0])) {
+        if ((rc = conv_with_post(b, nd, &cd, 0, pd, err)) < 0)
+            return rc;
+        if (rc == 1) {
+            *how = SUM_IN_PLACE;
+            return 0;
+        }
+    }
+    if ((rc = conv_with_post(b, nd, &cd, 1, pd, err)) < 0)
+        return rc;
+    if (rc == 1)
+        *how = SUM_BINARY;
+    return 0;
+}
+
+/* dst += operand, for a fused Add oneDNN could not take as a post-op. */
+static int add_in_place(struct bgr_dnnl_be *b, const struct bgr_node *nd, int dbuf, int tbuf,
+                        struct bgr_error *err)
+{
+    int rc = 0;
+    dnnl_binary_desc_t bd;
+    dnnl_primitive_desc_t pd = NULL;
+    struct dn_exec *e;
+    const dnnl_memory_desc_t *md = &b->bufs[dbuf].md;
+    DN(dnnl_binary_desc_init(&bd, dnnl_binary_add, md, md, md), "binary add", nd);
+    DN(dnnl_primitive_desc_create(&pd, &bd, b->attr, b->eng, NULL), "binary add", nd);
+    if ((rc = bgr_dn_add_exec(b, pd, BGR_OP_ADD, 3, &e, nd, err)))
+        goto out;
+    e->args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC_0, b->bufs[dbuf].mem};
+    e->args[1] = (dnnl_exec_arg_t){DNNL_ARG_SRC_1, b->bufs[tbuf].mem};
+    e->args[2] = (dnnl_exec_arg_t){DNNL_ARG_DST, b->bufs[dbuf].mem};
+out:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+static int dn_conv(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
+                   int k, struct bgr_error *err)
+{
+    const struct bgr_conv_p *p = &nd->conv;
+    const struct bgr_value *x = &g->vals[nd->in[0]], *o = &g->vals[nd->out];
+    dnnl_memory_desc_t src, wt, bias, dst;
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_t wmem = NULL, bmem = NULL;
+    struct dn_exec *e;
+    int rc = 0, sbuf, dbuf, tbuf = -1, fused = 0;
+    dnnl_dims_t sd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
+    dnnl_dims_t dd = {o->dims[0], o->dims[1], o->dims[2], o->dims[3]};
+    dnnl_dims_t bd = {p->M};
+    dnnl_dims_t strides = {p->sh, p->sw}, dil = {p->dh - 1, p->dw - 1};
+    dnnl_dims_t pl = {p->pt, p->pl}, pr = {p->pb, p->pr};
+    dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->act_dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a);
+    if (p->group == 1) {
+        dnnl_dims_t wd = {p->M, p->C, p->kh, p->kw};
+        dnnl_memory_desc_init_by_tag(&wt, 4, wd, b->act_dt, dnnl_format_tag_any);
+    } else {
+        dnnl_dims_t wd = {p->group, p->M / p->group, p->C / p->group, p->kh, p->kw};
+        dnnl_memory_desc_init_by_tag(&wt, 5, wd, b->act_dt, dnnl_format_tag_any);
+    }
+    DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+                                                  dnnl_convolution_direct, &src, &wt,
+                                                  p->b ? &bias : NULL, &dst, strides, dil, pl, pr),
+       "convolution", nd);
+    DN(dnnl_primitive_desc_create(&pd, &cd, p->relu ? b->attr_relu : b->attr, b->eng, NULL),
+       "convolution", nd);
+    if (p->sum_in && (rc = conv_sum(b, g, nd, k, &cd, &pd, &tbuf, &fused, err)))
+        goto out;
+    if ((rc = bgr_dn_buf_as(b, nd->in[0], dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), k,
+                            &sbuf, nd, err)))
+        goto out;
+    if ((rc = load_weights(b, p, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wmem,
+                           nd, err)))
+        goto out;
+    if (p->b) {
+        void *h = NULL;
+        DN(dnnl_memory_create(&bmem, &bias, b->eng, DNNL_MEMORY_ALLOCATE), "bias", nd);
+        keep_weights(b, bmem);
+        DN(dnnl_memory_get_data_handle(bmem, &h), "bias", nd);
+        memcpy(h, p->b, (size_t)p->M * sizeof(float));
+    }
+    if (fused == SUM_IN_PLACE) { /* the operand's buffer becomes the output */
+        dbuf = tbuf;
+        b->val_buf[nd->out] = dbuf;
+        if (b->bufs[dbuf].last < o->last)
+            b->bufs[dbuf].last = o->last;
+    } else if ((dbuf = out_buf(b, g, nd, pd, k, err)) < 0) {
+        rc = dbuf;
+        goto out;
+    }
+    if ((rc = bgr_dn_add_exec(b, pd, BGR_OP_CONV, 3 + (p->b != NULL) + (fused == SUM_BINARY), &e,
+                              nd, err)))
+        goto out;
+    e->args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, b->bufs[sbuf].mem};
+    e->args[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, wmem};
+    e->args[2] = (dnnl_exec_arg_t){DNNL_ARG_DST, b->bufs[dbuf].mem};
+    if (p->b)
+        e->args[3] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, bmem};
+    if (fused == SUM_BINARY)
+        e->args[3 + (p->b != NULL)] = (dnnl_exec_arg_t){
+            DNNL_ARG_ATTR_MULTIPLE_POST_OP(p->relu ? 1 : 0) | DNNL_ARG_SRC_1, b->bufs[tbuf].mem};
+    else if (p->sum_in && fused == SUM_NONE)
+        rc = add_in_place(b, nd, dbuf, tbuf, err);
+out:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+/* Eltwise (Relu, Sigmoid) in the producer's layout. */
+static int dn_eltwise(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
+                      int k, struct bgr_error *err)
+{
+    int rc = 0, sbuf = b->val_buf[nd->in[0]], dbuf;
+    dnnl_eltwise_desc_t ed;
+    dnnl_primitive_desc_t pd = NULL;
+    struct dn_exec *e;
+    dnnl_alg_kind_t alg = nd->op == BGR_OP_RELU ? dnnl_eltwise_relu : dnnl_eltwise_logistic;
+    DN(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &b->bufs[sbuf].md, 0, 0),
+       "eltwise", nd);
+    DN(dnnl_primitive_desc_create(&pd, &ed, b->attr, b->eng, NULL), "eltwise", nd);
+    if ((dbuf = out_buf(b, g, nd, pd, k, err)) < 0) {
+        rc = dbuf;
+        goto out;
+    }
+    if ((rc = bgr_dn_add_exec(b, pd, nd->op, 2, &e, nd, err)))
+        goto out;
+    e->args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, b->bufs[sbuf].mem};
+    e->args[1] = (dnnl_exec_arg_t){DNNL_ARG_DST, b->bufs[dbuf].mem};
+out:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+static int dn_add(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
+                  int k, struct bgr_error *err)
+{
+    int rc = 0, s0 = b->val_buf[nd->in[0]], s1, dbuf;
+    dnnl_binary_desc_t bd;
+    dnnl_primitive_desc_t pd = NULL;
+    struct dn_exec *e;
+    /* both operands in the first one's layout: the fast kernels want that */
+    if ((rc = bgr_dn_buf_as(b, nd->in[1], &b->bufs[s0].md, k, &s1, nd, err)))
+        goto out;
+    DN(dnnl_binary_desc_init(&bd, dnnl_binary_add, &b->bufs[s0].md, &b->bufs[s1].md,
+                             &b->bufs[s0].md),
+       "binary add", nd);
+    DN(dnnl_primitive_desc_create(&pd, &bd, b->attr, b->eng, NULL), "binary add", nd);
+    if ((dbuf = out_buf(b, g, nd, pd, k, err)) < 0) {
+        rc = dbuf;
+        goto out;
+    }
+    if ((rc = bgr_dn_add_exec(b, pd, BGR_OP_ADD, 3, &e, nd, err)))
+        goto out;
+    e->args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC_0, b->bufs[s0].mem};
+    e->args[1] = (dnnl_exec_arg_t){DNNL_ARG_SRC_1, b->bufs[s1].mem};
+    e->args[2] = (dnnl_exec_arg_t){DNNL_ARG_DST, b->bufs[dbuf].mem};
+out:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+static int dn_pool(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
+                   int k, struct bgr_error *err)
+{
+    const struct bgr_pool_p *p = &nd->pool;
+    const struct bgr_value *x = &g->vals[nd->in[0]], *o = &g->vals[nd->out];
+    int rc = 0, sbuf = b->val_buf[nd->in[0]], dbuf;
+    dnnl_memory_desc_t dst;
+    dnnl_pooling_desc_t qd;
+    dnnl_primitive_desc_t pd = NULL;
+    struct dn_exec *e;
+    dnnl_dims_t dd = {o->dims[0], o->dims[1], o->dims[2], o->dims[3]};
+    /* right padding that makes oneDNN's floor formula give ONNX's size; a
+     * negative value means the last rows are unused, which 0 expresses */
+    int64_t rb = (o->dims[2] - 1) * p->sh + p->kh - x->dims[2] - p->pt;
+    int64_t rr = (o->dims[3] - 1) * p->sw + p->kw - x->dims[3] - p->pl;
+    dnnl_dims_t strides = {p->sh, p->sw}, kernel = {p->kh, p->kw};
+    dnnl_dims_t pl = {p->pt, p->pl}, pr = {rb > 0 ? rb : 0, rr > 0 ? rr : 0};
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->act_dt, dnnl_format_tag_any);
+    DN(dnnl_pooling_forward_desc_init(&qd, dnnl_forward_inference, dnnl_pooling_max,
+                                      &b->bufs[sbuf].md, &dst, strides, kernel, pl, pr),
+       "max pooling", nd);
+    DN(dnnl_primitive_desc_create(&pd, &qd, b->attr, b->eng, NULL), "max pooling", nd);
+    if ((dbuf = out_buf(b, g, nd, pd, k, err)) < 0) {
+        rc = dbuf;
+        goto out;
+    }
+    if ((rc = bgr_dn_add_exec(b, pd, BGR_OP_MAXPOOL, 2, &e, nd, err)))
+        goto out;
+    e->args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, b->bufs[sbuf].mem};
+    e->args[1] = (dnnl_exec_arg_t){DNNL_ARG_DST, b->bufs[dbuf].mem};
+out:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+static int dn_resize(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
+                     int k, struct bgr_error *err)
+{
+    const struct bgr_value *x = &g->vals[nd->in[0]], *o = &g->vals[nd->out];
+    int rc = 0, sbuf = b->val_buf[nd->in[0]], dbuf;
+    dnnl_memory_desc_t dst;
+    dnnl_resampling_desc_t rd;
+    dnnl_primitive_desc_t pd = NULL;
+    struct dn_exec *e;
+    dnnl_dims_t dd = {o->dims[0], o->dims[1], o->dims[2], o->dims[3]};
+    int exact = (float)o->dims[2] / (float)x->dims[2] == nd->rs.scale_h &&
+                (float)o->dims[3] / (float)x->dims[3] == nd->rs.scale_w;
+    if (!exact) { /* reference kernel on plain NCHW */
+        dnnl_memory_desc_t plain;
+        bgr_dn_plain_md(&plain, x->dims);
+        if ((rc = bgr_dn_buf_as(b, nd->in[0], &plain, k, &sbuf, nd, err)))
+            goto out;
+        bgr_dn_plain_md(&plain, o->dims);
+        if ((dbuf = bgr_dn_add_buf(b, &plain, k, o->last)) < 0)
+            DN(dnnl_out_of_memory, "output buffer", nd);
+        b->val_buf[nd->out] = dbuf;
+        if ((rc = bgr_dn_add_exec(b, NULL, BGR_OP_RESIZE, 0, &e, nd, err)))
+            goto out;
+        e->node = nd, e->fb_src = sbuf, e->fb_dst = dbuf;
+        goto out;
+    }
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->act_dt, dnnl_format_tag_any);
+    DN(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_inference, dnnl_resampling_linear, NULL,
+                                         &b->bufs[sbuf].md, &dst),
+       "resampling", nd);
+    DN(dnnl_primitive_desc_create(&pd, &rd, b->attr, b->eng, NULL), "resampling", nd);
+    if ((dbuf = out_buf(b, g, nd, pd, k, err)) < 0) {
+        rc = dbuf;
+        goto out;
+    }
+    if ((rc = bgr_dn_add_exec(b, pd, BGR_OP_RESIZE, 2, &e, nd, err)))
+        goto out;
+    e->args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, b->bufs[sbuf].mem};
+    e->args[1] = (dnnl_exec_arg_t){DNNL_ARG_DST, b->bufs[dbuf].mem};
+out:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+static int dn_concat(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
+                     int k, struct bgr_error *err)
+{
+    int rc = 0, dbuf;
+    dnnl_memory_desc_t mds[BGR_MAX_INPUTS];
+    dnnl_primitive_desc_t pd = NULL;
+    struct dn_exec *e;
+    for (int i = 0; i < nd->nin; i++)
+        mds[i] = b->bufs[b->val_buf[nd->in[i]]].md;
+    DN(dnnl_concat_primitive_desc_create(&pd, NULL, nd->nin, 1, mds, b->attr, b->eng), "concat",
+       nd);
+    if ((dbuf = out_buf(b, g, nd, pd, k, err)) < 0) {
+        rc = dbuf;
+        goto out;
+    }
+    if ((rc = bgr_dn_add_exec(b, pd, BGR_OP_CONCAT, nd->nin + 1, &e, nd, err)))
+        goto out;
+    for (int i = 0; i < nd->nin; i++)
+        e->args[i] =
+            (dnnl_exec_arg_t){DNNL_ARG_MULTIPLE_SRC + i, b->bufs[b->val_buf[nd->in[i]]].mem};
+    e->args[nd->nin] = (dnnl_exec_arg_t){DNNL_ARG_DST, b->bufs[dbuf].mem};
+out:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+int bgr_dn_step(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd, int k,
+                struct bgr_error *err)
+{
+    switch (nd->op) {
+    case BGR_OP_CONV:
+        return dn_conv(b, g, nd, k, err);
+    case BGR_OP_RELU:
+    case BGR_OP_SIGMOID:
+        return dn_eltwise(b, g, nd, k, err);
+    case BGR_OP_ADD:
+        return dn_add(b, g, nd, k, err);
+    case BGR_OP_MAXPOOL:
+        return dn_pool(b, g, nd, k, err);
+    case BGR_OP_RESIZE:
+        return dn_resize(b, g, nd, k, err);
+    case BGR_OP_CONCAT:
+        return dn_concat(b, g, nd, k, err);
+    default:
+        return bgr_error_set(err, BGR_EINTERNAL, "node '%s': %s is not executable", nd->name,
+                             nd->op_type);
+    }
+}
