@@ -1,0 +1,191 @@
+/*
+ * pipeline.c - one image through background removal: src/image decodes,
+ * prepares the tensor and builds the output; src/infer predicts the matte.
+ *
+ * Memory per call: the decoded pixels (w*h*3 or 4), the input tensor and
+ * output of the model (12 MiB and 4 MiB at 1024x1024), the matte (w*h) and
+ * the composed output. Each is freed as soon as the next stage no longer
+ * needs it, so peak memory stays near two full-size images. Nothing is
+ * shared between calls, so calls run in parallel; bgr_model_run serialises
+ * the model itself.
+ */
+#include <glib.h>
+#include <stdlib.h>
+
+#include "image/image.h"
+#include "pipeline/pipeline.h"
+
+int bgr_pipeline_global_init(struct bgr_error *err)
+{
+    return bgr_image_global_init(err);
+}
+
+void bgr_result_release(struct bgr_result *res)
+{
+    if (!res)
+        return;
+    g_free(res->data); /* allocated by libvips' encoders */
+    *res = (struct bgr_result){0};
+}
+
+/* The max_resolution box, long side first (0: none). */
+static void max_res_box(enum bgr_max_res r, int *box_long, int *box_short)
+{
+    static const int boxes[][2] = {
+        [BGR_MAXRES_ORIGINAL] = {0, 0},
+        [BGR_MAXRES_1080P] = {1920, 1080},
+        [BGR_MAXRES_720P] = {1280, 720},
+        [BGR_MAXRES_480P] = {854, 480},
+    };
+    *box_long = boxes[r][0];
+    *box_short = boxes[r][1];
+}
+
+static int check_opts(const struct bgr_output_opts *o, struct bgr_error *err)
+{
+    if ((unsigned)o->format > BGR_FORMAT_JPEG || (unsigned)o->max_res > BGR_MAXRES_480P)
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER, "invalid output options");
+    if (o->quality < 1 || o->quality > 100)
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                             "quality %d is not an integer from 1 to 100", o->quality);
+    return 0;
+}
+
+/* The model's input must be 1x3xHxW and its first output 1x1xHxW. */
+static int model_dims(struct bgr_model *model, int *iw, int *ih, int *ow, int *oh,
+                      struct bgr_error *err)
+{
+    struct bgr_shape in = bgr_model_input_shape(model), out = bgr_model_output_shape(model);
+    if (in.rank != 4 || in.dims[0] != 1 || in.dims[1] != 3 || in.dims[2] < 1 ||
+        in.dims[3] < 1 || in.dims[2] > 8192 || in.dims[3] > 8192 || out.rank != 4 ||
+        out.dims[0] != 1 || out.dims[1] != 1 || out.dims[2] < 1 || out.dims[3] < 1 ||
+        out.dims[2] > 8192 || out.dims[3] > 8192)
+        return bgr_error_set(err, BGR_EMODEL,
+                             "the model is not a matting model (input 1x3xHxW, output 1x1xHxW)");
+    *ih = (int)in.dims[2];
+    *iw = (int)in.dims[3];
+    *oh = (int)out.dims[2];
+    *ow = (int)out.dims[3];
+    return 0;
+}
+
+/* Predicts the w x h matte of pix into matte (caller's). */
+static int predict(struct bgr_model *model, const struct bgr_pixels *pix, uint8_t *matte,
+                   struct bgr_timings *tm, struct bgr_error *err)
+{
+    int iw = 0, ih = 0, ow = 0, oh = 0;
+    float *tensor = NULL, *output = NULL;
+    int rc = model_dims(model, &iw, &ih, &ow, &oh, err);
+    if (rc)
+        return rc;
+    size_t in_n = (size_t)3 * (size_t)iw * (size_t)ih, out_n = (size_t)ow * (size_t)oh;
+    tensor = malloc(in_n * sizeof(float));
+    output = malloc(out_n * sizeof(float));
+    if (!tensor || !output) {
+        rc = bgr_error_set(err, BGR_ENOMEM, "out of memory for the model's tensors");
+        goto out;
+    }
+    double t0 = bgr_now_sec();
+    bgr_image_to_tensor(pix, iw, ih, tensor);
+    double t1 = bgr_now_sec();
+    rc = bgr_model_run(model, tensor, in_n, output, out_n, err);
+    if (rc)
+        goto out;
+    BGR_FREE_AND_NULL(tensor);
+    double t2 = bgr_now_sec();
+    rc = bgr_image_matte_from_output(output, ow, oh, matte, pix->width, pix->height, err);
+    tm->preprocess_ms = (t1 - t0) * 1e3;
+    tm->infer_ms = (t2 - t1) * 1e3;
+    tm->postprocess_ms = (bgr_now_sec() - t2) * 1e3;
+out:
+    free(tensor);
+    free(output);
+    return rc;
+}
+
+int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
+                         const struct bgr_decode_limits *lim, const struct bgr_output_opts *opts,
+                         struct bgr_result *res, struct bgr_timings *timings,
+                         struct bgr_error *err)
+{
+    BGR_ASSERT(model && opts && res);
+    struct bgr_timings tm = {0};
+    struct bgr_pixels pix = {0}, outpix = {0};
+    struct bgr_encoded enc = {0};
+    uint8_t *matte = NULL;
+    double t0 = bgr_now_sec();
+
+    int rc = check_opts(opts, err);
+    if (rc)
+        goto out;
+    struct bgr_image_limits il = {lim ? lim->max_pixels : 0, lim ? lim->max_side : 0};
+    struct bgr_image_info info;
+    rc = bgr_image_decode(data, len, &il, &pix, &info, err);
+    if (rc)
+        goto out;
+    tm.decode_ms = (bgr_now_sec() - t0) * 1e3;
+
+    matte = malloc((size_t)pix.width * (size_t)pix.height);
+    if (!matte) {
+        rc = bgr_error_set(err, BGR_ENOMEM, "out of memory for a %dx%d matte", pix.width,
+                           pix.height);
+        goto out;
+    }
+    rc = predict(model, &pix, matte, &tm, err);
+    if (rc)
+        goto out;
+
+    double t1 = bgr_now_sec();
+    struct bgr_compose_opts co = {
+        .crop = opts->crop,
+        .mask_only = opts->mask_only,
+        .flatten = opts->has_bg_color,
+        .bg = {opts->bg_color.r, opts->bg_color.g, opts->bg_color.b, opts->bg_color.a},
+        .opaque = opts->format == BGR_FORMAT_JPEG && !opts->mask_only,
+    };
+    rc = bgr_image_compose(&pix, matte, &co, &outpix, err);
+    if (rc)
+        goto out;
+    bgr_pixels_release(&pix);
+    BGR_FREE_AND_NULL(matte);
+    tm.postprocess_ms += (bgr_now_sec() - t1) * 1e3;
+
+    double t2 = bgr_now_sec();
+    /* The mask is always a grayscale PNG, whatever format was asked. */
+    enum bgr_format fmt = opts->mask_only ? BGR_FORMAT_PNG : opts->format;
+    static const enum bgr_image_codec codecs[] = {
+        [BGR_FORMAT_PNG] = BGR_IMAGE_PNG,
+        [BGR_FORMAT_WEBP] = BGR_IMAGE_WEBP,
+        [BGR_FORMAT_JPEG] = BGR_IMAGE_JPEG,
+    };
+    struct bgr_encode_opts eo = {.codec = codecs[fmt], .quality = opts->quality};
+    int box_long, box_short;
+    max_res_box(opts->max_res, &box_long, &box_short);
+    bgr_image_fit(outpix.width, outpix.height, box_long, box_short, &eo.width, &eo.height);
+    rc = bgr_image_encode(&outpix, &eo, &enc, err);
+    if (rc)
+        goto out;
+    tm.encode_ms = (bgr_now_sec() - t2) * 1e3;
+
+    static const char *const mimes[] = {"image/png", "image/webp", "image/jpeg"};
+    static const char *const exts[] = {"png", "webp", "jpg"};
+    *res = (struct bgr_result){.data = enc.data,
+                               .len = enc.len,
+                               .format = fmt,
+                               .width = enc.width,
+                               .height = enc.height,
+                               .original_width = info.width,
+                               .original_height = info.height,
+                               .mime = mimes[fmt],
+                               .ext = exts[fmt]};
+    enc = (struct bgr_encoded){0};
+    tm.total_ms = (bgr_now_sec() - t0) * 1e3;
+    if (timings)
+        *timings = tm;
+out:
+    bgr_encoded_release(&enc);
+    bgr_pixels_release(&outpix);
+    bgr_pixels_release(&pix);
+    free(matte);
+    return rc;
+}
