@@ -1,0 +1,134 @@
+#!/bin/sh
+# cli_test.sh - black-box tests of the bgremover executable: exit statuses,
+# messages, output naming, stdin/stdout, formats (by their magic bytes).
+#
+#   sh cli_test.sh path/to/bgremover
+#
+# Usage errors need no model. The runs that process photos need the medium
+# model installed where `bgremover remove` looks for it (`make test` installs
+# it); without it they fail, and say so. The last line is "N passed, N failed".
+set -u
+
+BIN=$1
+PHOTOS=/usr/lib/python3/dist-packages/skimage/data
+T=$(mktemp -d /tmp/bgr-cli-test.XXXXXX)
+trap 'rm -rf "$T"' EXIT INT TERM
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); echo "[  OK  ] $1" >&2; }
+bad() { fail=$((fail + 1)); echo "[ FAIL ] $1: $2" >&2; }
+
+# expect NAME STATUS PATTERN CMD...: runs CMD, wants exit STATUS and, unless
+# PATTERN is empty, PATTERN (grep -E) in its stderr.
+expect() {
+    name=$1 want=$2 pat=$3
+    shift 3
+    "$@" >"$T/out" 2>"$T/err"
+    got=$?
+    if [ "$got" != "$want" ]; then
+        bad "$name" "exit $got, expected $want; stderr: $(head -c 400 "$T/err")"
+    elif [ -n "$pat" ] && ! grep -Eq -- "$pat" "$T/err"; then
+        bad "$name" "stderr lacks /$pat/: $(head -c 400 "$T/err")"
+    else
+        ok "$name"
+    fi
+}
+
+# magic NAME FILE HEX: the file starts with these bytes (hex, no spaces).
+magic() {
+    nbytes=$(($(printf %s "$3" | wc -c) / 2))
+    got=$(od -An -tx1 -N"$nbytes" "$2" 2>/dev/null | tr -d ' \n')
+    if [ "$got" = "$3" ]; then ok "$1"; else bad "$1" "starts with '$got', expected '$3'"; fi
+}
+
+# png_color_type FILE: the IHDR colour type byte (0 gray, 2 RGB, 4 gray+alpha, 6 RGBA).
+png_color_type() { od -An -tu1 -j25 -N1 "$1" 2>/dev/null | tr -d ' '; }
+
+PNG=89504e470d0a1a0a
+JPEG=ffd8ff
+
+# ---- usage errors: exit 2, the message names the option ------------------
+expect "no command" 2 "Usage" "$BIN"
+expect "unknown command" 2 "unknown command 'frobnicate'" "$BIN" frobnicate
+expect "help" 0 "" "$BIN" --help
+expect "help remove" 0 "" "$BIN" help remove
+grep -q -- "--max-resolution" "$T/out" && ok "remove --help lists options" ||
+    bad "remove --help lists options" "no --max-resolution in: $(head -c 200 "$T/out")"
+expect "version" 0 "" "$BIN" version
+grep -q "^bgremover " "$T/out" && ok "version prints it" || bad "version prints it" "$(cat "$T/out")"
+expect "remove without input" 2 "no input" "$BIN" remove
+expect "unknown long option" 2 "unknown option --frobnicate" "$BIN" remove --frobnicate x.png
+expect "unknown short option" 2 "unknown option -Z" "$BIN" remove -Z x.png
+expect "missing option value" 2 "needs a value" "$BIN" remove x.png --format
+expect "bad --format" 2 "--format.*png, webp or jpeg" "$BIN" remove --format gif x.png
+expect "bad --quality" 2 "--quality" "$BIN" remove --quality 0 x.png
+expect "bad --quality text" 2 "--quality" "$BIN" remove --quality abc x.png
+expect "bad --bg-color" 2 "--bg-color" "$BIN" remove --bg-color '#12345' x.png
+expect "bad --max-resolution" 2 "--max-resolution" "$BIN" remove --max-resolution 4k x.png
+expect "bad --backend" 2 "--backend.*dnnl or ref" "$BIN" remove --backend cuda x.png
+expect "bad --threads" 2 "--threads" "$BIN" remove -j 0 x.png
+expect "bad output extension" 2 "-o out.gif" "$BIN" remove x.png -o out.gif
+expect "mask with jpeg" 2 "--mask" "$BIN" remove --mask --format jpeg x.png
+expect "two inputs to stdout" 2 "stdout" "$BIN" remove a.png b.png -o -
+expect "empty -o" 2 "-o: empty" "$BIN" remove x.png -o ""
+expect "stdin twice" 2 "stdin" "$BIN" remove - - -o "$T/d"
+expect "unknown model name" 2 "unknown model 'huge'" "$BIN" remove --model huge x.png
+
+# ---- models: a directory with nothing installed ----------------------------
+expect "models list (empty dir)" 0 "" "$BIN" models list --model-dir "$T/none"
+grep -q "missing" "$T/out" && ok "models list says missing" || bad "models list says missing" "$(cat "$T/out")"
+expect "models verify (empty dir)" 1 "" "$BIN" models verify --model-dir "$T/none"
+expect "models path not installed" 1 "bgremover models install medium" \
+    "$BIN" models path medium --model-dir "$T/none"
+expect "models install unknown" 2 "unknown model 'large'" "$BIN" models install large
+expect "models unknown subcommand" 2 "unknown subcommand" "$BIN" models frob
+expect "remove without installed model" 1 "models install" \
+    "$BIN" remove --model-dir "$T/none" "$PHOTOS/chelsea.png" -o "$T/x.png"
+
+# ---- processing (needs the model) -----------------------------------------
+if ! "$BIN" models path medium >/dev/null 2>"$T/err"; then
+    bad "model installed" "$(cat "$T/err") - run 'build/bgremover models install' (make test does)"
+else
+    # several inputs into a new directory, as masks: DIR/NAME.png, grayscale
+    expect "two inputs into a directory" 0 "" \
+        "$BIN" remove "$PHOTOS/chelsea.png" "$PHOTOS/coffee.png" -o "$T/masks" --mask
+    for n in chelsea coffee; do
+        magic "mask $n.png is PNG" "$T/masks/$n.png" $PNG
+        [ "$(png_color_type "$T/masks/$n.png")" = 0 ] && ok "mask $n.png is grayscale" ||
+            bad "mask $n.png is grayscale" "colour type $(png_color_type "$T/masks/$n.png")"
+    done
+
+    # stdin to stdout, webp: RIFF....WEBP
+    "$BIN" remove - --format webp <"$PHOTOS/chelsea.png" >"$T/o.webp" 2>"$T/err" &&
+        ok "stdin to stdout" || bad "stdin to stdout" "$(cat "$T/err")"
+    magic "webp RIFF" "$T/o.webp" 52494646
+    [ "$(od -An -c -j8 -N4 "$T/o.webp" | tr -d ' ')" = WEBP ] && ok "webp tag" ||
+        bad "webp tag" "$(od -An -c -j8 -N4 "$T/o.webp")"
+
+    # one input, -o FILE.jpg picks jpeg; -v prints the stages
+    expect "jpeg by extension, verbose" 0 "inference .* ms" \
+        "$BIN" remove "$PHOTOS/chelsea.png" -o "$T/o.jpg" -v --bg-color '#336699' -q 80
+    magic "jpeg magic" "$T/o.jpg" $JPEG
+    grep -q "precision" "$T/err" && ok "verbose prints precision" || bad "verbose prints precision" "$(cat "$T/err")"
+
+    # a missing file and a non-image among good ones: exit 1, each named,
+    # the good one still written (default PNG RGBA, NAME.png in the directory)
+    printf 'not an image' >"$T/garbage.png"
+    cp "$PHOTOS/chelsea.png" "$T/cat.png"
+    expect "failures are reported, others run" 1 "nothere.png" \
+        "$BIN" remove "$T/nothere.png" "$T/garbage.png" "$T/cat.png" -o "$T/mixed"
+    grep -q "garbage.png" "$T/err" && ok "bad image named" || bad "bad image named" "$(cat "$T/err")"
+    magic "good input still written" "$T/mixed/cat.png" $PNG
+    [ "$(png_color_type "$T/mixed/cat.png")" = 6 ] && ok "cutout is RGBA" ||
+        bad "cutout is RGBA" "colour type $(png_color_type "$T/mixed/cat.png")"
+    [ ! -e "$T/mixed/garbage.png" ] && ok "no output for a failed input" ||
+        bad "no output for a failed input" "found $T/mixed/garbage.png"
+
+    # default name next to the input
+    expect "default output name" 0 "" "$BIN" remove "$T/cat.png" --format webp
+    magic "NAME.out.webp written" "$T/cat.out.webp" 52494646
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
