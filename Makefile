@@ -6,7 +6,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build test test-asan setup serve clean models
+.PHONY: all build test test-asan setup serve clean models docs
 
 all: build
 
@@ -38,3 +38,6 @@ serve: setup build
 
 clean:
 	rm -rf build build-asan
+
+docs: build
+	$(BUILD)/tools/gen_errors_md > docs/ERRORS.md

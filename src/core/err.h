@@ -73,7 +73,8 @@ const char *bgr_err_default_msg(int err);
  */
 int bgr_error_set(struct bgr_error *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int bgr_error_vset(struct bgr_error *e, int code, const char *fmt, va_list ap);
+int bgr_error_vset(struct bgr_error *e, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* Clears *e to BGR_OK and an empty message. */
 void bgr_error_clear(struct bgr_error *e);
 /* Prepends "prefix: " to the message already in *e (context added by a caller). */
