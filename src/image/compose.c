@@ -74,6 +74,27 @@ static bool subject_bbox(const struct bgr_pixels *img, const uint8_t *matte, str
     return true;
 }
 
+/* Grows the subject box r by the crop margin on every side, clamped to the
+ * w x h image. Percent margins are of the subject's own width (left, right)
+ * and height (top, bottom), rounded to nearest. */
+static void add_margin(struct bgr_rect *r, const struct bgr_compose_opts *o, int w, int h)
+{
+    if (o->margin <= 0)
+        return;
+    int64_t mx = o->margin, my = o->margin;
+    if (o->margin_percent) {
+        mx = ((int64_t)r->w * o->margin + 50) / 100;
+        my = ((int64_t)r->h * o->margin + 50) / 100;
+    }
+    int64_t x0 = r->x - mx, y0 = r->y - my;
+    int64_t x1 = (int64_t)r->x + r->w + mx, y1 = (int64_t)r->y + r->h + my; /* exclusive */
+    x0 = x0 < 0 ? 0 : x0;
+    y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 > w ? w : x1;
+    y1 = y1 > h ? h : y1;
+    *r = (struct bgr_rect){(int)x0, (int)y0, (int)(x1 - x0), (int)(y1 - y0)};
+}
+
 static inline uint8_t div255(unsigned v)
 {
     return (uint8_t)((v + 127) / 255);
@@ -115,6 +136,8 @@ int bgr_image_compose(const struct bgr_pixels *img, const uint8_t *matte,
     bool empty = o->crop && !subject_bbox(img, matte, &r);
     if (empty)
         r = (struct bgr_rect){0, 0, 1, 1};
+    else if (o->crop)
+        add_margin(&r, o, img->width, img->height);
 
     int rc = bgr_pixels_alloc(out, r.w, r.h, bands, err);
     if (rc)

@@ -103,6 +103,30 @@ void bgr_image_float_to_u8(const float *in, size_t n, uint8_t *out);
 int bgr_image_matte_from_output(const float *output, int ow, int oh, uint8_t *matte, int w,
                                 int h, struct bgr_error *err);
 
+/* ---- refine and decontaminate (refine.c, decontam.c) ----------------------
+ * Both work on a coefficient grid: the image itself up to 1 MP (the model's
+ * own resolution), above that an area-averaged grid of at most 1 MP whose
+ * smooth results are interpolated back to every pixel. That bounds their
+ * memory (about 80 bytes per grid pixel, < 100 MiB) and time at any size.
+ * Radii scale with the image's long side; the constants were chosen by
+ * `bgremover eval` on the dev set (docs/QUALITY.md). */
+
+/* Refines a w x h matte (img->width x img->height, changed in place) to
+ * follow the image: a colour guided filter (He et al., PAMI 2013) with the
+ * image as guide moves soft edges onto colour edges, then pixels deep inside
+ * the confident foreground (every neighbour >= 0.5) are pushed smoothly to
+ * 255 and those deep inside clear background (every neighbour < 0.05) to 0,
+ * which removes the mid-grey the model leaves over solid subjects.
+ * img is RGB or RGBA (alpha ignored). Errors: BGR_ENOMEM. */
+int bgr_image_refine_matte(const struct bgr_pixels *img, uint8_t *matte, struct bgr_error *err);
+
+/* Foreground colour estimation (blur-fusion, Forte and Pitie 2021): every
+ * pixel with 0 < matte < 255 gets the colour the subject would have there
+ * without the old background mixed in, so edges do not carry a fringe onto
+ * a new background. Opaque and fully transparent pixels are untouched.
+ * Changes img's RGB in place. Errors: BGR_ENOMEM. */
+int bgr_image_decontaminate(struct bgr_pixels *img, const uint8_t *matte, struct bgr_error *err);
+
 /* ---- compose -------------------------------------------------------------- */
 
 /* Alpha at or above this (5% of 255, rounded up) counts as subject for crop. */
@@ -119,6 +143,10 @@ bool bgr_image_matte_bbox(const uint8_t *alpha, int w, int h, uint8_t threshold,
 
 struct bgr_compose_opts {
     bool crop;      /* trim to the bbox of the final alpha (threshold above) */
+    int margin;     /* with crop: extra border around the subject, clamped
+                     * to the image: pixels, or percent of the subject's
+                     * width (left/right) and height (top/bottom) */
+    bool margin_percent;
     bool mask_only; /* output the final alpha as 1 band (flatten ignored) */
     bool flatten;   /* composite src-over onto bg */
     uint8_t bg[4];  /* r, g, b, a of the background when flatten */

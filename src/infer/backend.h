@@ -29,6 +29,9 @@ int bgr_dnnl_be_run(struct bgr_dnnl_be *b, const float *in, float *out, double *
                     struct bgr_error *err);
 void bgr_dnnl_be_free(struct bgr_dnnl_be *b);
 size_t bgr_dnnl_be_bytes(const struct bgr_dnnl_be *b); /* activations + scratchpad */
+/* Executions per run by kind (counts[BGR_OP__COUNT]: reorders); counts has
+ * BGR_OP__COUNT + 1 entries, filled, not accumulated. */
+void bgr_dnnl_be_counts(const struct bgr_dnnl_be *b, int *counts);
 
 /* Fills first/last for every activation the steps touch (resolved ids) and
  * returns their ids in *ids (caller frees); the graph input and output live

@@ -52,6 +52,7 @@ int bgr_dn_add_buf(struct bgr_dnnl_be *b, const dnnl_memory_desc_t *md_in, int f
     f->md = *md;
     f->first = first;
     f->last = last;
+    f->parent = -1;
     for (int i = 0; i < 4 && i < md->ndims; i++)
         f->dims[i] = md->dims[i];
     if (dnnl_memory_create(&f->mem, md, b->eng, DNNL_MEMORY_NONE) != dnnl_success)
@@ -152,13 +153,28 @@ static int dn_finish(struct bgr_dnnl_be *b, const struct bgr_graph *g, struct bg
     }
     items = bgr_xcalloc((size_t)n + 1, sizeof *items);
     ids = bgr_xmalloc(((size_t)n + 1) * sizeof *ids);
+    int nplan = 0;
     for (int i = 0; i < n; i++) {
         items[i].first = b->bufs[i].first;
         items[i].last = b->bufs[i].last;
         items[i].size = dnnl_memory_desc_get_size(&b->bufs[i].md);
-        ids[i] = i;
     }
-    b->arena_size = bgr_plan_offsets(items, ids, n);
+    /* a Concat's output lives from its first input's production to its own
+     * last use: views never nest (a buffer with views is never a view) */
+    for (int i = 0; i < n; i++) {
+        int p = b->bufs[i].parent;
+        if (p < 0)
+            continue;
+        BGR_ASSERT(b->bufs[p].parent < 0);
+        if (items[i].first < items[p].first)
+            items[p].first = items[i].first;
+        if (items[i].last > items[p].last)
+            items[p].last = items[i].last;
+    }
+    for (int i = 0; i < n; i++)
+        if (b->bufs[i].parent < 0)
+            ids[nplan++] = i;
+    b->arena_size = bgr_plan_offsets(items, ids, nplan);
     if (b->arena_size > BGR_MAX_ARENA) {
         rc = bgr_error_set(err, BGR_EMODEL, "the model needs %zu MiB of activations (limit %zu)",
                            b->arena_size >> 20, BGR_MAX_ARENA >> 20);
@@ -171,9 +187,11 @@ static int dn_finish(struct bgr_dnnl_be *b, const struct bgr_graph *g, struct bg
                            b->arena_size + b->scratch_size);
         goto out;
     }
-    for (int i = 0; i < n; i++)
-        DN(dnnl_memory_set_data_handle(b->bufs[i].mem, (char *)b->arena + items[i].offset),
-           "binding", NULL);
+    for (int i = 0; i < n; i++) {
+        int p = b->bufs[i].parent;
+        size_t off = p < 0 ? items[i].offset : items[p].offset + b->bufs[i].poff;
+        DN(dnnl_memory_set_data_handle(b->bufs[i].mem, (char *)b->arena + off), "binding", NULL);
+    }
     for (int i = 0; i < b->nex; i++)
         if (b->ex[i].sp_mem)
             DN(dnnl_memory_set_data_handle(b->ex[i].sp_mem, b->scratch), "binding", NULL);
@@ -183,6 +201,20 @@ out:
     free(items);
     free(ids);
     return rc;
+}
+
+/* The blocked layout of the CPU's vector width (AVX-512: 16 floats, AVX2:
+ * 8), which its jit kernels take natively; measured on ISNet (Zen 5, 2
+ * cores): 6% faster than oneDNN's nhwc choice in bf16, 3% in fp32, and it
+ * lets Concat inputs be written in place. */
+static dnnl_format_tag_t act_tag_for_cpu(void)
+{
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    if ((isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core)
+        return dnnl_nChw16c;
+    if ((isa & (unsigned)dnnl_cpu_isa_avx2) == (unsigned)dnnl_cpu_isa_avx2)
+        return dnnl_nChw8c;
+    return dnnl_format_tag_any;
 }
 
 static int dn_attrs(struct bgr_dnnl_be *b, struct bgr_error *err)
@@ -212,6 +244,8 @@ int bgr_dnnl_be_new(struct bgr_graph *g, int n_threads, int bf16, struct bgr_dnn
     dnnl_memory_desc_t md;
     b->n_threads = n_threads;
     b->act_dt = bf16 ? dnnl_bf16 : dnnl_f32;
+    b->act_tag = act_tag_for_cpu();
+    b->act_block = b->act_tag == dnnl_nChw16c ? 16 : b->act_tag == dnnl_nChw8c ? 8 : 1;
 #ifdef BGR_HAVE_OPENMP
     if (n_threads > 0) /* OpenMP's thread count is per calling thread */
         omp_set_num_threads(n_threads);
@@ -285,6 +319,13 @@ out:
 size_t bgr_dnnl_be_bytes(const struct bgr_dnnl_be *b)
 {
     return b->arena_size + b->scratch_size;
+}
+
+void bgr_dnnl_be_counts(const struct bgr_dnnl_be *b, int *counts)
+{
+    memset(counts, 0, (BGR_OP__COUNT + 1) * sizeof *counts);
+    for (int i = 0; i < b->nex; i++)
+        counts[b->ex[i].kind]++;
 }
 
 int bgr_dnnl_has_bf16(void)

@@ -16,6 +16,13 @@ struct dn_buf {
     dnnl_memory_t mem; /* owned; its handle points into the arena after planning */
     int first, last;   /* step interval it must survive */
     int64_t dims[4];   /* logical NCHW dims, for the reference fallback */
+    /* A Concat input written in place: this buffer is a view poff bytes
+     * into buffer parent (the Concat's output) and is not planned by
+     * itself; -1 for a buffer of its own. A buffer with views must never be
+     * accumulated into in place (the views' values may still be alive). */
+    int parent;
+    size_t poff;
+    int has_views;
 };
 
 /* one execution: a primitive with its arguments, or the reference resize */
@@ -50,6 +57,14 @@ struct bgr_dnnl_be {
     /* data type of activations and weights where oneDNN chooses layouts
      * (f32 or bf16); the reorders at the graph's input and output convert */
     dnnl_data_type_t act_dt;
+    /* layout of convolution activations whose channels are a multiple of
+     * act_block: nChw16c (AVX-512) or nChw8c (AVX2), where a channel slice
+     * at a block boundary is a dense tensor of its own, so Concat inputs can
+     * be written in place (oneDNN 2.6 picks nhwc given "any", whose slices
+     * only reference kernels can write); dnnl_format_tag_any (act_block 1)
+     * leaves it to oneDNN */
+    dnnl_format_tag_t act_tag;
+    int act_block;
 };
 
 int bgr_dn_fail(dnnl_status_t st, const char *what, const struct bgr_node *nd,

@@ -143,7 +143,9 @@ static int conv_sum(struct bgr_dnnl_be *b, const struct bgr_graph *g, const stru
     *how = SUM_NONE;
     /* in place only into a buffer nothing reads after this conv, and not
      * into the conv's own source */
-    if (*tbuf != b->val_buf[v] || (g->vals[v].last == k && v != g->output && v != nd->in[0])) {
+    if (*tbuf != b->val_buf[v] ||
+        (g->vals[v].last == k && v != g->output && v != nd->in[0] && b->bufs[*tbuf].parent < 0 &&
+         !b->bufs[*tbuf].has_views)) {
         if ((rc = conv_with_post(b, nd, &cd, 0, pd, err)) < 0)
             return rc;
         if (rc == 1) {
@@ -196,8 +198,13 @@ static int dn_conv(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struc
     dnnl_dims_t bd = {p->M};
     dnnl_dims_t strides = {p->sh, p->sw}, dil = {p->dh - 1, p->dw - 1};
     dnnl_dims_t pl = {p->pt, p->pl}, pr = {p->pb, p->pr};
-    dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->act_dt, dnnl_format_tag_any);
+    /* blocked where the channels fill whole blocks (see act_tag), else
+     * oneDNN's choice: padding 3 input or 1 output channels to a block would
+     * multiply the cost of the first and last convolutions */
+    dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt,
+                                 p->C % b->act_block == 0 ? b->act_tag : dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->act_dt,
+                                 p->M % b->act_block == 0 ? b->act_tag : dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a);
     if (p->group == 1) {
         dnnl_dims_t wd = {p->M, p->C, p->kh, p->kw};
@@ -212,6 +219,21 @@ static int dn_conv(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struc
        "convolution", nd);
     DN(dnnl_primitive_desc_create(&pd, &cd, p->relu ? b->attr_relu : b->attr, b->eng, NULL),
        "convolution", nd);
+    if (is_ref_impl(pd) && b->act_tag != dnnl_format_tag_any) {
+        /* no blocked kernel for this shape (fp32 with dilation 8 at 32x32):
+         * oneDNN's choice of layout, a reorder around it costs far less */
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->act_dt, dnnl_format_tag_any);
+        DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+                                                      dnnl_convolution_direct, &src, &wt,
+                                                      p->b ? &bias : NULL, &dst, strides, dil, pl,
+                                                      pr),
+           "convolution", nd);
+        DN(dnnl_primitive_desc_create(&pd, &cd, p->relu ? b->attr_relu : b->attr, b->eng, NULL),
+           "convolution", nd);
+    }
     if (p->sum_in && (rc = conv_sum(b, g, nd, k, &cd, &pd, &tbuf, &fused, err)))
         goto out;
     if ((rc = bgr_dn_buf_as(b, nd->in[0], dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), k,
@@ -391,27 +413,101 @@ out:
     return rc;
 }
 
+/* Whether buffer c can be the view of channels [coff, coff + C) of the
+ * Concat output buffer p: the layout oneDNN gives that channel slice (a
+ * submemory) must be the child's own dense layout shifted by a byte
+ * offset, which holds for batch 1 and channel offsets on block boundaries.
+ * *poff: the byte offset. */
+static int view_fits(const struct bgr_dnnl_be *b, int c, int p, int64_t coff, size_t *poff)
+{
+    const dnnl_memory_desc_t *cm = &b->bufs[c].md, *pm = &b->bufs[p].md;
+    dnnl_memory_desc_t sub;
+    dnnl_dims_t offs = {0, coff, 0, 0};
+    if (cm->ndims != 4 || pm->ndims != 4 || cm->dims[0] != 1 || cm->data_type != pm->data_type ||
+        cm->format_kind != dnnl_blocked || pm->format_kind != dnnl_blocked || cm->offset0 != 0)
+        return 0;
+    if (dnnl_memory_desc_init_submemory(&sub, pm, cm->dims, offs) != dnnl_success)
+        return 0;
+    *poff = (size_t)sub.offset0 * dnnl_data_type_size(sub.data_type);
+    sub.offset0 = 0;
+    /* with batch 1 the batch stride is never applied */
+    sub.format_desc.blocking.strides[0] = cm->format_desc.blocking.strides[0];
+    memcpy(sub.padded_offsets, cm->padded_offsets, sizeof sub.padded_offsets);
+    return dnnl_memory_desc_equal(&sub, cm);
+}
+
+/* Concat without copies where it can: each input's producer writes straight
+ * into its channel slice of the output (its buffer becomes a view into the
+ * output's, see struct dn_buf). An input that cannot be a view (another
+ * layout, the graph input, already a view or holding views, unaligned
+ * channels) is copied into its slice by a reorder; only when the output
+ * layout has no usable slices at all does a concat primitive run. */
 static int dn_concat(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
                      int k, struct bgr_error *err)
 {
-    int rc = 0, dbuf;
+    int rc = 0, dbuf, sb[BGR_MAX_INPUTS];
+    size_t poff[BGR_MAX_INPUTS];
     dnnl_memory_desc_t mds[BGR_MAX_INPUTS];
     dnnl_primitive_desc_t pd = NULL;
     struct dn_exec *e;
-    for (int i = 0; i < nd->nin; i++)
-        mds[i] = b->bufs[b->val_buf[nd->in[i]]].md;
+    int64_t coff = 0;
+    int can_view = g->vals[nd->out].dims[0] == 1;
+    for (int i = 0; i < nd->nin; i++) {
+        sb[i] = b->val_buf[nd->in[i]];
+        mds[i] = b->bufs[sb[i]].md;
+    }
     DN(dnnl_concat_primitive_desc_create(&pd, NULL, nd->nin, 1, mds, b->attr, b->eng), "concat",
        nd);
     if ((dbuf = out_buf(b, g, nd, pd, k, err)) < 0) {
         rc = dbuf;
         goto out;
     }
-    if ((rc = bgr_dn_add_exec(b, pd, BGR_OP_CONCAT, nd->nin + 1, &e, nd, err)))
+    /* every slice must be addressable as a submemory for the copy path too */
+    for (int i = 0; i < nd->nin && can_view; i++) {
+        dnnl_memory_desc_t sub;
+        dnnl_dims_t offs = {0, coff, 0, 0};
+        can_view = dnnl_memory_desc_init_submemory(&sub, &b->bufs[dbuf].md, mds[i].dims, offs) ==
+                   dnnl_success;
+        coff += mds[i].dims[1];
+    }
+    if (!can_view) {
+        if ((rc = bgr_dn_add_exec(b, pd, BGR_OP_CONCAT, nd->nin + 1, &e, nd, err)))
+            goto out;
+        for (int i = 0; i < nd->nin; i++)
+            e->args[i] = (dnnl_exec_arg_t){DNNL_ARG_MULTIPLE_SRC + i, b->bufs[sb[i]].mem};
+        e->args[nd->nin] = (dnnl_exec_arg_t){DNNL_ARG_DST, b->bufs[dbuf].mem};
         goto out;
-    for (int i = 0; i < nd->nin; i++)
-        e->args[i] =
-            (dnnl_exec_arg_t){DNNL_ARG_MULTIPLE_SRC + i, b->bufs[b->val_buf[nd->in[i]]].mem};
-    e->args[nd->nin] = (dnnl_exec_arg_t){DNNL_ARG_DST, b->bufs[dbuf].mem};
+    }
+    coff = 0;
+    for (int i = 0; i < nd->nin; i++) {
+        struct dn_buf *c = &b->bufs[sb[i]];
+        if (sb[i] != b->in_buf && c->parent < 0 && !c->has_views &&
+            view_fits(b, sb[i], dbuf, coff, &poff[i])) {
+            c->parent = dbuf;
+            c->poff = poff[i];
+            b->bufs[dbuf].has_views = 1;
+        } else { /* a reorder into the slice, seen through a submemory */
+            dnnl_memory_desc_t sub;
+            dnnl_dims_t offs = {0, coff, 0, 0};
+            dnnl_primitive_desc_t rpd = NULL;
+            int t;
+            DN(dnnl_memory_desc_init_submemory(&sub, &b->bufs[dbuf].md, mds[i].dims, offs),
+               "concat slice", nd);
+            if ((t = bgr_dn_add_buf(b, &sub, k, k)) < 0)
+                DN(dnnl_out_of_memory, "concat slice", nd);
+            b->bufs[t].parent = dbuf; /* the submemory carries the offset itself */
+            b->bufs[dbuf].has_views = 1;
+            DN(dnnl_reorder_primitive_desc_create(&rpd, &mds[i], b->eng, &sub, b->eng, b->attr),
+               "concat slice copy", nd);
+            rc = bgr_dn_add_exec(b, rpd, BGR_OP_CONCAT, 2, &e, nd, err);
+            dnnl_primitive_desc_destroy(rpd);
+            if (rc)
+                goto out;
+            e->args[0] = (dnnl_exec_arg_t){DNNL_ARG_FROM, b->bufs[sb[i]].mem};
+            e->args[1] = (dnnl_exec_arg_t){DNNL_ARG_TO, b->bufs[t].mem};
+        }
+        coff += mds[i].dims[1];
+    }
 out:
     if (pd)
         dnnl_primitive_desc_destroy(pd);

@@ -166,6 +166,11 @@ int bgr_onnx_tensor_convert(const void *tensor_proto, struct bgr_const *out, con
                             struct bgr_error *err);
 /* Parses bytes into a graph and prepares it (see bgr_graph_prepare). */
 int bgr_onnx_load(const void *data, size_t len, struct bgr_graph *g, struct bgr_error *err);
+/* The same, releasing file (which holds data) as soon as the protobuf is
+ * unpacked, so that the file's bytes and the converted weights are never in
+ * memory together (88 MiB less peak RSS for ISNet medium). file may be NULL. */
+int bgr_onnx_load_buf(const void *data, size_t len, struct bgr_buf *file, struct bgr_graph *g,
+                      struct bgr_error *err);
 
 /* ---- plan.c --------------------------------------------------------------- */
 /* Assigns offsets to the values with size > 0 so that values whose [first,

@@ -21,6 +21,10 @@ struct bgr_model {
     struct bgr_dnnl_be *dn;
     struct bgr_shape in_shape, out_shape;
     size_t in_count, out_count;
+    enum bgr_precision prec; /* resolved: never AUTO */
+    int profiling;
+    double op_ms[BGR_OP__COUNT + 1]; /* last profiled run, index BGR_OP__COUNT: reorders */
+    double parse_ms, build_ms;       /* load: ONNX parse and graph passes; backend */
 };
 
 static struct bgr_shape shape_of(const struct bgr_value *v)
@@ -39,17 +43,25 @@ static void print_plan(const struct bgr_model *m)
         counts[nd->op]++;
         fused += nd->op == BGR_OP_CONV && nd->conv.relu;
     }
-    size_t bytes = m->ref ? bgr_ref_be_bytes(m->ref) : bgr_dnnl_be_bytes(m->dn);
+    int ex[BGR_OP__COUNT + 1] = {0};
+    if (m->dn)
+        bgr_dnnl_be_counts(m->dn, ex);
+    size_t bytes = bgr_model_planned_bytes(m);
     fprintf(stderr,
-            "infer: %d steps (%d Conv, %d with fused ReLU), %.2f GMAC, %zu MiB planned, "
-            "backend %s, %s, oneDNN %d.%d.%d (cpu runtime %u)\n",
-            m->g.norder, counts[BGR_OP_CONV], fused, m->g.macs / 1e9, bytes >> 20,
+            "infer: %d steps (%d Conv, %d with fused ReLU), %d concat copies, %d reorders, "
+            "%.2f GMAC, %zu MiB planned, backend %s, %s, oneDNN %d.%d.%d (cpu runtime %u); "
+            "parsed in %.0f ms, backend built in %.0f ms\n",
+            m->g.norder, counts[BGR_OP_CONV], fused, m->dn ? ex[BGR_OP_CONCAT] : counts[BGR_OP_CONCAT],
+            ex[BGR_OP__COUNT], m->g.macs / 1e9, bytes >> 20,
             m->opts.backend == BGR_BACKEND_REF ? "reference" : "oneDNN",
-            bgr_model_precision_name(m), dv->major, dv->minor, dv->patch, dv->cpu_runtime);
+            bgr_model_precision_name(m), dv->major, dv->minor, dv->patch, dv->cpu_runtime,
+            m->parse_ms, m->build_ms);
 }
 
-int bgr_model_load_mem(const void *data, size_t len, const struct bgr_model_opts *opts,
-                       struct bgr_model **out, struct bgr_error *err)
+/* Loads from data; file, when not NULL, holds data and is released as soon
+ * as it has been parsed. */
+static int load(const void *data, size_t len, struct bgr_buf *file,
+                const struct bgr_model_opts *opts, struct bgr_model **out, struct bgr_error *err)
 {
     struct bgr_model_opts def = {0};
     struct bgr_model *m = NULL;
@@ -58,19 +70,22 @@ int bgr_model_load_mem(const void *data, size_t len, const struct bgr_model_opts
         opts = &def;
     if (opts->backend != BGR_BACKEND_DNNL && opts->backend != BGR_BACKEND_REF)
         return bgr_error_set(err, BGR_EUSAGE, "unknown backend %d", (int)opts->backend);
-    /* AUTO is fp32 until bf16 is measured against the parity bar; bf16 is
-     * opt-in where the CPU has it natively (else oneDNN would pick slow
-     * reference kernels) */
-    if (opts->precision == BGR_PREC_INT8)
+    enum bgr_precision prec = opts->precision;
+    if (prec == BGR_PREC_AUTO) /* the reference backend computes in fp32 only */
+        prec = opts->backend == BGR_BACKEND_REF ? BGR_PREC_FP32 : bgr_precision_auto();
+    if (prec == BGR_PREC_INT8)
         return bgr_error_set(err, BGR_EMODEL, "precision int8 is not supported yet");
-    if (opts->precision == BGR_PREC_BF16 && opts->backend == BGR_BACKEND_REF)
+    if (prec == BGR_PREC_BF16 && opts->backend == BGR_BACKEND_REF)
         return bgr_error_set(err, BGR_EMODEL, "the reference backend computes in fp32 only");
-    if (opts->precision == BGR_PREC_BF16 && !bgr_dnnl_has_bf16())
+    /* without native bf16 oneDNN would fall back to slow reference kernels */
+    if (prec == BGR_PREC_BF16 && !bgr_dnnl_has_bf16())
         return bgr_error_set(err, BGR_EMODEL,
                              "bf16 needs a CPU with AVX512-BF16; this one has none");
     m = bgr_xcalloc(1, sizeof *m);
     m->opts = *opts;
-    if ((rc = bgr_onnx_load(data, len, &m->g, err))) {
+    m->prec = prec;
+    double t0 = bgr_now_sec();
+    if ((rc = bgr_onnx_load_buf(data, len, file, &m->g, err))) {
         free(m);
         return rc;
     }
@@ -79,10 +94,12 @@ int bgr_model_load_mem(const void *data, size_t len, const struct bgr_model_opts
     m->out_shape = shape_of(&m->g.vals[m->g.output]);
     m->in_count = (size_t)bgr_act_count(&m->g.vals[m->g.input]);
     m->out_count = (size_t)bgr_act_count(&m->g.vals[m->g.output]);
+    m->parse_ms = (bgr_now_sec() - t0) * 1e3;
+    t0 = bgr_now_sec();
     if (opts->backend == BGR_BACKEND_REF) {
         rc = bgr_ref_be_new(&m->g, &m->ref, err);
     } else {
-        rc = bgr_dnnl_be_new(&m->g, opts->n_threads, opts->precision == BGR_PREC_BF16, &m->dn, err);
+        rc = bgr_dnnl_be_new(&m->g, opts->n_threads, prec == BGR_PREC_BF16, &m->dn, err);
         if (rc == 0) /* the primitives hold their own copy of the weights now */
             bgr_graph_drop_consts(&m->g);
     }
@@ -90,10 +107,17 @@ int bgr_model_load_mem(const void *data, size_t len, const struct bgr_model_opts
         bgr_model_free(m);
         return rc;
     }
+    m->build_ms = (bgr_now_sec() - t0) * 1e3;
     if (opts->verbose)
         print_plan(m);
     *out = m;
     return 0;
+}
+
+int bgr_model_load_mem(const void *data, size_t len, const struct bgr_model_opts *opts,
+                       struct bgr_model **out, struct bgr_error *err)
+{
+    return load(data, len, NULL, opts, out, err);
 }
 
 int bgr_model_load_file(const char *path, const struct bgr_model_opts *opts, struct bgr_model **out,
@@ -104,10 +128,10 @@ int bgr_model_load_file(const char *path, const struct bgr_model_opts *opts, str
     bgr_buf_init(&buf, BGR_MODEL_FILE_MAX);
     if ((rc = bgr_file_read(path, BGR_MODEL_FILE_MAX, &buf, err)))
         return rc;
-    rc = bgr_model_load_mem(buf.data, buf.len, opts, out, err);
+    rc = load(buf.data, buf.len, &buf, opts, out, err);
     if (rc)
         bgr_error_prefix(err, "%s", path);
-    bgr_buf_release(&buf);
+    bgr_buf_release(&buf); /* released already unless an early check failed */
     return rc;
 }
 
@@ -154,11 +178,14 @@ int bgr_model_run(struct bgr_model *m, const float *in, size_t in_count, float *
                              out_count, m->out_count);
     if (!in || !out)
         return bgr_error_set(err, BGR_EUSAGE, "NULL tensor");
+    int timed = m->opts.verbose || m->profiling;
     pthread_mutex_lock(&m->mu);
     if (m->ref)
-        bgr_ref_be_run(m->ref, &m->g, in, out, m->opts.verbose ? op_ms : NULL);
+        bgr_ref_be_run(m->ref, &m->g, in, out, timed ? op_ms : NULL);
     else
-        rc = bgr_dnnl_be_run(m->dn, in, out, m->opts.verbose ? op_ms : NULL, err);
+        rc = bgr_dnnl_be_run(m->dn, in, out, timed ? op_ms : NULL, err);
+    if (timed && rc == 0)
+        memcpy(m->op_ms, op_ms, sizeof op_ms);
     pthread_mutex_unlock(&m->mu);
     if (m->opts.verbose && rc == 0)
         print_times(op_ms, (bgr_now_sec() - t0) * 1e3);
@@ -172,5 +199,45 @@ double bgr_model_macs(const struct bgr_model *m)
 
 const char *bgr_model_precision_name(const struct bgr_model *m)
 {
-    return m->opts.precision == BGR_PREC_BF16 ? "bf16" : "fp32";
+    return m->prec == BGR_PREC_BF16 ? "bf16" : "fp32";
+}
+
+enum bgr_precision bgr_precision_auto(void)
+{
+    /* bf16 held the accuracy bar (matte MAE <= 0.003 against fp32) on every
+     * test photo: see bench/README.md. Where the CPU lacks native bf16,
+     * oneDNN would emulate it slower than fp32. */
+    return bgr_dnnl_has_bf16() ? BGR_PREC_BF16 : BGR_PREC_FP32;
+}
+
+void bgr_model_set_profiling(struct bgr_model *m, int on)
+{
+    pthread_mutex_lock(&m->mu);
+    m->profiling = on;
+    pthread_mutex_unlock(&m->mu);
+}
+
+int bgr_model_profile(const struct bgr_model *m, struct bgr_op_profile *out, int max)
+{
+    int counts[BGR_OP__COUNT + 1] = {0}, n = 0;
+    if (m->dn) {
+        bgr_dnnl_be_counts(m->dn, counts);
+    } else {
+        for (int k = 0; k < m->g.norder; k++)
+            counts[m->g.nodes[m->g.order[k]].op]++;
+    }
+    for (int i = 0; i <= BGR_OP__COUNT; i++) {
+        if (!counts[i])
+            continue;
+        if (n < max)
+            out[n] = (struct bgr_op_profile){i == BGR_OP__COUNT ? "Reorder" : bgr_op_name(i),
+                                             counts[i], m->op_ms[i]};
+        n++;
+    }
+    return n;
+}
+
+size_t bgr_model_planned_bytes(const struct bgr_model *m)
+{
+    return m->ref ? bgr_ref_be_bytes(m->ref) : bgr_dnnl_be_bytes(m->dn);
 }

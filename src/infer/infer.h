@@ -76,5 +76,23 @@ int bgr_model_run(struct bgr_model *m, const float *in, size_t in_count, float *
 double bgr_model_macs(const struct bgr_model *m);
 /* Human-readable name of the precision actually in use ("fp32", "bf16"). */
 const char *bgr_model_precision_name(const struct bgr_model *m);
+/* The precision BGR_PREC_AUTO resolves to on this CPU (decided once per
+ * process from what oneDNN reports): BGR_PREC_BF16 where the CPU computes
+ * bf16 natively, else BGR_PREC_FP32. */
+enum bgr_precision bgr_precision_auto(void);
+
+/* Per-operator-kind profile (bgremover bench -v). Profiling waits for each
+ * primitive to finish, so a profiled run is slightly slower; off by default. */
+struct bgr_op_profile {
+    const char *op; /* "Conv", "MaxPool", ..., "Reorder" (layout conversions); static */
+    int count;      /* executions of this kind per run */
+    double ms;      /* time spent in the last profiled run */
+};
+void bgr_model_set_profiling(struct bgr_model *m, int on);
+/* Copies up to max entries (kinds that run at all) of the last profiled run
+ * into out; returns how many there are. Not safe against a concurrent run. */
+int bgr_model_profile(const struct bgr_model *m, struct bgr_op_profile *out, int max);
+/* Bytes the model holds for activations and scratch (planned once at load). */
+size_t bgr_model_planned_bytes(const struct bgr_model *m);
 
 #endif

@@ -445,12 +445,21 @@ static int build_graph(struct bgr_graph *g, const Onnx__ModelProto *mp, struct b
 
 int bgr_onnx_load(const void *data, size_t len, struct bgr_graph *g, struct bgr_error *err)
 {
+    return bgr_onnx_load_buf(data, len, NULL, g, err);
+}
+
+int bgr_onnx_load_buf(const void *data, size_t len, struct bgr_buf *file, struct bgr_graph *g,
+                      struct bgr_error *err)
+{
     Onnx__ModelProto *mp = NULL;
     int rc;
     memset(g, 0, sizeof *g);
     if (!data || len == 0)
         return bgr_error_set(err, BGR_EMODEL, "the model file is empty");
     mp = onnx__model_proto__unpack(NULL, len, data);
+    /* protobuf-c copied every field: the file's bytes are not read again */
+    if (file)
+        bgr_buf_release(file);
     if (!mp)
         return bgr_error_set(err, BGR_EMODEL,
                              "the model is not a valid ONNX protobuf (malformed or truncated)");

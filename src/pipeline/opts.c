@@ -18,7 +18,11 @@ void bgr_output_opts_init(struct bgr_output_opts *o)
                                   .bg_color = {255, 255, 255, 255},
                                   .max_res = BGR_MAXRES_ORIGINAL,
                                   .crop = false,
-                                  .mask_only = false};
+                                  .mask_only = false,
+                                  .crop_margin = 0,
+                                  .crop_margin_percent = false,
+                                  .refine = BGR_REFINE_FAST,
+                                  .decontaminate = true};
 }
 
 /* Client text is echoed into messages only when short and printable. */
@@ -140,4 +144,84 @@ const char *bgr_format_name(enum bgr_format f)
         return "jpeg";
     }
     return "png";
+}
+
+int bgr_parse_refine(const char *s, enum bgr_refine *out, struct bgr_error *err)
+{
+    static const char *const names[] = {[BGR_REFINE_NONE] = "none",
+                                        [BGR_REFINE_FAST] = "fast",
+                                        [BGR_REFINE_FULL] = "full"};
+    for (size_t i = 0; s && i < BGR_ARRAY_LEN(names); i++)
+        if (strcasecmp(s, names[i]) == 0) {
+            *out = (enum bgr_refine)i;
+            return 0;
+        }
+    return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                         "invalid refine '%s': expected none, fast or full", shown(s));
+}
+
+const char *bgr_refine_name(enum bgr_refine r)
+{
+    return r == BGR_REFINE_NONE ? "none" : r == BGR_REFINE_FULL ? "full" : "fast";
+}
+
+int bgr_parse_bool(const char *s, const char *name, bool *out, struct bgr_error *err)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; s && i < BGR_ARRAY_LEN(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return bgr_error_set(err, BGR_EINVALID_PARAMETER, "invalid %s '%s': expected true or false",
+                         name, shown(s));
+}
+
+int bgr_parse_output_type(const char *s, bool *mask_only, struct bgr_error *err)
+{
+    if (s && strcasecmp(s, "cutout") == 0) {
+        *mask_only = false;
+        return 0;
+    }
+    if (s && strcasecmp(s, "mask") == 0) {
+        *mask_only = true;
+        return 0;
+    }
+    return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                         "invalid output_type '%s': expected cutout or mask", shown(s));
+}
+
+int bgr_parse_crop_margin(const char *s, int *value, bool *percent, struct bgr_error *err)
+{
+    int v = 0;
+    size_t n = 0;
+    bool pct = false;
+    /* Digits, then nothing, "px" or "%". Capped while reading. */
+    for (; s && s[n] >= '0' && s[n] <= '9'; n++) {
+        v = v * 10 + (s[n] - '0');
+        if (v > 10000)
+            goto bad;
+    }
+    if (n == 0)
+        goto bad;
+    if (s[n] == '%' && s[n + 1] == 0)
+        pct = true;
+    else if (s[n] != 0 && strcasecmp(s + n, "px") != 0)
+        goto bad;
+    if (pct && v > 100)
+        goto bad;
+    *value = v;
+    *percent = pct;
+    return 0;
+bad:
+    return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                         "invalid crop_margin '%s': expected pixels (0 to 10000, e.g. 20 or "
+                         "20px) or a percentage of the subject's size (0%% to 100%%)",
+                         shown(s));
 }

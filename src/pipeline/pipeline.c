@@ -45,6 +45,10 @@ static int check_opts(const struct bgr_output_opts *o, struct bgr_error *err)
 {
     if ((unsigned)o->format > BGR_FORMAT_JPEG || (unsigned)o->max_res > BGR_MAXRES_480P)
         return bgr_error_set(err, BGR_EINVALID_PARAMETER, "invalid output options");
+    if (o->crop_margin < 0 || o->crop_margin > (o->crop_margin_percent ? 100 : 10000))
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                             "crop_margin %d%s is out of range (0 to 10000 px or 0 to 100%%)",
+                             o->crop_margin, o->crop_margin_percent ? "%" : " px");
     if (o->quality < 1 || o->quality > 100)
         return bgr_error_set(err, BGR_EINVALID_PARAMETER,
                              "quality %d is not an integer from 1 to 100", o->quality);
@@ -69,9 +73,44 @@ static int model_dims(struct bgr_model *model, int *iw, int *ih, int *ow, int *o
     return 0;
 }
 
-/* Predicts the w x h matte of pix into matte (caller's). */
-static int predict(struct bgr_model *model, const struct bgr_pixels *pix, uint8_t *matte,
-                   struct bgr_timings *tm, struct bgr_error *err)
+/* Mirrors each row of the `planes` planes of a w x h planar tensor. */
+static void mirror_rows(float *t, int planes, int w, int h)
+{
+    for (size_t r = 0; r < (size_t)planes * (size_t)h; r++) {
+        float *row = t + r * (size_t)w;
+        for (int a = 0, b = w - 1; a < b; a++, b--) {
+            float v = row[a];
+            row[a] = row[b];
+            row[b] = v;
+        }
+    }
+}
+
+/* Runs the model a second time on the mirrored tensor (changed) and
+ * averages the un-mirrored result into output: test-time augmentation for
+ * refine=full. */
+static int predict_mirrored(struct bgr_model *model, float *tensor, size_t in_n, int iw, int ih,
+                            float *output, int ow, int oh, struct bgr_error *err)
+{
+    size_t out_n = (size_t)ow * (size_t)oh;
+    float *second = malloc(out_n * sizeof(float));
+    if (!second)
+        return bgr_error_set(err, BGR_ENOMEM, "out of memory for the model's output");
+    mirror_rows(tensor, 3, iw, ih);
+    int rc = bgr_model_run(model, tensor, in_n, second, out_n, err);
+    if (rc == 0) {
+        mirror_rows(second, 1, ow, oh);
+        for (size_t i = 0; i < out_n; i++)
+            output[i] = 0.5f * (output[i] + second[i]);
+    }
+    free(second);
+    return rc;
+}
+
+/* Predicts the w x h matte of pix into matte (caller's); with mirror, the
+ * mean of the model on pix and on its mirror image. */
+static int predict(struct bgr_model *model, const struct bgr_pixels *pix, bool mirror,
+                   uint8_t *matte, struct bgr_timings *tm, struct bgr_error *err)
 {
     int iw = 0, ih = 0, ow = 0, oh = 0;
     float *tensor = NULL, *output = NULL;
@@ -89,6 +128,8 @@ static int predict(struct bgr_model *model, const struct bgr_pixels *pix, uint8_
     bgr_image_to_tensor(pix, iw, ih, tensor);
     double t1 = bgr_now_sec();
     rc = bgr_model_run(model, tensor, in_n, output, out_n, err);
+    if (rc == 0 && mirror)
+        rc = predict_mirrored(model, tensor, in_n, iw, ih, output, ow, oh, err);
     if (rc)
         goto out;
     BGR_FREE_AND_NULL(tensor);
@@ -101,6 +142,33 @@ out:
     free(tensor);
     free(output);
     return rc;
+}
+
+int bgr_pipeline_matte(struct bgr_model *model, struct bgr_pixels *pix,
+                       const struct bgr_output_opts *opts, uint8_t *matte,
+                       struct bgr_timings *timings, struct bgr_error *err)
+{
+    BGR_ASSERT(model && pix && opts && matte);
+    struct bgr_timings tm = {0};
+    if ((unsigned)opts->refine > BGR_REFINE_FULL)
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER, "invalid refine option");
+    int rc = predict(model, pix, opts->refine == BGR_REFINE_FULL, matte, &tm, err);
+    if (rc)
+        return rc;
+    double t0 = bgr_now_sec();
+    if (opts->refine != BGR_REFINE_NONE)
+        rc = bgr_image_refine_matte(pix, matte, err);
+    if (rc == 0 && opts->decontaminate && !opts->mask_only) /* colours unused for a mask */
+        rc = bgr_image_decontaminate(pix, matte, err);
+    if (rc)
+        return rc;
+    if (timings) {
+        timings->preprocess_ms = tm.preprocess_ms;
+        timings->infer_ms = tm.infer_ms;
+        timings->postprocess_ms = tm.postprocess_ms;
+        timings->refine_ms = (bgr_now_sec() - t0) * 1e3;
+    }
+    return 0;
 }
 
 int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
@@ -131,13 +199,15 @@ int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
                            pix.height);
         goto out;
     }
-    rc = predict(model, &pix, matte, &tm, err);
+    rc = bgr_pipeline_matte(model, &pix, opts, matte, &tm, err);
     if (rc)
         goto out;
 
     double t1 = bgr_now_sec();
     struct bgr_compose_opts co = {
         .crop = opts->crop,
+        .margin = opts->crop_margin,
+        .margin_percent = opts->crop_margin_percent,
         .mask_only = opts->mask_only,
         .flatten = opts->has_bg_color,
         .bg = {opts->bg_color.r, opts->bg_color.g, opts->bg_color.b, opts->bg_color.a},

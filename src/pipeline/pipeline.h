@@ -33,6 +33,14 @@ struct bgr_color {
     uint8_t r, g, b, a;
 };
 
+/* Matte refinement at full resolution (docs/QUALITY.md has the numbers). */
+enum bgr_refine {
+    BGR_REFINE_NONE = 0, /* the model's matte as the reference runtime makes it */
+    BGR_REFINE_FAST,     /* guided filter + interior snap (default) */
+    BGR_REFINE_FULL,     /* fast, on the mean of the model run on the image and
+                          * on its mirror image: one more model run */
+};
+
 struct bgr_output_opts {
     enum bgr_format format; /* default png */
     int quality;            /* 1..100, webp and jpeg; default 90 */
@@ -40,7 +48,13 @@ struct bgr_output_opts {
     struct bgr_color bg_color;
     enum bgr_max_res max_res;
     bool crop;      /* trim to the subject's bounding box */
-    bool mask_only; /* write the 8-bit matte as a grayscale PNG instead */
+    bool mask_only; /* write the 8-bit matte as a grayscale PNG instead
+                     * (output_type=mask) */
+    int crop_margin; /* with crop: border around the subject, clamped to the
+                      * image; 0..10000 px or 0..100 percent (default 0) */
+    bool crop_margin_percent; /* percent of the subject's width/height */
+    enum bgr_refine refine;   /* default BGR_REFINE_FAST */
+    bool decontaminate;       /* estimate edge colours (default true) */
 };
 
 /* Limits applied while decoding untrusted bytes. */
@@ -52,6 +66,7 @@ struct bgr_decode_limits {
 /* Per-stage timings in milliseconds (for -v and the server's metrics). */
 struct bgr_timings {
     double decode_ms, preprocess_ms, infer_ms, postprocess_ms, encode_ms, total_ms;
+    double refine_ms; /* refinement + decontamination (not in postprocess_ms) */
 };
 
 struct bgr_result {
@@ -74,6 +89,16 @@ int bgr_parse_color(const char *s, struct bgr_color *out, struct bgr_error *err)
 int bgr_parse_max_res(const char *s, enum bgr_max_res *out, struct bgr_error *err);
 int bgr_parse_quality(const char *s, int *out, struct bgr_error *err);
 const char *bgr_format_name(enum bgr_format f); /* "png", "webp", "jpeg" */
+/* "none", "fast" or "full". */
+int bgr_parse_refine(const char *s, enum bgr_refine *out, struct bgr_error *err);
+const char *bgr_refine_name(enum bgr_refine r);
+/* true/false (also 1/0, yes/no, on/off); name is the option's, for the
+ * message. */
+int bgr_parse_bool(const char *s, const char *name, bool *out, struct bgr_error *err);
+/* output_type "cutout" (mask_only false) or "mask" (true). */
+int bgr_parse_output_type(const char *s, bool *mask_only, struct bgr_error *err);
+/* crop_margin "N" or "Npx" (0..10000 pixels) or "N%" (0..100 percent). */
+int bgr_parse_crop_margin(const char *s, int *value, bool *percent, struct bgr_error *err);
 
 /* Removes the background of one encoded image (any format libvips reads).
  * model is used under its internal lock. On success *res owns the output.
@@ -85,6 +110,19 @@ int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
                          struct bgr_result *res, struct bgr_timings *timings,
                          struct bgr_error *err);
 void bgr_result_release(struct bgr_result *res);
+
+struct bgr_pixels; /* image/image.h */
+
+/* The cutout before output options: predicts pix's matte into matte
+ * (pix->width x pix->height bytes, caller's), refines it as opts->refine
+ * says and, with opts->decontaminate, replaces the colours of pix's
+ * semi-transparent pixels by their estimated foreground colours (pix is
+ * changed in place). bgr_pipeline_process runs exactly this between decode
+ * and compose; `bgremover eval` uses it to score the same output. Errors as
+ * bgr_pipeline_process. timings may be NULL. */
+int bgr_pipeline_matte(struct bgr_model *model, struct bgr_pixels *pix,
+                       const struct bgr_output_opts *opts, uint8_t *matte,
+                       struct bgr_timings *timings, struct bgr_error *err);
 
 /* Initialises libvips once per process (thread-safe, idempotent); returns 0
  * or BGR_EINTERNAL. bgr_pipeline_process calls it itself. */

@@ -73,6 +73,13 @@ expect "mask with jpeg" 2 "--mask" "$BIN" remove --mask --format jpeg x.png
 expect "two inputs to stdout" 2 "stdout" "$BIN" remove a.png b.png -o -
 expect "empty -o" 2 "-o: empty" "$BIN" remove x.png -o ""
 expect "stdin twice" 2 "stdin" "$BIN" remove - - -o "$T/d"
+expect "bad --refine" 2 "--refine.*none, fast or full" "$BIN" remove --refine best x.png
+expect "bad --decontaminate" 2 "--decontaminate.*true or false" \
+    "$BIN" remove --decontaminate maybe x.png
+expect "bad --output-type" 2 "--output-type.*cutout or mask" "$BIN" remove --output-type alpha x.png
+expect "bad --crop-margin" 2 "--crop-margin" "$BIN" remove --crop --crop-margin 101% x.png
+expect "eval needs --gt" 2 "--gt DIR is required" "$BIN" eval
+expect "eval without ground truth" 2 "no ground truth" "$BIN" eval --gt "$T/none"
 expect "unknown model name" 2 "unknown model 'huge'" "$BIN" remove --model huge x.png
 
 # ---- models: a directory with nothing installed ----------------------------
@@ -124,6 +131,42 @@ else
         bad "cutout is RGBA" "colour type $(png_color_type "$T/mixed/cat.png")"
     [ ! -e "$T/mixed/garbage.png" ] && ok "no output for a failed input" ||
         bad "no output for a failed input" "found $T/mixed/garbage.png"
+
+    # --output-type mask is --mask; refine none gives the raw matte, which
+    # differs from the refined default
+    expect "output-type mask" 0 "" "$BIN" remove "$PHOTOS/chelsea.png" --output-type mask \
+        -o "$T/ot.png"
+    cmp -s "$T/ot.png" "$T/masks/chelsea.png" && ok "output-type mask = --mask" ||
+        bad "output-type mask = --mask" "files differ"
+    expect "refine none" 0 "" "$BIN" remove "$PHOTOS/chelsea.png" --mask --refine none \
+        --decontaminate false -o "$T/raw.png"
+    cmp -s "$T/raw.png" "$T/ot.png" && bad "refine changes the matte" "identical to refine none" ||
+        ok "refine changes the matte"
+
+    # crop margin: 10% more on each side than --crop alone (or the frame)
+    png_w() { od -An -tu1 -j16 -N4 "$1" | awk '{print $1*16777216+$2*65536+$3*256+$4}'; }
+    expect "crop" 0 "" "$BIN" remove "$PHOTOS/chelsea.png" --crop -o "$T/c0.png"
+    expect "crop margin" 0 "" "$BIN" remove "$PHOTOS/chelsea.png" --crop --crop-margin 10% \
+        -o "$T/c10.png"
+    w0=$(png_w "$T/c0.png") w10=$(png_w "$T/c10.png")
+    [ "$w10" -gt "$w0" ] && [ "$w10" -le "$(png_w "$T/raw.png")" ] && ok "crop margin widens" ||
+        bad "crop margin widens" "width $w0 -> $w10"
+
+    # eval on a folder whose ground truth is our own raw matte: perfect
+    # scores when it runs the same pipeline, and when it reads the masks back
+    mkdir -p "$T/gt/images" "$T/gt/masks"
+    cp "$PHOTOS/chelsea.png" "$T/gt/images/cat.png"
+    cp "$T/raw.png" "$T/gt/masks/cat.png"
+    expect "eval raw vs itself" 0 "" "$BIN" eval --gt "$T/gt" --refine none --decontaminate false
+    grep -q "mean_mae=0.000000 .*mean_iou=1.0000 mean_bf=1.0000 mean_grad=0.000" "$T/out" &&
+        ok "eval: same pipeline scores perfectly" ||
+        bad "eval: same pipeline scores perfectly" "$(tail -1 "$T/out")"
+    expect "eval --pred" 0 "" "$BIN" eval --gt "$T/gt" --pred "$T/gt/masks"
+    grep -q "mean_mae=0.000000 .*mean_comp=0.00000" "$T/out" && ok "eval --pred scores itself" ||
+        bad "eval --pred scores itself" "$(tail -1 "$T/out")"
+    expect "eval refined" 0 "" "$BIN" eval --gt "$T/gt"
+    grep -q "mean_mae=0.000000" "$T/out" && bad "eval refined differs" "$(tail -1 "$T/out")" ||
+        ok "eval refined differs"
 
     # default name next to the input
     expect "default output name" 0 "" "$BIN" remove "$T/cat.png" --format webp

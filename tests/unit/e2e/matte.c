@@ -14,7 +14,13 @@
 
 struct bgr_model *e2e_load_model(const char *model_arg, enum bgr_backend backend)
 {
-    struct bgr_model_opts mo = {backend, BGR_PREC_FP32, 0, 0};
+    return e2e_load_model_prec(model_arg, backend, BGR_PREC_FP32);
+}
+
+struct bgr_model *e2e_load_model_prec(const char *model_arg, enum bgr_backend backend,
+                                      enum bgr_precision prec)
+{
+    struct bgr_model_opts mo = {backend, prec, 0, 0};
     struct bgr_model *m = NULL;
     struct bgr_error err;
     char *path = NULL;
@@ -105,6 +111,10 @@ int e2e_predict(struct bgr_model *model, const char *path, struct e2e_matte *out
     bgr_error_clear(&err);
     bgr_output_opts_init(&opts);
     opts.mask_only = true;
+    /* Parity is about the model's raw matte: no refinement, whatever the
+     * defaults are (docs/QUALITY.md). */
+    opts.refine = BGR_REFINE_NONE;
+    opts.decontaminate = false;
     memset(&res, 0, sizeof res);
     if (bgr_file_read(path, 0, &in, &err) != 0) {
         fprintf(stderr, "  %s (install python3-skimage: scripts/setup)\n", err.msg);

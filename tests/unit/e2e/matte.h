@@ -20,6 +20,9 @@ struct e2e_matte {
  * default directory, or model_arg as --model takes it) with the given backend
  * at fp32. Prints why and returns NULL when it cannot, e.g. not installed. */
 struct bgr_model *e2e_load_model(const char *model_arg, enum bgr_backend backend);
+/* The same at the given precision (bf16 fails where the CPU has none). */
+struct bgr_model *e2e_load_model_prec(const char *model_arg, enum bgr_backend backend,
+                                      enum bgr_precision prec);
 
 /* Runs the photo at path through bgr_pipeline_process with mask_only and
  * decodes the PNG it writes. 0 or -1 (reason printed). ms: pipeline time. */

@@ -283,7 +283,7 @@ float ob_rand(uint64_t *s)
 struct bgr_model *ob_load(const uint8_t *bytes, size_t len, enum bgr_backend be,
                           struct bgr_error *err)
 {
-    struct bgr_model_opts o = {.backend = be};
+    struct bgr_model_opts o = {.backend = be, .precision = BGR_PREC_FP32};
     struct bgr_model *m = NULL;
     if (bgr_model_load_mem(bytes, len, &o, &m, err))
         return NULL;

@@ -469,6 +469,19 @@ BGR_TEST(wrong_tensor_sizes_at_run)
     } else {
         BGR_CHECK_EQ_INT(bgr_model_load_mem(bytes, len, &o, &m, &e), BGR_EMODEL);
     }
+    /* AUTO: what this CPU does best (bf16 where native), fp32 on the reference */
+    o = (struct bgr_model_opts){.precision = BGR_PREC_AUTO};
+    BGR_CHECK_EQ_INT(bgr_model_load_mem(bytes, len, &o, &m, &e), 0);
+    BGR_CHECK_STR(m ? bgr_model_precision_name(m) : NULL,
+                  bgr_precision_auto() == BGR_PREC_BF16 ? "bf16" : "fp32");
+    BGR_CHECK_EQ_INT(bgr_precision_auto(), bgr_dnnl_has_bf16() ? BGR_PREC_BF16 : BGR_PREC_FP32);
+    bgr_model_free(m);
+    m = NULL;
+    o.backend = BGR_BACKEND_REF;
+    BGR_CHECK_EQ_INT(bgr_model_load_mem(bytes, len, &o, &m, &e), 0);
+    BGR_CHECK_STR(m ? bgr_model_precision_name(m) : NULL, "fp32");
+    bgr_model_free(m);
+    m = NULL;
     BGR_CHECK_EQ_INT(bgr_model_load_file("/nonexistent/model.onnx", NULL, &m, &e), BGR_EIO);
     ob_free(&b);
 }

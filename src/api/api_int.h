@@ -1,0 +1,66 @@
+/*
+ * api_int.h - what the files of src/api share: the per-request context the
+ * prepare hook builds (authenticated account, rate status), the handler
+ * prototypes the routing table names, and small helpers.
+ */
+#ifndef BGR_API_API_INT_H
+#define BGR_API_API_INT_H
+
+#include "api/api.h"
+
+/* Per-request state, in the request's arena (req->user). */
+struct api_ctx {
+    bool authed;   /* a valid key was presented */
+    bool admitted; /* and the request passed the rate limits: it is recorded */
+    struct bgr_account acct;
+    struct bgr_rate_status rate;
+};
+
+static inline struct api_ctx *api_ctx_of(struct bgr_http_req *req)
+{
+    return (struct api_ctx *)req->user;
+}
+
+/* The job system, or NULL while the model loads. */
+struct bgr_jobs *api_jobs(struct bgr_api *api);
+
+/* Largest JSON body that is not an image (batch requests, parameters). */
+#define API_SMALL_BODY (256u * 1024u)
+/* Multipart framing and form fields allowed on top of the image itself. */
+#define API_FORM_SLACK (64u * 1024u)
+/* JSON nesting depth accepted anywhere in the API. */
+#define API_JSON_DEPTH 8
+
+/* Handlers (app = struct bgr_api *). */
+void api_remove(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+void api_batch_create(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+void api_batch_get(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+void api_account(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+void api_usage(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+void api_image_delete(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+void api_result_get(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+void api_healthz(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+void api_readyz(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+void api_metrics(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+void api_openapi(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+
+/* Replies with err's code and the detail in e (or the default message). */
+void api_reply_err(struct bgr_http_resp *resp, int rc, const struct bgr_error *e);
+
+/* True when s is prefix followed by 1..40 characters of [A-Za-z0-9]: the
+ * only ids we look up (anything else is 404 without touching the store). */
+bool api_id_valid(const char *s, const char *prefix);
+
+/* Output option parsing shared by /v1/remove and the batch endpoint: sets
+ * one option of o from a string value (form fields) or a JSON value.
+ * field names the parameter in messages ("images[2].crop"). Returns 0,
+ * 1 when name is not an output option, or BGR_EINVALID_PARAMETER. */
+int api_opt_from_string(struct bgr_output_opts *o, const char *name, const char *value,
+                        const char *field, struct bgr_error *err);
+int api_opt_from_json(struct bgr_output_opts *o, const char *name, json_t *value, const char *field,
+                      struct bgr_error *err);
+/* Checks a URL parameter (image_url, webhook_url) with the net guard's
+ * syntax rules; the message names field. */
+int api_check_url(const char *url, const char *field, struct bgr_error *err);
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * config.c - the settings of `bgremover serve`, from four layers, each
+ * overriding the one before: built-in defaults < config file (--config or
+ * BGR_CONFIG) < BGR_* environment variables < command-line flags.
+ *
+ * One table describes every option (key, environment variable, default,
+ * help); conf/bgremover.conf.example documents the same list and the API
+ * tests check that it names every key. Config files are "key = value"
+ * lines with '#' comments.
+ */
+#include "api/api.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum opt_type { T_STR, T_INT, T_BOOL, T_LIMIT };
+
+struct opt {
+    const char *key;
+    const char *env;
+    enum opt_type type;
+    size_t off;
+    int64_t lo, hi; /* for T_INT / T_LIMIT */
+    const char *def;
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct bgr_serve_config, f)
+#define PLAN_OPTS(i, name, NAME, pm, pd, mb, ret, cr)                                              \
+    {"plan." name ".per_minute",                                                                   \
+     "BGR_PLAN_" NAME "_PER_MINUTE",                                                               \
+     T_INT,                                                                                        \
+     OFF(plans[i].per_minute),                                                                     \
+     1,                                                                                            \
+     1000000,                                                                                      \
+     pm,                                                                                           \
+     "requests per minute (fixed UTC-minute window)"},                                             \
+        {"plan." name ".per_day",                                                                  \
+         "BGR_PLAN_" NAME "_PER_DAY",                                                              \
+         T_LIMIT,                                                                                  \
+         OFF(plans[i].per_day),                                                                    \
+         1,                                                                                        \
+         INT64_MAX,                                                                                \
+         pd,                                                                                       \
+         "requests per UTC day, or unlimited"},                                                    \
+        {"plan." name ".max_bytes",                                                                \
+         "BGR_PLAN_" NAME "_MAX_BYTES",                                                            \
+         T_INT,                                                                                    \
+         OFF(plans[i].max_bytes),                                                                  \
+         1024,                                                                                     \
+         1024LL * 1024 * 1024,                                                                     \
+         mb,                                                                                       \
+         "largest image accepted (upload or download), bytes"},                                    \
+        {"plan." name ".retention_s",                                                              \
+         "BGR_PLAN_" NAME "_RETENTION_S",                                                          \
+         T_INT,                                                                                    \
+         OFF(plans[i].retention_s),                                                                \
+         1,                                                                                        \
+         10LL * 365 * 86400,                                                                       \
+         ret,                                                                                      \
+         "seconds a result is kept before it expires"},                                            \
+    {                                                                                              \
+        "plan." name ".monthly_credits", "BGR_PLAN_" NAME "_MONTHLY_CREDITS", T_LIMIT,             \
+            OFF(plans[i].monthly_credits), 0, INT64_MAX, cr,                                       \
+            "credits per UTC calendar month (one per processed image), or unlimited"               \
+    }
+
+static const struct opt opts[] = {
+    {"listen", "BGR_LISTEN", T_STR, OFF(listen), 0, 0, "0.0.0.0:8080",
+     "address and port to serve on (ADDR:PORT, [V6]:PORT; port 0 picks a free one)"},
+    {"data_dir", "BGR_DATA_DIR", T_STR, OFF(data_dir), 0, 0, "./data",
+     "directory of the database and stored results"},
+    {"public_url", "BGR_PUBLIC_URL", T_STR, OFF(public_url), 0, 0, "",
+     "base of output_url and poll_url; empty: http(s)://localhost:PORT"},
+    {"model_dir", "BGR_MODEL_DIR", T_STR, OFF(model_dir), 0, 0, "",
+     "model directory; empty: $HOME/.local/share/bgremover/models"},
+    {"model", "BGR_MODEL", T_STR, OFF(model), 0, 0, "medium",
+     "model name or path to an .onnx file"},
+    {"backend", "BGR_BACKEND", T_STR, OFF(backend), 0, 0, "dnnl", "inference backend: dnnl or ref"},
+    {"threads", "BGR_THREADS", T_INT, OFF(threads), 0, 1024, "0",
+     "inference threads; 0: all cores"},
+    {"workers", "BGR_WORKERS", T_INT, OFF(workers), 1, 64, "2",
+     "worker threads (inference itself is serialised; decode/encode overlap)"},
+    {"queue_size", "BGR_QUEUE_SIZE", T_INT, OFF(queue_size), 1, 100000, "16",
+     "sync requests that may wait for a worker; more get 503 SERVICE_BUSY"},
+    {"max_connections", "BGR_MAX_CONNECTIONS", T_INT, OFF(max_connections), 1, 100000, "256",
+     "concurrent HTTP connections (one thread each)"},
+    {"max_pixels", "BGR_MAX_PIXELS", T_INT, OFF(max_pixels), 1, INT64_MAX, "50000000",
+     "largest image in pixels, checked from the header before decoding"},
+    {"tls_cert", "BGR_TLS_CERT", T_STR, OFF(tls_cert), 0, 0, "",
+     "PEM certificate file; with tls_key the server speaks HTTPS"},
+    {"tls_key", "BGR_TLS_KEY", T_STR, OFF(tls_key), 0, 0, "", "PEM private key file"},
+    {"allow_private_urls", "BGR_ALLOW_PRIVATE_URLS", T_BOOL, OFF(allow_private_urls), 0, 0, "false",
+     "allow image_url/webhook_url to reach private addresses (development only)"},
+    {"access_log", "BGR_ACCESS_LOG", T_BOOL, OFF(access_log), 0, 0, "true",
+     "one log line per request"},
+    {"log_level", "BGR_LOG_LEVEL", T_STR, OFF(log_level), 0, 0, "info",
+     "debug, info, warn or error"},
+    {"sweep_interval_s", "BGR_SWEEP_INTERVAL_S", T_INT, OFF(sweep_interval_s), 1, 86400, "60",
+     "seconds between sweeps of expired results"},
+    {"webhook_retry_base_s", "BGR_WEBHOOK_RETRY_BASE_S", T_INT, OFF(webhook_retry_base_s), 1, 3600,
+     "15", "first webhook retry delay; doubles per attempt"},
+    {"webhook_max_attempts", "BGR_WEBHOOK_MAX_ATTEMPTS", T_INT, OFF(webhook_max_attempts), 1, 30,
+     "9", "webhook attempts before giving up (9 with base 15 s: about an hour)"},
+    {"fetch_timeout_s", "BGR_FETCH_TIMEOUT_S", T_INT, OFF(fetch_timeout_s), 1, 600, "30",
+     "total time allowed to download an image_url"},
+    PLAN_OPTS(0, "free", "FREE", "10", "50", "10485760", "86400", "50"),
+    PLAN_OPTS(1, "pro", "PRO", "60", "1000", "26214400", "604800", "1000"),
+    PLAN_OPTS(2, "enterprise", "ENTERPRISE", "200", "unlimited", "52428800", "2592000",
+              "unlimited"),
+};
+
+const struct bgr_serve_option *bgr_serve_options(size_t *n)
+{
+    static struct bgr_serve_option pub[BGR_ARRAY_LEN(opts)];
+    for (size_t i = 0; i < BGR_ARRAY_LEN(opts); i++)
+        pub[i] = (struct bgr_serve_option){opts[i].key, opts[i].env, opts[i].def, opts[i].help};
+    *n = BGR_ARRAY_LEN(opts);
+    return pub;
+}
+
+static int set_opt(struct bgr_serve_config *c, const struct opt *o, const char *value,
+                   const char *origin, struct bgr_error *err)
+{
+    char *base = (char *)c;
+    switch (o->type) {
+    case T_STR: {
+        char **p = (char **)(base + o->off);
+        free(*p);
+        *p = bgr_xstrdup(value);
+        return 0;
+    }
+    case T_BOOL: {
+        bool *p = (bool *)(base + o->off);
+        if (!strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "yes") ||
+            !strcasecmp(value, "on"))
+            *p = true;
+        else if (!strcasecmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "no") ||
+                 !strcasecmp(value, "off"))
+            *p = false;
+        else
+            return bgr_error_set(err, BGR_EUSAGE, "%s: expected true or false, not '%s'", origin,
+                                 value);
+        return 0;
+    }
+    case T_INT:
+    case T_LIMIT: {
+        int64_t *p = (int64_t *)(base + o->off);
+        if (o->type == T_LIMIT && (!strcasecmp(value, "unlimited") || !strcmp(value, "-1"))) {
+            *p = BGR_UNLIMITED;
+            return 0;
+        }
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (!*value || *end || errno || v < o->lo || v > o->hi)
+            return bgr_error_set(err, BGR_EUSAGE,
+                                 "%s: expected an integer from %lld to %lld%s, not '%s'", origin,
+                                 (long long)o->lo, (long long)o->hi,
+                                 o->type == T_LIMIT ? " or unlimited" : "", value);
+        *p = v;
+        return 0;
+    }
+    }
+    return bgr_error_set(err, BGR_EINTERNAL, "bad option type");
+}
+
+static const struct opt *find_opt(const char *key)
+{
+    for (size_t i = 0; i < BGR_ARRAY_LEN(opts); i++)
+        if (strcmp(opts[i].key, key) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+void bgr_serve_config_init(struct bgr_serve_config *c)
+{
+    memset(c, 0, sizeof *c);
+    bgr_plan_defaults(c->plans);
+    for (size_t i = 0; i < BGR_ARRAY_LEN(opts); i++) {
+        int rc = set_opt(c, &opts[i], opts[i].def, opts[i].key, NULL);
+        BGR_ASSERT(rc == 0); /* our own defaults parse */
+    }
+}
+
+void bgr_serve_config_release(struct bgr_serve_config *c)
+{
+    for (size_t i = 0; i < BGR_ARRAY_LEN(opts); i++)
+        if (opts[i].type == T_STR)
+            BGR_FREE_AND_NULL(*(char **)((char *)c + opts[i].off));
+}
+
+int bgr_serve_config_set(struct bgr_serve_config *c, const char *key, const char *value,
+                         struct bgr_error *err)
+{
+    const struct opt *o = find_opt(key);
+    if (!o)
+        return bgr_error_set(err, BGR_EUSAGE, "unknown option '%s'", key);
+    return set_opt(c, o, value, key, err);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+int bgr_serve_config_load_file(struct bgr_serve_config *c, const char *path, struct bgr_error *err)
+{
+    struct bgr_buf b;
+    bgr_buf_init(&b, 1024 * 1024);
+    int rc = bgr_file_read(path, 1024 * 1024, &b, err);
+    if (rc) {
+        bgr_buf_release(&b);
+        return rc;
+    }
+    bgr_buf_append(&b, "", 1, NULL);
+    char *text = (char *)b.data, *save = NULL;
+    int lineno = 0;
+    char *line = text;
+    while (line && !rc) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *l = trim(line);
+        if (*l) {
+            char *eq = strchr(l, '=');
+            if (!eq) {
+                rc = bgr_error_set(err, BGR_EUSAGE, "%s:%d: expected key = value", path, lineno);
+                break;
+            }
+            *eq = '\0';
+            char *key = trim(l), *val = trim(eq + 1);
+            size_t vn = strlen(val);
+            if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') {
+                val[vn - 1] = '\0';
+                val++;
+            }
+            char origin[300];
+            snprintf(origin, sizeof origin, "%s:%d: %s", path, lineno, key);
+            const struct opt *o = find_opt(key);
+            if (!o)
+                rc =
+                    bgr_error_set(err, BGR_EUSAGE, "%s:%d: unknown option '%s'", path, lineno, key);
+            else
+                rc = set_opt(c, o, val, origin, err);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    (void)save;
+    bgr_buf_release(&b);
+    return rc;
+}
+
+int bgr_serve_config_load_env(struct bgr_serve_config *c, struct bgr_error *err)
+{
+    for (size_t i = 0; i < BGR_ARRAY_LEN(opts); i++) {
+        const char *v = getenv(opts[i].env);
+        if (!v || !*v)
+            continue;
+        int rc = set_opt(c, &opts[i], v, opts[i].env, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int bgr_serve_config_check(const struct bgr_serve_config *c, struct bgr_error *err)
+{
+    if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0'))
+        return bgr_error_set(err, BGR_EUSAGE, "--tls-cert and --tls-key go together");
+    if (strcmp(c->backend, "dnnl") && strcmp(c->backend, "ref"))
+        return bgr_error_set(err, BGR_EUSAGE, "backend: expected dnnl or ref, not '%s'",
+                             c->backend);
+    if (strcmp(c->log_level, "debug") && strcmp(c->log_level, "info") &&
+        strcmp(c->log_level, "warn") && strcmp(c->log_level, "error"))
+        return bgr_error_set(err, BGR_EUSAGE, "log_level: expected debug, info, warn or error");
+    if (!c->data_dir[0])
+        return bgr_error_set(err, BGR_EUSAGE, "data_dir must not be empty");
+    size_t n = strlen(c->public_url);
+    if (n && strncmp(c->public_url, "http://", 7) && strncmp(c->public_url, "https://", 8))
+        return bgr_error_set(err, BGR_EUSAGE, "public_url must start with http:// or https://");
+    if (n >= 400)
+        return bgr_error_set(err, BGR_EUSAGE, "public_url is too long");
+    return 0;
+}

@@ -1,0 +1,65 @@
+/*
+ * ops.c - the operational endpoints: /healthz (the process answers),
+ * /readyz (the model is loaded and the job system runs: 503 otherwise),
+ * /metrics (Prometheus text) and /v1/openapi.json (the repository's
+ * docs/openapi.json, embedded in the binary at build time).
+ */
+#include "api/api_int.h"
+
+void api_healthz(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
+{
+    (void)app;
+    (void)req;
+    bgr_http_reply_data(resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void api_readyz(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
+{
+    (void)req;
+    if (!api_jobs(app)) {
+        bgr_http_reply_error(resp, BGR_ESERVICE_BUSY, "The model is still loading");
+        resp->retry_after_s = 5;
+        return;
+    }
+    bgr_http_reply_data(resp, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+void api_metrics(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
+{
+    struct bgr_api *api = app;
+    struct bgr_jobs *jobs = api_jobs(api);
+    struct bgr_jobs_stats st = {0};
+    struct bgr_error e = {0};
+    struct bgr_buf b;
+    (void)req;
+    if (jobs)
+        bgr_jobs_get_stats(jobs, &st);
+    struct bgr_http_gauge g[] = {
+        {"bgremover_queue_depth", "Sync jobs waiting for a worker.", st.queue_depth, NULL},
+        {"bgremover_batch_backlog", "Batch items waiting for a worker.", st.backlog, NULL},
+        {"bgremover_jobs_in_flight", "Jobs running on workers.", st.in_flight, NULL},
+        {"bgremover_workers", "Worker threads.", st.workers, NULL},
+        {"bgremover_ready", "1 once the model is loaded.", jobs ? 1 : 0, NULL},
+        {"bgremover_images_processed_total",
+         "Images processed by the workers since start (requests and batch items).",
+         (double)st.processed, "counter"},
+        {"bgremover_images_failed_total", "Images that failed on the workers since start.",
+         (double)st.failed, "counter"},
+    };
+    bgr_buf_init(&b, 1024 * 1024);
+    if (bgr_http_metrics_render(api->metrics, g, BGR_ARRAY_LEN(g), &b, &e) != 0) {
+        bgr_buf_release(&b);
+        api_reply_err(resp, BGR_EINTERNAL, &e);
+        return;
+    }
+    bgr_http_reply_buf(resp, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+}
+
+void api_openapi(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
+{
+    (void)app;
+    (void)req;
+    bgr_http_reply_bytes(resp, 200, "application/json", bgr_api_openapi_json,
+                         bgr_api_openapi_json_len);
+    bgr_http_resp_header(resp, "Cache-Control", "public, max-age=3600");
+}

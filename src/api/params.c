@@ -1,0 +1,88 @@
+/*
+ * params.c - the output options a client may send (output_format,
+ * output_quality, bg_color, max_resolution, crop), from form fields (text)
+ * or JSON values (typed), through the parsers the CLI uses too
+ * (pipeline.h), so both mean the same by the same words. Every message
+ * names the offending field.
+ */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "net/net.h"
+#include "pipeline/pipeline.h"
+
+static int bad(struct bgr_error *err, const char *field, const struct bgr_error *inner,
+               const char *what)
+{
+    return bgr_error_set(err, BGR_EINVALID_PARAMETER, "Invalid %s: %s", field,
+                         inner && inner->msg[0] ? inner->msg : what);
+}
+
+int api_opt_from_string(struct bgr_output_opts *o, const char *name, const char *value,
+                        const char *field, struct bgr_error *err)
+{
+    struct bgr_error e = {0};
+    if (strcmp(name, "output_format") == 0) {
+        if (bgr_parse_format(value, &o->format, &e))
+            return bad(err, field, &e, "expected png, webp or jpeg");
+    } else if (strcmp(name, "output_quality") == 0) {
+        if (bgr_parse_quality(value, &o->quality, &e))
+            return bad(err, field, &e, "expected an integer from 1 to 100");
+    } else if (strcmp(name, "bg_color") == 0) {
+        if (bgr_parse_color(value, &o->bg_color, &e))
+            return bad(err, field, &e, "expected a hex colour such as #FFFFFF");
+        o->has_bg_color = true;
+    } else if (strcmp(name, "max_resolution") == 0) {
+        if (bgr_parse_max_res(value, &o->max_res, &e))
+            return bad(err, field, &e, "expected original, 1080p, 720p or 480p");
+    } else if (strcmp(name, "crop") == 0) {
+        if (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
+            o->crop = true;
+        else if (strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0)
+            o->crop = false;
+        else
+            return bad(err, field, NULL, "expected true, false, 1 or 0");
+    } else {
+        return 1;
+    }
+    return 0;
+}
+
+int api_opt_from_json(struct bgr_output_opts *o, const char *name, json_t *value, const char *field,
+                      struct bgr_error *err)
+{
+    if (strcmp(name, "output_quality") == 0) {
+        if (!json_is_integer(value))
+            return bad(err, field, NULL, "expected an integer from 1 to 100");
+        json_int_t q = json_integer_value(value);
+        if (q < 1 || q > 100)
+            return bad(err, field, NULL, "expected an integer from 1 to 100");
+        o->quality = (int)q;
+        return 0;
+    }
+    if (strcmp(name, "crop") == 0) {
+        if (!json_is_boolean(value))
+            return bad(err, field, NULL, "expected true or false");
+        o->crop = json_is_true(value);
+        return 0;
+    }
+    if (strcmp(name, "output_format") == 0 || strcmp(name, "bg_color") == 0 ||
+        strcmp(name, "max_resolution") == 0) {
+        if (!json_is_string(value))
+            return bad(err, field, NULL, "expected a string");
+        return api_opt_from_string(o, name, json_string_value(value), field, err);
+    }
+    return 1;
+}
+
+int api_check_url(const char *url, const char *field, struct bgr_error *err)
+{
+    struct bgr_url u;
+    struct bgr_error e = {0};
+    if (bgr_net_url_parse(url, &u, &e) != 0)
+        return bad(err, field, &e, "expected an absolute http or https URL");
+    return 0;
+}

@@ -1,0 +1,165 @@
+/*
+ * routes.c - the routing table of the API (data: adding an endpoint is a
+ * line here and a handler), and the two hooks around every request:
+ *
+ *   prepare (before the body is read): authenticates the API key, counts the
+ *   request against the per-minute and daily limits (refusing with 429), and
+ *   sets the body cap from the account's plan, so an oversized upload is
+ *   refused with 413 before it is read;
+ *
+ *   finish (before the response is sent): records the admitted request as
+ *   usage (committed before the client sees the answer, so /v1/usage is
+ *   exact at once) and adds the X-RateLimit-* headers.
+ */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define MB (1024u * 1024u)
+
+static const struct bgr_http_route routes[] = {
+    /* methods, pattern, name (metrics label), flags, max body, handler */
+    {BGR_HTTP_POST, "/v1/remove", "remove", BGR_ROUTE_AUTH, 128 * MB, api_remove},
+    {BGR_HTTP_POST, "/v1/remove/batch", "batch_create", BGR_ROUTE_AUTH, API_SMALL_BODY,
+     api_batch_create},
+    {BGR_HTTP_GET, "/v1/batch/:batch_id", "batch_get", BGR_ROUTE_AUTH, 0, api_batch_get},
+    {BGR_HTTP_GET, "/v1/account", "account", BGR_ROUTE_AUTH, 0, api_account},
+    {BGR_HTTP_GET, "/v1/usage", "usage", BGR_ROUTE_AUTH, 0, api_usage},
+    {BGR_HTTP_DELETE, "/v1/images/:image_id", "image_delete", BGR_ROUTE_AUTH, 0, api_image_delete},
+    {BGR_HTTP_GET, "/v1/results/:file", "result", 0, 0, api_result_get},
+    {BGR_HTTP_GET, "/v1/openapi.json", "openapi", 0, 0, api_openapi},
+    {BGR_HTTP_GET, "/healthz", "healthz", 0, 0, api_healthz},
+    {BGR_HTTP_GET, "/readyz", "readyz", 0, 0, api_readyz},
+    {BGR_HTTP_GET, "/metrics", "metrics", 0, 0, api_metrics},
+};
+
+const struct bgr_http_route *bgr_api_routes(size_t *n)
+{
+    *n = BGR_ARRAY_LEN(routes);
+    return routes;
+}
+
+struct bgr_jobs *api_jobs(struct bgr_api *api)
+{
+    return __atomic_load_n(&api->jobs, __ATOMIC_ACQUIRE);
+}
+
+void bgr_api_set_jobs(struct bgr_api *api, struct bgr_jobs *jobs)
+{
+    __atomic_store_n(&api->jobs, jobs, __ATOMIC_RELEASE);
+}
+
+void api_reply_err(struct bgr_http_resp *resp, int rc, const struct bgr_error *e)
+{
+    bgr_http_reply_error(resp, rc, e && e->msg[0] ? e->msg : NULL);
+    if (rc == BGR_ESERVICE_BUSY && resp->retry_after_s <= 0)
+        resp->retry_after_s = 2;
+}
+
+bool api_id_valid(const char *s, const char *prefix)
+{
+    size_t p = strlen(prefix), n = 0;
+    if (!s || strncmp(s, prefix, p) != 0)
+        return false;
+    for (s += p; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+            return false;
+        if (n >= 40)
+            return false;
+    }
+    return n > 0;
+}
+
+/* Extracts the token of "Authorization: Bearer TOKEN"; NULL if malformed. */
+static const char *bearer_token(const char *h)
+{
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return *h ? h : NULL;
+}
+
+/* The body cap of an authenticated request: the plan's image size plus the
+ * framing its encoding needs (base64 grows by 4/3 in JSON). */
+static size_t plan_body_cap(const struct bgr_http_route *route, const struct bgr_plan *plan,
+                            const char *mime)
+{
+    if (route->handler != api_remove)
+        return route->max_body;
+    size_t img = plan->max_bytes > 0 ? (size_t)plan->max_bytes : route->max_body;
+    size_t cap;
+    if (strcmp(mime, "application/json") == 0)
+        cap = (img + 2) / 3 * 4 + API_FORM_SLACK;
+    else if (strcmp(mime, "multipart/form-data") == 0)
+        cap = img + API_FORM_SLACK;
+    else
+        cap = API_SMALL_BODY; /* urlencoded carries no image; others are refused (415) */
+    return cap < route->max_body ? cap : route->max_body;
+}
+
+void bgr_api_prepare(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
+{
+    struct bgr_api *api = app;
+    if (!(req->route->flags & BGR_ROUTE_AUTH))
+        return;
+    struct api_ctx *ctx = bgr_arena_alloc(&req->arena, sizeof *ctx);
+    if (!ctx) {
+        bgr_http_reply_error(resp, BGR_ENOMEM, NULL);
+        return;
+    }
+    memset(ctx, 0, sizeof *ctx);
+    req->user = ctx;
+
+    struct bgr_error e = {0};
+    const char *key = bearer_token(bgr_http_req_header(req, "Authorization"));
+    if (!key) {
+        bgr_http_reply_error(resp, BGR_EUNAUTHORIZED,
+                             "Missing or invalid API key: send Authorization: Bearer bgr_live_...");
+        return;
+    }
+    int64_t now = bgr_wall_ms();
+    int rc = bgr_store_key_lookup(api->store, key, now, &ctx->acct, &e);
+    if (rc) {
+        api_reply_err(resp, rc, &e);
+        return;
+    }
+    ctx->authed = true;
+    rc = bgr_store_rate_hit(api->store, &ctx->acct, now, &ctx->rate, &e);
+    if (rc) {
+        api_reply_err(resp, rc, &e);
+        resp->retry_after_s = (int)(ctx->rate.retry_after_s > 0 ? ctx->rate.retry_after_s : 1);
+        return;
+    }
+    ctx->admitted = true;
+    req->body_cap = plan_body_cap(req->route, &ctx->acct.plan, bgr_http_req_mime(req));
+}
+
+void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
+{
+    struct bgr_api *api = app;
+    struct api_ctx *ctx = api_ctx_of(req);
+    if (!ctx || !ctx->authed)
+        return;
+    if (ctx->admitted) {
+        char label[64];
+        struct bgr_error e = {0};
+        snprintf(label, sizeof label, "%s %s", req->method_str, req->route->pattern);
+        int64_t now = bgr_wall_ms();
+        if (bgr_store_usage_record(api->store, ctx->acct.id, now, label, resp->status,
+                                   bgr_now_ms() - req->start_ms, &e) != 0)
+            bgr_log(BGR_LOG_ERROR, "usage record failed (rid=%s): %s", req->request_id, e.msg);
+    }
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (long long)ctx->rate.minute_limit);
+    bgr_http_resp_header(resp, "X-RateLimit-Limit", v);
+    snprintf(v, sizeof v, "%lld",
+             (long long)(ctx->rate.minute_remaining > 0 ? ctx->rate.minute_remaining : 0));
+    bgr_http_resp_header(resp, "X-RateLimit-Remaining", v);
+    snprintf(v, sizeof v, "%lld", (long long)ctx->rate.minute_reset);
+    bgr_http_resp_header(resp, "X-RateLimit-Reset", v);
+}

@@ -1,0 +1,115 @@
+/*
+ * cli.c - dispatch through the command table and the shared message helpers.
+ */
+#define _GNU_SOURCE
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct bgr_cli_command commands[] = {
+#define BGR_COMMAND(name, summary, fn) {#name, summary, fn},
+#include "cli/commands.def"
+#undef BGR_COMMAND
+};
+
+const struct bgr_cli_command *bgr_cli_commands(size_t *n)
+{
+    *n = sizeof commands / sizeof commands[0];
+    return commands;
+}
+
+const struct bgr_cli_command *bgr_cli_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+void bgr_cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "bgremover%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int bgr_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "bgremover%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'bgremover %s%s--help' for more information.\n", cmd ? cmd : "",
+            cmd ? " " : "");
+    return BGR_EXIT_USAGE;
+}
+
+int bgr_cli_bad_option(const char *cmd, int c, char **argv)
+{
+    /* getopt_long has advanced optind past the offending word; for a short
+     * option optopt holds its letter, for a long one argv[optind - 1]. */
+    const char *word = optind > 0 ? argv[optind - 1] : "?";
+    if (c == ':')
+        return bgr_cli_usage_error(cmd, "option %s needs a value", word);
+    if (optopt && strncmp(word, "--", 2) != 0)
+        return bgr_cli_usage_error(cmd, "unknown option -%c", optopt);
+    return bgr_cli_usage_error(cmd, "unknown option %s", word);
+}
+
+int bgr_cli_parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    size_t n;
+    const struct bgr_cli_command *c = bgr_cli_commands(&n);
+    fprintf(f, "Usage: bgremover COMMAND [OPTIONS] [ARGS]\n\n"
+               "Self-hosted background removal (ISNet on oneDNN).\n\nCommands:\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %-10s %s\n", c[i].name, c[i].summary);
+    fprintf(f, "\nRun 'bgremover COMMAND --help' for the options of a command.\n"
+               "Exit status: 0 success, 1 processing error, 2 usage error.\n");
+}
+
+int bgr_cli_main(int argc, char **argv)
+{
+    const struct bgr_cli_command *c;
+    const char *name;
+
+    if (argc < 2) {
+        usage(stderr);
+        return BGR_EXIT_USAGE;
+    }
+    name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
+        usage(stdout);
+        return BGR_EXIT_OK;
+    }
+    if (strcmp(name, "-V") == 0 || strcmp(name, "--version") == 0)
+        name = "version";
+    c = bgr_cli_find(name);
+    if (!c)
+        return bgr_cli_usage_error(NULL, "unknown command '%s' (see 'bgremover help')", name);
+    optind = 0; /* GNU getopt: fully reinitialise for this command */
+    opterr = 0; /* we word the messages ourselves */
+    return c->fn(argc - 1, argv + 1);
+}

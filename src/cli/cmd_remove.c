@@ -1,0 +1,475 @@
+/*
+ * cmd_remove.c - `bgremover remove INPUT...`: the pipeline on files.
+ *
+ * Where results go (decided here, documented in --help and the README):
+ *   - one input, -o FILE          FILE; the format follows FILE's extension
+ *                                 (.png .webp .jpg .jpeg) unless --format says
+ *   - -o DIR (an existing directory, a path ending in '/', or any -o with
+ *     several inputs)             DIR/NAME.EXT, DIR created if needed
+ *   - -o -  or input - without -o stdout (one input only)
+ *   - no -o                       NAME.out.EXT next to the input
+ *                                 (NAME.mask.png with --mask)
+ * NAME is the input's file name without its extension ("stdin" for -), EXT
+ * the format's (png, webp, jpg). Two inputs that would write the same file
+ * are an error for the second, never a silent overwrite.
+ *
+ * Every option is checked before the model is loaded, so a usage error costs
+ * nothing; a failing input is reported and the others still run.
+ */
+#define _GNU_SOURCE
+#include "cli/cli.h"
+#include "models/models.h"
+#include "pipeline/pipeline.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CMD "remove"
+/* Inputs larger than this are refused before decoding (the server has its
+ * own, smaller, limit from its configuration). */
+#define MAX_INPUT_BYTES ((size_t)512 << 20)
+
+enum out_mode { OUT_BESIDE, OUT_FILE, OUT_DIR, OUT_STDOUT };
+
+struct remove_args {
+    struct bgr_output_opts opts;
+    struct bgr_model_opts model_opts;
+    const char *output;
+    const char *model;
+    const char *model_dir;
+    bool format_given;
+    int verbose;
+    enum out_mode mode;
+    char **inputs;
+    int ninputs;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f, "Usage: bgremover remove INPUT... [OPTIONS]\n\n"
+           "Removes the background of each INPUT (JPEG, PNG, WebP, GIF, TIFF, HEIF/AVIF and\n"
+           "what else libvips reads; - reads stdin) and writes a cutout with alpha.\n\n"
+           "Output:\n"
+           "  -o, --output PATH       one input: the output file (- for stdout); its extension\n"
+           "                          picks the format unless --format is given.\n"
+           "                          A directory (existing, ending in /, or with several\n"
+           "                          inputs): writes DIR/NAME.EXT there, creating DIR.\n"
+           "                          Default: NAME.out.EXT next to each input (stdout for -).\n"
+           "  -f, --format F          png (RGBA, default), webp (RGBA) or jpeg (flattened)\n"
+           "  -q, --quality N         1-100 for webp and jpeg (default 90)\n"
+           "  -b, --bg-color HEX      flatten onto #RGB, #RRGGBB or #RRGGBBAA (# optional);\n"
+           "                          jpeg without it is flattened onto white\n"
+           "  -r, --max-resolution R  original (default), 1080p, 720p or 480p: fit within\n"
+           "                          1920x1080, 1280x720, 854x480 (portrait: turned); no upscale\n"
+           "  -c, --crop              trim to the subject's bounding box\n"
+           "  -k, --mask              write the 8-bit matte as a grayscale PNG instead\n"
+           "                          (default name NAME.mask.png)\n"
+           "      --output-type T     cutout (default) or mask (the same as --mask)\n"
+           "      --crop-margin M     with --crop: keep M pixels (20 or 20px, up to 10000) or\n"
+           "                          M percent of the subject's size (10%%, up to 100%%)\n"
+           "                          around the subject, within the image\n\n"
+           "Quality (docs/QUALITY.md):\n"
+           "      --refine R          none (the model's raw matte), fast (default: guided\n"
+           "                          filter and interior clean-up at full resolution) or full\n"
+           "                          (fast on the mean of two model runs, image and mirror)\n"
+           "      --decontaminate B   true (default) or false: estimate the subject's colour\n"
+           "                          in semi-transparent edge pixels (removes colour fringe)\n\n"
+           "Model:\n"
+           "  -m, --model NAME|PATH   medium (default), small, or an .onnx file\n"
+           "  -d, --model-dir DIR     where installed models live (see 'bgremover models')\n"
+           "      --backend B         dnnl (default) or ref (plain C, slow, for checking)\n"
+           "      --precision P       auto (default), fp32 or bf16\n"
+           "  -j, --threads N         threads for inference (default: all cores)\n\n"
+           "  -v, --verbose           print model load time, precision and per-stage timings\n"
+           "                          (twice: per-operator timings too)\n"
+           "  -h, --help              show this help\n\n"
+           "Exit status: 0 all inputs done, 1 some input failed (each is reported with the\n"
+           "reason; the others are still processed), 2 usage error.\n");
+}
+
+static const char *format_ext(enum bgr_format f)
+{
+    return f == BGR_FORMAT_JPEG ? "jpg" : f == BGR_FORMAT_WEBP ? "webp" : "png";
+}
+
+/* The format an output file name implies: 1 and *f set for a known
+ * extension, 0 for no extension, -1 for an extension we cannot write. */
+static int format_from_name(const char *path, enum bgr_format *f)
+{
+    const char *base = strrchr(path, '/');
+    const char *dot = strrchr(base ? base + 1 : path, '.');
+    if (!dot || dot == (base ? base + 1 : path))
+        return 0;
+    if (strcasecmp(dot, ".png") == 0)
+        *f = BGR_FORMAT_PNG;
+    else if (strcasecmp(dot, ".webp") == 0)
+        *f = BGR_FORMAT_WEBP;
+    else if (strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0)
+        *f = BGR_FORMAT_JPEG;
+    else
+        return -1;
+    return 1;
+}
+
+static int parse_backend(const char *s, enum bgr_backend *b)
+{
+    if (strcmp(s, "dnnl") == 0)
+        *b = BGR_BACKEND_DNNL;
+    else if (strcmp(s, "ref") == 0)
+        *b = BGR_BACKEND_REF;
+    else
+        return -1;
+    return 0;
+}
+
+static int parse_precision(const char *s, enum bgr_precision *p)
+{
+    if (strcmp(s, "auto") == 0)
+        *p = BGR_PREC_AUTO;
+    else if (strcmp(s, "fp32") == 0)
+        *p = BGR_PREC_FP32;
+    else if (strcmp(s, "bf16") == 0)
+        *p = BGR_PREC_BF16;
+    else
+        return -1;
+    return 0;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* parse_args' answer when --help was asked (and printed): exit 0, do nothing. */
+#define HELP_SHOWN 100
+
+/* Parses argv into *a. Returns 0, HELP_SHOWN, or BGR_EXIT_USAGE (message
+ * printed). */
+static int parse_args(int argc, char **argv, struct remove_args *a)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, 'f'},
+        {"quality", required_argument, NULL, 'q'},
+        {"bg-color", required_argument, NULL, 'b'},
+        {"max-resolution", required_argument, NULL, 'r'},
+        {"crop", no_argument, NULL, 'c'},
+        {"mask", no_argument, NULL, 'k'},
+        {"output-type", required_argument, NULL, 'T'},
+        {"crop-margin", required_argument, NULL, 'M'},
+        {"refine", required_argument, NULL, 'R'},
+        {"decontaminate", required_argument, NULL, 'D'},
+        {"model", required_argument, NULL, 'm'},
+        {"model-dir", required_argument, NULL, 'd'},
+        {"backend", required_argument, NULL, 'B'},
+        {"precision", required_argument, NULL, 'P'},
+        {"threads", required_argument, NULL, 'j'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct bgr_error err;
+    int c, stdin_inputs = 0;
+
+    bgr_error_clear(&err);
+    while ((c = getopt_long(argc, argv, ":o:f:q:b:r:ckm:d:j:vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            a->output = optarg;
+            break;
+        case 'f':
+            if (bgr_parse_format(optarg, &a->opts.format, &err))
+                return bgr_cli_usage_error(CMD, "--format: %s", err.msg);
+            a->format_given = true;
+            break;
+        case 'q':
+            if (bgr_parse_quality(optarg, &a->opts.quality, &err))
+                return bgr_cli_usage_error(CMD, "--quality: %s", err.msg);
+            break;
+        case 'b':
+            if (bgr_parse_color(optarg, &a->opts.bg_color, &err))
+                return bgr_cli_usage_error(CMD, "--bg-color: %s", err.msg);
+            a->opts.has_bg_color = true;
+            break;
+        case 'r':
+            if (bgr_parse_max_res(optarg, &a->opts.max_res, &err))
+                return bgr_cli_usage_error(CMD, "--max-resolution: %s", err.msg);
+            break;
+        case 'c':
+            a->opts.crop = true;
+            break;
+        case 'k':
+            a->opts.mask_only = true;
+            break;
+        case 'T':
+            if (bgr_parse_output_type(optarg, &a->opts.mask_only, &err))
+                return bgr_cli_usage_error(CMD, "--output-type: %s", err.msg);
+            break;
+        case 'M':
+            if (bgr_parse_crop_margin(optarg, &a->opts.crop_margin,
+                                      &a->opts.crop_margin_percent, &err))
+                return bgr_cli_usage_error(CMD, "--crop-margin: %s", err.msg);
+            break;
+        case 'R':
+            if (bgr_parse_refine(optarg, &a->opts.refine, &err))
+                return bgr_cli_usage_error(CMD, "--refine: %s", err.msg);
+            break;
+        case 'D':
+            if (bgr_parse_bool(optarg, "decontaminate", &a->opts.decontaminate, &err))
+                return bgr_cli_usage_error(CMD, "--decontaminate: %s", err.msg);
+            break;
+        case 'm':
+            a->model = optarg;
+            break;
+        case 'd':
+            a->model_dir = optarg;
+            break;
+        case 'B':
+            if (parse_backend(optarg, &a->model_opts.backend))
+                return bgr_cli_usage_error(CMD, "--backend: '%s' is not dnnl or ref", optarg);
+            break;
+        case 'P':
+            if (parse_precision(optarg, &a->model_opts.precision))
+                return bgr_cli_usage_error(CMD, "--precision: '%s' is not auto, fp32 or bf16",
+                                           optarg);
+            break;
+        case 'j':
+            if (bgr_cli_parse_int(optarg, 1, 1024, &a->model_opts.n_threads))
+                return bgr_cli_usage_error(CMD, "--threads: '%s' is not a number from 1 to 1024",
+                                           optarg);
+            break;
+        case 'v':
+            a->verbose++;
+            break;
+        case 'h':
+            usage(stdout);
+            return HELP_SHOWN;
+        default:
+            return bgr_cli_bad_option(CMD, c, argv);
+        }
+    }
+    a->inputs = argv + optind;
+    a->ninputs = argc - optind;
+    if (a->ninputs == 0)
+        return bgr_cli_usage_error(CMD, "no input given (a file, or - for stdin)");
+    for (int i = 0; i < a->ninputs; i++)
+        stdin_inputs += strcmp(a->inputs[i], "-") == 0;
+    if (stdin_inputs > 1)
+        return bgr_cli_usage_error(CMD, "stdin (-) can be read only once");
+    if (a->opts.mask_only && a->format_given && a->opts.format != BGR_FORMAT_PNG)
+        return bgr_cli_usage_error(CMD, "--mask writes PNG; --format %s does not apply",
+                                   bgr_format_name(a->opts.format));
+    if (a->verbose > 1)
+        a->model_opts.verbose = 1;
+
+    if (a->output && !*a->output)
+        return bgr_cli_usage_error(CMD, "-o: empty path");
+    if (!a->output) {
+        a->mode = OUT_BESIDE;
+        if (stdin_inputs && a->ninputs > 1)
+            return bgr_cli_usage_error(CMD, "with several inputs, reading stdin needs -o DIR");
+        if (stdin_inputs)
+            a->mode = OUT_STDOUT;
+    } else if (strcmp(a->output, "-") == 0) {
+        if (a->ninputs > 1)
+            return bgr_cli_usage_error(CMD, "-o -: several inputs cannot all go to stdout");
+        a->mode = OUT_STDOUT;
+    } else if (a->ninputs > 1 || is_dir(a->output) || a->output[strlen(a->output) - 1] == '/') {
+        a->mode = OUT_DIR;
+    } else {
+        a->mode = OUT_FILE;
+        if (!a->format_given && !a->opts.mask_only) {
+            int k = format_from_name(a->output, &a->opts.format);
+            if (k < 0)
+                return bgr_cli_usage_error(CMD,
+                                           "-o %s: unknown extension (use .png, .webp, .jpg or "
+                                           "give --format png|webp|jpeg)",
+                                           a->output);
+        }
+    }
+    return 0;
+}
+
+/* NAME of an input: its file name without the last extension. */
+static void input_stem(const char *input, char *out, size_t len)
+{
+    const char *base = strrchr(input, '/');
+    const char *dot;
+    size_t n;
+    if (strcmp(input, "-") == 0) {
+        snprintf(out, len, "stdin");
+        return;
+    }
+    base = base ? base + 1 : input;
+    dot = strrchr(base, '.');
+    n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    snprintf(out, len, "%.*s", (int)n, base);
+}
+
+/* The output path of input i, malloc'd. */
+static char *output_path(const struct remove_args *a, const char *input)
+{
+    char stem[1024], *path = NULL;
+    const char *ext = a->opts.mask_only ? "png" : format_ext(a->opts.format);
+    size_t n;
+    input_stem(input, stem, sizeof stem);
+    switch (a->mode) {
+    case OUT_STDOUT:
+        return bgr_xstrdup("-");
+    case OUT_FILE:
+        return bgr_xstrdup(a->output);
+    case OUT_DIR:
+        n = strlen(a->output);
+        if (asprintf(&path, "%s%s%s.%s", a->output, a->output[n - 1] == '/' ? "" : "/", stem, ext) <
+            0)
+            path = NULL;
+        break;
+    case OUT_BESIDE: {
+        const char *slash = strrchr(input, '/');
+        int dirlen = slash ? (int)(slash - input + 1) : 0;
+        if (asprintf(&path, "%.*s%s.%s.%s", dirlen, input, stem, a->opts.mask_only ? "mask" : "out",
+                     ext) < 0)
+            path = NULL;
+        break;
+    }
+    }
+    if (!path) {
+        fprintf(stderr, "bgremover: out of memory\n");
+        abort();
+    }
+    return path;
+}
+
+static void print_timings(const char *in, const char *out, const struct bgr_result *r,
+                          const struct bgr_timings *t)
+{
+    fprintf(stderr,
+            "%s -> %s: %dx%d -> %dx%d %s, %zu bytes; decode %.1f ms, preprocess %.1f ms, "
+            "inference %.1f ms, postprocess %.1f ms, refine %.1f ms, encode %.1f ms, "
+            "total %.1f ms\n",
+            in, strcmp(out, "-") == 0 ? "stdout" : out, r->original_width, r->original_height,
+            r->width, r->height, r->mime, r->len, t->decode_ms, t->preprocess_ms, t->infer_ms,
+            t->postprocess_ms, t->refine_ms, t->encode_ms, t->total_ms);
+}
+
+/* Reads, processes and writes one input. Returns 0 or -1 (reported). */
+static int process_one(struct bgr_model *model, const struct remove_args *a, const char *input,
+                       const char *out)
+{
+    struct bgr_decode_limits lim = {0, 0};
+    struct bgr_result res;
+    struct bgr_timings t;
+    struct bgr_error err;
+    struct bgr_buf in;
+    int rc;
+
+    memset(&res, 0, sizeof res);
+    bgr_error_clear(&err);
+    rc = bgr_file_read(input, MAX_INPUT_BYTES, &in, &err);
+    if (rc)
+        goto fail;
+    rc = bgr_pipeline_process(model, in.data, in.len, &lim, &a->opts, &res, &t, &err);
+    bgr_buf_release(&in);
+    if (rc)
+        goto fail;
+    if (a->mode != OUT_STDOUT) { /* the parent directory may not exist yet */
+        char *dir = bgr_xstrdup(out), *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = 0;
+            rc = bgr_mkdir_p(dir, &err);
+        }
+        free(dir);
+        if (rc)
+            goto fail;
+    }
+    rc = bgr_file_write_atomic(out, res.data, res.len, &err);
+    if (rc)
+        goto fail;
+    if (a->verbose)
+        print_timings(strcmp(input, "-") == 0 ? "stdin" : input, out, &res, &t);
+    bgr_result_release(&res);
+    return 0;
+fail:
+    bgr_result_release(&res);
+    bgr_cli_error(CMD, "%s: %s", strcmp(input, "-") == 0 ? "stdin" : input, err.msg);
+    return -1;
+}
+
+/* Resolves and loads the model; prints why not on failure. */
+static int load_model(const struct remove_args *a, struct bgr_model **model)
+{
+    struct bgr_error err;
+    char *path = NULL;
+    double t0;
+    int rc;
+
+    bgr_error_clear(&err);
+    rc = bgr_models_resolve(a->model, a->model_dir, &path, &err);
+    if (rc) {
+        bgr_cli_error(CMD, "%s", err.msg);
+        return rc == BGR_EUSAGE ? BGR_EXIT_USAGE : BGR_EXIT_FAIL;
+    }
+    t0 = bgr_now_sec();
+    rc = bgr_model_load_file(path, &a->model_opts, model, &err);
+    if (rc) {
+        if (strstr(err.msg, path)) /* the engine named the file already */
+            bgr_cli_error(CMD, "%s", err.msg);
+        else
+            bgr_cli_error(CMD, "model %s: %s", path, err.msg);
+        free(path);
+        return BGR_EXIT_FAIL;
+    }
+    if (a->verbose)
+        fprintf(stderr, "model %s: loaded in %.1f ms, backend %s, precision %s\n", path,
+                (bgr_now_sec() - t0) * 1e3,
+                a->model_opts.backend == BGR_BACKEND_REF ? "ref" : "dnnl",
+                bgr_model_precision_name(*model));
+    free(path);
+    return 0;
+}
+
+int bgr_cmd_remove(int argc, char **argv)
+{
+    struct remove_args a;
+    struct bgr_model *model = NULL;
+    char **outs = NULL;
+    int rc, failed = 0;
+
+    memset(&a, 0, sizeof a);
+    bgr_output_opts_init(&a.opts);
+    rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc == HELP_SHOWN ? BGR_EXIT_OK : rc;
+    rc = load_model(&a, &model);
+    if (rc)
+        return rc;
+    outs = bgr_xcalloc((size_t)a.ninputs, sizeof *outs);
+    for (int i = 0; i < a.ninputs; i++) {
+        int clash = -1;
+        outs[i] = output_path(&a, a.inputs[i]);
+        for (int j = 0; j < i && clash < 0; j++)
+            if (outs[j] && strcmp(outs[i], outs[j]) == 0)
+                clash = j;
+        if (clash >= 0) {
+            bgr_cli_error(CMD, "%s: its output %s would overwrite the result of %s; skipped",
+                          a.inputs[i], outs[i], a.inputs[clash]);
+            BGR_FREE_AND_NULL(outs[i]);
+            failed++;
+            continue;
+        }
+        if (process_one(model, &a, a.inputs[i], outs[i]) != 0)
+            failed++;
+    }
+    if (failed && a.ninputs > 1)
+        bgr_cli_error(CMD, "%d of %d inputs failed", failed, a.ninputs);
+    for (int i = 0; i < a.ninputs; i++)
+        free(outs[i]);
+    free(outs);
+    bgr_model_free(model);
+    return failed ? BGR_EXIT_FAIL : BGR_EXIT_OK;
+}

@@ -1,0 +1,294 @@
+/*
+ * cmd_serve.c - `bgremover serve`: the API server.
+ *
+ * Start-up order, chosen so the server answers as early as possible and
+ * never half-ready: settings (defaults < config file < BGR_* env < flags),
+ * the store (migrations), the HTTP server (healthz, account, usage, results
+ * work from here on; /readyz and the endpoints that need the model say 503),
+ * the model, then the job system (which also resumes unfinished batches),
+ * published to the handlers atomically. SIGINT/SIGTERM stop it in reverse
+ * order: no new connections, running jobs finish, queued batch items stay
+ * in the store for the next start.
+ */
+#define _GNU_SOURCE
+#include "api/api.h"
+#include "cli/cli.h"
+#include "http/http.h"
+#include "infer/infer.h"
+#include "jobs/jobs.h"
+#include "models/models.h"
+#include "net/net.h"
+#include "pipeline/pipeline.h"
+#include "store/store.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    size_t n;
+    const struct bgr_serve_option *o = bgr_serve_options(&n);
+    fprintf(f, "Usage: bgremover serve [OPTIONS]\n\n"
+               "Serves the Bg Remover API v1 (see docs/API.md).\n\n"
+               "Options (each also settable in a config file and as an environment variable):\n"
+               "      --listen ADDR:PORT     address to serve on (default 0.0.0.0:8080)\n"
+               "      --data-dir DIR         database and results (default ./data)\n"
+               "      --public-url URL       base of output_url/poll_url\n"
+               "      --model-dir DIR        model directory\n"
+               "      --model NAME|PATH      model (default medium)\n"
+               "      --workers N            worker threads (default 2)\n"
+               "      --queue-size N         waiting sync requests before 503 (default 16)\n"
+               "      --tls-cert FILE        PEM certificate: serve HTTPS (with --tls-key)\n"
+               "      --tls-key FILE         PEM private key\n"
+               "      --allow-private-urls   let image_url/webhook_url reach private addresses\n"
+               "  -c, --config FILE          config file (default: $BGR_CONFIG if set)\n"
+               "  -s, --set KEY=VALUE        set any option below (repeatable)\n"
+               "  -h, --help                 show this help\n\n"
+               "All options (key, environment variable, default):\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %-28s %-34s %s\n", o[i].key, o[i].env, o[i].def[0] ? o[i].def : "\"\"");
+}
+
+struct flag_kv {
+    const char *key;
+    const char *value;
+};
+
+/* Reads a PEM file into a NUL-terminated malloc'd string. */
+static char *read_pem(const char *path, struct bgr_error *err)
+{
+    struct bgr_buf b;
+    bgr_buf_init(&b, 1024 * 1024);
+    if (bgr_file_read(path, 1024 * 1024, &b, err) != 0 || bgr_buf_append(&b, "", 1, err) != 0) {
+        bgr_buf_release(&b);
+        return NULL;
+    }
+    return (char *)bgr_buf_detach(&b, NULL);
+}
+
+static enum bgr_log_level level_of(const char *s)
+{
+    if (!strcmp(s, "debug"))
+        return BGR_LOG_DEBUG;
+    if (!strcmp(s, "warn"))
+        return BGR_LOG_WARN;
+    if (!strcmp(s, "error"))
+        return BGR_LOG_ERROR;
+    return BGR_LOG_INFO;
+}
+
+/* Parses argv into flags (applied last) and the config file path. */
+static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, size_t cap,
+                      const char **config)
+{
+    enum {
+        O_LISTEN = 256,
+        O_DATA,
+        O_PUBURL,
+        O_MDIR,
+        O_MODEL,
+        O_WORKERS,
+        O_QUEUE,
+        O_CERT,
+        O_KEY,
+        O_PRIV
+    };
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"data-dir", required_argument, NULL, O_DATA},
+        {"public-url", required_argument, NULL, O_PUBURL},
+        {"model-dir", required_argument, NULL, O_MDIR},
+        {"model", required_argument, NULL, O_MODEL},
+        {"workers", required_argument, NULL, O_WORKERS},
+        {"queue-size", required_argument, NULL, O_QUEUE},
+        {"tls-cert", required_argument, NULL, O_CERT},
+        {"tls-key", required_argument, NULL, O_KEY},
+        {"allow-private-urls", no_argument, NULL, O_PRIV},
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const keys[] = {"listen",  "data_dir",          "public_url", "model_dir",
+                                       "model",   "workers",           "queue_size", "tls_cert",
+                                       "tls_key", "allow_private_urls"};
+    int c;
+    while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
+        if (*nkv >= cap)
+            return bgr_cli_usage_error("serve", "too many options");
+        if (c >= O_LISTEN && c <= O_PRIV) {
+            kv[(*nkv)++] = (struct flag_kv){keys[c - O_LISTEN], c == O_PRIV ? "true" : optarg};
+        } else if (c == 's') {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg)
+                return bgr_cli_usage_error("serve", "--set wants KEY=VALUE, not '%s'", optarg);
+            *eq = '\0';
+            kv[(*nkv)++] = (struct flag_kv){optarg, eq + 1};
+        } else if (c == 'c') {
+            *config = optarg;
+        } else if (c == 'h') {
+            usage(stdout);
+            return -1;
+        } else {
+            return bgr_cli_bad_option("serve", c, argv);
+        }
+    }
+    if (optind < argc)
+        return bgr_cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+static int load_config(int argc, char **argv, struct bgr_serve_config *cfg)
+{
+    struct flag_kv kv[128];
+    size_t nkv = 0;
+    const char *config = getenv("BGR_CONFIG");
+    struct bgr_error e = {0};
+    int rc = parse_args(argc, argv, kv, &nkv, BGR_ARRAY_LEN(kv), &config);
+    if (rc)
+        return rc < 0 ? BGR_EXIT_OK + 100 : rc; /* 100: --help shown */
+    if (config && *config && bgr_serve_config_load_file(cfg, config, &e) != 0)
+        return bgr_cli_usage_error("serve", "%s", e.msg);
+    if (bgr_serve_config_load_env(cfg, &e) != 0)
+        return bgr_cli_usage_error("serve", "%s", e.msg);
+    for (size_t i = 0; i < nkv; i++)
+        if (bgr_serve_config_set(cfg, kv[i].key, kv[i].value, &e) != 0)
+            return bgr_cli_usage_error("serve", "%s", e.msg);
+    if (bgr_serve_config_check(cfg, &e) != 0)
+        return bgr_cli_usage_error("serve", "%s", e.msg);
+    return 0;
+}
+
+int bgr_cmd_serve(int argc, char **argv)
+{
+    struct bgr_serve_config cfg;
+    struct bgr_error e = {0};
+    struct bgr_store *store = NULL;
+    struct bgr_http_server *http = NULL;
+    struct bgr_http_metrics *metrics = NULL;
+    struct bgr_model *model = NULL;
+    struct bgr_jobs *jobs = NULL;
+    struct bgr_api api = {0};
+    char *model_path = NULL, *cert = NULL, *key = NULL;
+    int status = BGR_EXIT_FAIL;
+
+    bgr_serve_config_init(&cfg);
+    int rc = load_config(argc, argv, &cfg);
+    if (rc) {
+        bgr_serve_config_release(&cfg);
+        return rc == 100 ? BGR_EXIT_OK : rc;
+    }
+    bgr_log_set_level(level_of(cfg.log_level));
+
+    /* Signals are taken by sigwait in this thread only: block them before
+     * any thread starts so every thread inherits the mask. */
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (bgr_net_global_init(&e) || bgr_pipeline_global_init(&e))
+        goto fail;
+    if (bgr_models_resolve(cfg.model, cfg.model_dir[0] ? cfg.model_dir : NULL, &model_path, &e))
+        goto fail;
+    struct bgr_store_opts sopts = {.plans = cfg.plans, .n_plans = BGR_PLAN_DEFAULT_COUNT};
+    if (bgr_store_open(cfg.data_dir, &sopts, &store, &e))
+        goto fail;
+    if (cfg.tls_cert[0] &&
+        (!(cert = read_pem(cfg.tls_cert, &e)) || !(key = read_pem(cfg.tls_key, &e))))
+        goto fail;
+
+    metrics = bgr_http_metrics_new();
+    api.store = store;
+    api.metrics = metrics;
+    api.cfg = &cfg;
+    size_t nroutes;
+    const struct bgr_http_route *routes = bgr_api_routes(&nroutes);
+    struct bgr_http_config hc = {
+        .listen = cfg.listen,
+        .tls_cert_pem = cert,
+        .tls_key_pem = key,
+        .max_connections = (unsigned)cfg.max_connections,
+        .routes = routes,
+        .nroutes = nroutes,
+        .prepare = bgr_api_prepare,
+        .finish = bgr_api_finish,
+        .app = &api,
+        .metrics = metrics,
+        .access_log = cfg.access_log,
+    };
+    /* public_url must be known before the first request, and may depend on
+     * the port actually bound: derive it from the listen address when it is
+     * not configured and the port is fixed, else fix it up just after start. */
+    if (cfg.public_url[0])
+        snprintf(api.public_url, sizeof api.public_url, "%s", cfg.public_url);
+    if (bgr_http_server_start(&hc, &http, &e))
+        goto fail;
+    if (!cfg.public_url[0])
+        snprintf(api.public_url, sizeof api.public_url, "%s://localhost:%u",
+                 cert ? "https" : "http", (unsigned)bgr_http_server_port(http));
+    size_t plen = strlen(api.public_url);
+    while (plen && api.public_url[plen - 1] == '/')
+        api.public_url[--plen] = '\0';
+    printf("bgremover: serving on %s://%s (port %u), public URL %s\n", cert ? "https" : "http",
+           cfg.listen, (unsigned)bgr_http_server_port(http), api.public_url);
+    fflush(stdout);
+
+    double t0 = bgr_now_sec();
+    struct bgr_model_opts mo = {
+        .backend = strcmp(cfg.backend, "ref") == 0 ? BGR_BACKEND_REF : BGR_BACKEND_DNNL,
+        .precision = BGR_PREC_AUTO,
+        .n_threads = (int)cfg.threads,
+    };
+    if (bgr_model_load_file(model_path, &mo, &model, &e))
+        goto fail;
+    bgr_log(BGR_LOG_INFO, "model %s loaded in %.2f s (%s)", model_path, bgr_now_sec() - t0,
+            bgr_model_precision_name(model));
+
+    struct bgr_jobs_config jc;
+    bgr_jobs_config_init(&jc);
+    jc.public_url = api.public_url;
+    jc.workers = (int)cfg.workers;
+    jc.queue_size = (int)cfg.queue_size;
+    jc.allow_private_urls = cfg.allow_private_urls;
+    jc.model = model;
+    jc.limits.max_pixels = (uint64_t)cfg.max_pixels;
+    jc.webhook_base_ms = cfg.webhook_retry_base_s * 1000;
+    jc.webhook_max_attempts = (int)cfg.webhook_max_attempts;
+    jc.sweep_interval_ms = cfg.sweep_interval_s * 1000;
+    jc.fetch_total_timeout_ms = (long)cfg.fetch_timeout_s * 1000;
+    if (bgr_jobs_start(store, &jc, &jobs, &e))
+        goto fail;
+    bgr_api_set_jobs(&api, jobs);
+    bgr_log(BGR_LOG_INFO, "ready: %lld workers, queue %lld", (long long)cfg.workers,
+            (long long)cfg.queue_size);
+
+    int sig = 0;
+    sigwait(&stop_sigs, &sig);
+    bgr_log(BGR_LOG_INFO, "signal %d: shutting down", sig);
+    status = BGR_EXIT_OK;
+    goto cleanup;
+fail:
+    bgr_cli_error("serve", "%s", e.msg[0] ? e.msg : "start-up failed");
+cleanup:
+    bgr_http_server_stop(http); /* no request runs after this */
+    bgr_api_set_jobs(&api, NULL);
+    bgr_jobs_stop(jobs);
+    bgr_model_free(model);
+    bgr_store_close(store);
+    bgr_http_metrics_free(metrics);
+    free(model_path);
+    free(cert);
+    if (key) {
+        explicit_bzero(key, strlen(key));
+        free(key);
+    }
+    bgr_serve_config_release(&cfg);
+    return status;
+}

@@ -1,0 +1,53 @@
+/*
+ * eval.h - cutout quality metrics against a ground-truth alpha matte, the
+ * same figures as the reviewers' /work/shared/eval/eval.py (docs/QUALITY.md
+ * defines each): MAE, MSE, SAD/1000, IoU at 0.5, boundary F-measure,
+ * gradient error, plus a composite error that also counts colour fringes.
+ *
+ * Mattes are 8-bit, w x h, row-major, 0 = background, 255 = foreground,
+ * read as value / 255. Nothing is resized: callers check sizes. Pure
+ * functions of their inputs; thread-safe.
+ */
+#ifndef BGR_EVAL_EVAL_H
+#define BGR_EVAL_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+struct bgr_eval_metrics {
+    double mae, mse, sad; /* sad = sum |p - g| / 1000 */
+    double iou;           /* of p >= 0.5 and g >= 0.5; 1 when both empty */
+    double bf;            /* boundary F-measure of those binary masks */
+    double grad;          /* sum (|grad p| - |grad g|)^2 / 1000, sigma 1.4 */
+    double comp;          /* composite error, see bgr_eval_composite */
+};
+
+/* Boundary tolerance of eval.py: ceil(0.008 * image diagonal) pixels. */
+#define BGR_EVAL_BF_TOL 0.008
+
+/* MAE, MSE, SAD, IoU, BF and gradient error of pred against gt (both
+ * w x h). Errors: BGR_ENOMEM (it needs a few w x h scratch planes). comp
+ * is left 0. */
+int bgr_eval_alpha(const uint8_t *pred, const uint8_t *gt, int w, int h,
+                   struct bgr_eval_metrics *m, struct bgr_error *err);
+
+/* Composite error: the cutout (colours fg, 3 bands, and alpha pred) and
+ * the ground truth (the original image's colours img, 3 bands, with alpha
+ * gt) are each composited over plain black and over plain white; the result
+ * is the mean absolute difference over both backgrounds, every pixel and
+ * channel, in [0,1]. A colour fringe (old background left in edge colours)
+ * and a wrong alpha both raise it. */
+double bgr_eval_composite(const uint8_t *fg, int fg_bands, const uint8_t *pred,
+                          const uint8_t *img, int img_bands, const uint8_t *gt, int w, int h);
+
+/* Gradient magnitude of a w x h matte (values / 255) by Gaussian-derivative
+ * filters (sigma 1.4, edge-replicated borders) into out (w * h doubles,
+ * caller's). Errors: BGR_ENOMEM. Exposed for tests. */
+int bgr_eval_grad_mag(const uint8_t *a, int w, int h, double *out, struct bgr_error *err);
+
+/* Median of n values (sorts v in place); 0 for n == 0. */
+double bgr_eval_median(double *v, size_t n);
+
+#endif

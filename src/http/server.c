@@ -1,0 +1,454 @@
+/*
+ * server.c - the libmicrohttpd daemon: one thread per connection, the
+ * request lifecycle of http.h (route, prepare, capped body, handler, reply),
+ * X-Request-ID, Retry-After, metrics and the access log.
+ *
+ * This file is the one wrapper around libmicrohttpd: nothing else in
+ * bgremover includes microhttpd.h.
+ */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+/* Bodies sent to routes that take none are read (up to this) and ignored. */
+#define NO_BODY_SLACK (64u * 1024u)
+/* Request-scoped allocations (parsed fields, names) are bounded too. */
+#define REQ_ARENA_LIMIT (8u * 1024u * 1024u)
+
+struct bgr_http_server {
+    struct MHD_Daemon *daemon;
+    struct bgr_http_config cfg;
+    uint16_t port;
+};
+
+/* Per-request state hung on MHD's *con_cls. */
+struct req_state {
+    struct bgr_http_req req;
+    struct bgr_http_resp resp;
+    bool queued;       /* a response has been handed to MHD */
+    bool finished;     /* the finish hook has run */
+    bool discard_body; /* answered early: the remaining body is dropped */
+    size_t discarded;
+    char overflow_msg[160]; /* 413 decided while the body streamed */
+    char path_buf[512];     /* sanitised path for the log */
+};
+
+/* ---- request accessors -------------------------------------------------- */
+
+const char *bgr_http_req_header(const struct bgr_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)r->conn_, MHD_HEADER_KIND, name);
+}
+
+const char *bgr_http_req_query(const struct bgr_http_req *r, const char *name)
+{
+    const char *v =
+        MHD_lookup_connection_value((struct MHD_Connection *)r->conn_, MHD_GET_ARGUMENT_KIND, name);
+    if (v)
+        return v;
+    /* An argument without '=' has a NULL value in MHD; report it as "". */
+    if (MHD_lookup_connection_value_n((struct MHD_Connection *)r->conn_, MHD_GET_ARGUMENT_KIND,
+                                      name, strlen(name), NULL, NULL) == MHD_YES)
+        return "";
+    return NULL;
+}
+
+struct query_each_ctx {
+    int (*fn)(void *ctx, const char *name, const char *value);
+    void *ctx;
+    int rc;
+};
+
+static enum MHD_Result query_each_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct query_each_ctx *q = cls;
+    (void)kind;
+    q->rc = q->fn(q->ctx, key, value ? value : "");
+    return q->rc ? MHD_NO : MHD_YES;
+}
+
+int bgr_http_req_query_each(const struct bgr_http_req *r,
+                            int (*fn)(void *ctx, const char *name, const char *value), void *ctx)
+{
+    struct query_each_ctx q = {fn, ctx, 0};
+    MHD_get_connection_values((struct MHD_Connection *)r->conn_, MHD_GET_ARGUMENT_KIND,
+                              query_each_cb, &q);
+    return q.rc;
+}
+
+const char *bgr_http_req_mime(struct bgr_http_req *r)
+{
+    const char *ct = bgr_http_req_header(r, "Content-Type");
+    if (!ct)
+        return "";
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    while (n > 0 && (*ct == ' ' || *ct == '\t')) {
+        ct++;
+        n--;
+    }
+    char *m = bgr_arena_strndup(&r->arena, ct, n);
+    if (!m)
+        return "";
+    for (char *p = m; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return m;
+}
+
+/* ---- listen address ------------------------------------------------------- */
+
+int bgr_http_parse_listen(const char *s, struct sockaddr_storage *ss, unsigned *sslen,
+                          struct bgr_error *err)
+{
+    char host[256];
+    const char *port;
+    if (!s || !*s)
+        return bgr_error_set(err, BGR_EUSAGE, "empty listen address");
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof host)
+            return bgr_error_set(err, BGR_EUSAGE, "bad listen address '%s' (want [ADDR]:PORT)", s);
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (!colon || (size_t)(colon - s) >= sizeof host)
+            return bgr_error_set(err, BGR_EUSAGE, "bad listen address '%s' (want ADDR:PORT)", s);
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+        port = colon + 1;
+    }
+    char *end = NULL;
+    errno = 0;
+    long p = strtol(port, &end, 10);
+    if (!*port || *end || errno || p < 0 || p > 65535)
+        return bgr_error_set(err, BGR_EUSAGE, "bad port in listen address '%s'", s);
+
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(host[0] ? host : "0.0.0.0", port, &hints, &res);
+    if (rc != 0 || !res)
+        return bgr_error_set(err, BGR_EUSAGE, "cannot resolve listen address '%s': %s", s,
+                             gai_strerror(rc));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sslen = (unsigned)res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* ---- sending ---------------------------------------------------------------- */
+
+static void sanitize_for_log(const char *in, char *out, size_t cap)
+{
+    size_t j = 0;
+    for (size_t i = 0; in && in[i] && j + 1 < cap; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[j++] = (c >= 0x21 && c < 0x7f && c != '"') ? (char)c : '?';
+    }
+    out[j] = '\0';
+}
+
+static enum MHD_Result send_response(struct bgr_http_server *srv, struct req_state *st,
+                                     struct MHD_Connection *c)
+{
+    struct bgr_http_resp *resp = &st->resp;
+    struct MHD_Response *r = NULL;
+    if (resp->status == 0)
+        bgr_http_reply_error(resp, BGR_EINTERNAL, "the handler gave no response");
+    if (srv->cfg.finish && !st->finished) {
+        st->finished = true;
+        srv->cfg.finish(srv->cfg.app, &st->req, resp);
+    }
+
+    if (resp->fd >= 0) {
+        r = MHD_create_response_from_fd64(resp->fd_size, resp->fd);
+        if (r)
+            resp->fd = -1; /* MHD closes it now */
+    } else if (resp->body && resp->len) {
+        r = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE);
+        if (r)
+            resp->body = NULL; /* MHD frees it now */
+    } else {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!r)
+        return MHD_NO;
+    if (resp->content_type[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    MHD_add_response_header(r, "X-Request-ID", st->req.request_id);
+    for (int i = 0; i < resp->nheaders; i++)
+        MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+    if (resp->status == 429 || resp->status == 503) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", resp->retry_after_s > 0 ? resp->retry_after_s : 1);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (st->discard_body)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    if (ok == MHD_YES)
+        st->queued = true;
+    return ok;
+}
+
+/* ---- the access handler ------------------------------------------------------ */
+
+static bool parse_content_length(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!s || !*s)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Headers are in: choose the request id, route, run prepare, check the
+ * declared length. Leaves st->resp.status set when answering at once. */
+static void begin_request(struct bgr_http_server *srv, struct req_state *st,
+                          struct MHD_Connection *c, const char *url, const char *method)
+{
+    struct bgr_http_req *req = &st->req;
+    req->conn_ = c;
+    req->start_ms = bgr_now_ms();
+    req->method = bgr_http_method_parse(method);
+    req->method_str = bgr_arena_strdup(&req->arena, method);
+    req->path = bgr_arena_strdup(&req->arena, url);
+    sanitize_for_log(url, st->path_buf, sizeof st->path_buf);
+    if (!req->method_str || !req->path) {
+        bgr_http_reply_error(&st->resp, BGR_ENOMEM, NULL);
+        return;
+    }
+
+    const char *rid = bgr_http_req_header(req, "X-Request-ID");
+    if (rid && bgr_http_request_id_sane(rid))
+        snprintf(req->request_id, sizeof req->request_id, "%s", rid);
+    else
+        bgr_http_request_id_new(req->request_id);
+
+    int status = 0;
+    unsigned allowed = 0;
+    enum bgr_http_method m = req->method == BGR_HTTP_HEAD ? BGR_HTTP_GET : req->method;
+    req->route = bgr_http_route_match(srv->cfg.routes, srv->cfg.nroutes, m, req->path, &req->arena,
+                                      req->params, &req->nparams, &status, &allowed);
+    if (!req->route) {
+        if (status == 405) {
+            char allow[64] = "";
+            static const struct {
+                unsigned bit;
+                const char *name;
+            } names[] = {{BGR_HTTP_GET, "GET"},
+                         {BGR_HTTP_POST, "POST"},
+                         {BGR_HTTP_DELETE, "DELETE"},
+                         {BGR_HTTP_PUT, "PUT"},
+                         {BGR_HTTP_PATCH, "PATCH"}};
+            for (size_t i = 0; i < BGR_ARRAY_LEN(names); i++)
+                if (allowed & names[i].bit) {
+                    if (allow[0])
+                        strncat(allow, ", ", sizeof allow - strlen(allow) - 1);
+                    strncat(allow, names[i].name, sizeof allow - strlen(allow) - 1);
+                }
+            bgr_http_reply_error(&st->resp, BGR_EMETHOD_NOT_ALLOWED, NULL);
+            bgr_http_resp_header(&st->resp, "Allow", allow);
+        } else {
+            bgr_http_reply_error(&st->resp, BGR_ENOT_FOUND, "No such endpoint");
+        }
+        return;
+    }
+
+    req->body_cap = req->route->max_body;
+    if (srv->cfg.prepare)
+        srv->cfg.prepare(srv->cfg.app, req, &st->resp);
+    if (st->resp.status)
+        return;
+
+    size_t cap = req->body_cap ? req->body_cap : NO_BODY_SLACK;
+    bgr_buf_init(&req->body, cap);
+    uint64_t clen = 0;
+    const char *cl = bgr_http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && parse_content_length(cl, &clen) && clen > cap) {
+        /* Refused from the header alone: not a byte of the body is read. */
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "The request body (%" PRIu64 " bytes) exceeds the limit of %zu bytes", clen, cap);
+        bgr_http_reply_error(&st->resp, BGR_EFILE_TOO_LARGE, msg);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct bgr_http_server *srv = cls;
+    struct req_state *st = *con_cls;
+    (void)version;
+
+    if (!st) {
+        st = calloc(1, sizeof *st);
+        if (!st)
+            return MHD_NO;
+        bgr_arena_init(&st->req.arena, REQ_ARENA_LIMIT);
+        bgr_buf_init(&st->req.body, NO_BODY_SLACK);
+        st->resp.fd = -1;
+        *con_cls = st;
+        begin_request(srv, st, c, url, method);
+        if (st->resp.status) {
+            st->discard_body = true;
+            return send_response(srv, st, c);
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (st->discard_body) {
+            /* Answered already; drop what the client still sends, but not
+             * forever: past the cap again we close the connection. */
+            st->discarded += n;
+            return st->discarded > st->req.body.cap_limit + NO_BODY_SLACK ? MHD_NO : MHD_YES;
+        }
+        if (bgr_buf_append(&st->req.body, upload_data, n, NULL) != 0) {
+            snprintf(st->overflow_msg, sizeof st->overflow_msg,
+                     "The request body exceeds the limit of %zu bytes", st->req.body.cap_limit);
+            bgr_buf_release(&st->req.body);
+            bgr_http_reply_error(&st->resp, BGR_EFILE_TOO_LARGE, st->overflow_msg);
+            st->discard_body = true;
+            /* Some MHD versions accept a response only once the body is
+             * complete; try now, else it goes out after the discarded rest
+             * (rebuilt: a failed queue has consumed the body). */
+            (void)send_response(srv, st, c);
+        }
+        return MHD_YES;
+    }
+
+    if (st->queued)
+        return MHD_YES;
+    if (st->overflow_msg[0])
+        bgr_http_reply_error(&st->resp, BGR_EFILE_TOO_LARGE, st->overflow_msg);
+    if (!st->resp.status) {
+        if (!st->req.route->max_body)
+            bgr_buf_release(&st->req.body); /* ignored */
+        st->req.route->handler(srv->cfg.app, &st->req, &st->resp);
+    }
+    return send_response(srv, st, c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct bgr_http_server *srv = cls;
+    struct req_state *st = *con_cls;
+    (void)c;
+    if (!st)
+        return;
+    *con_cls = NULL;
+    const char *route = st->req.route ? st->req.route->name : "unmatched";
+    int status = st->queued ? st->resp.status : 0;
+    if (srv->cfg.metrics)
+        bgr_http_metrics_request(srv->cfg.metrics, route, status);
+    if (srv->cfg.access_log) {
+        double ms = (double)(bgr_now_ms() - st->req.start_ms);
+        /* Never the query string or headers: they may carry secrets. */
+        bgr_log(BGR_LOG_INFO, "http %s %s %d %.0fms rid=%s%s",
+                st->req.method_str ? st->req.method_str : "-", st->path_buf, status, ms,
+                st->req.request_id, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    }
+    bgr_http_resp_release(&st->resp);
+    bgr_buf_release(&st->req.body);
+    bgr_arena_release(&st->req.arena);
+    free(st);
+}
+
+/* libmicrohttpd's own messages (bad requests, TLS handshakes) at debug level. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    (void)cls;
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    bgr_log(BGR_LOG_DEBUG, "mhd: %s", line);
+}
+
+int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_server **out,
+                          struct bgr_error *err)
+{
+    struct sockaddr_storage ss;
+    unsigned sslen = 0;
+    int rc = bgr_http_parse_listen(cfg->listen, &ss, &sslen, err);
+    if (rc)
+        return rc;
+    bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
+    if ((cfg->tls_cert_pem != NULL) != (cfg->tls_key_pem != NULL))
+        return bgr_error_set(err, BGR_EUSAGE, "TLS needs both a certificate and a key");
+
+    struct bgr_http_server *srv = bgr_xcalloc(1, sizeof *srv);
+    srv->cfg = *cfg;
+    unsigned flags =
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, which would
+     * let a second server bind the same port and silently share its clients.
+     * MHD's default SO_REUSEADDR is enough for quick restarts. */
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 256, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 60, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,
+                                   MHD_OPTION_END);
+    if (!srv->daemon) {
+        free(srv);
+        return bgr_error_set(err, BGR_EIO, "cannot serve on %s (address in use, no permission%s)",
+                             cfg->listen, tls ? ", or a bad TLS certificate/key" : "");
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : 0;
+    *out = srv;
+    return 0;
+}
+
+uint16_t bgr_http_server_port(const struct bgr_http_server *s)
+{
+    return s->port;
+}
+
+void bgr_http_server_stop(struct bgr_http_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}

@@ -1,0 +1,219 @@
+/*
+ * webhook.c - webhook signing and the outbox deliverer; also the sweeper of
+ * expired results (both are small background loops on jobs->bg_cv).
+ *
+ * The deliverer is one thread: deliveries are rare next to image work, and
+ * one thread keeps the attempt order of each endpoint simple. Each attempt
+ * is recorded in the store before the next is made, so a restart resumes
+ * with the right attempt count and schedule. Delivery is at least once:
+ * receivers deduplicate on X-Bgr-Event-Id.
+ */
+#define _GNU_SOURCE
+#include "jobs/jobs_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void bgr_webhook_sign(const char *secret, int64_t ts_s, const void *body, size_t len, char out[68])
+{
+    uint8_t mac[32];
+    char ts[24];
+    int n = snprintf(ts, sizeof(ts), "%lld.", (long long)ts_s);
+    /* Our own payloads (bounded by us), so the aborting allocator is right. */
+    uint8_t *msg = bgr_xmalloc((size_t)n + len + 1);
+    memcpy(msg, ts, (size_t)n);
+    if (len)
+        memcpy(msg + n, body, len);
+    bgr_hmac_sha256(secret, strlen(secret), msg, (size_t)n + len, mac);
+    free(msg);
+    memcpy(out, "v1=", 3);
+    bgr_hex_encode(mac, sizeof(mac), out + 3);
+}
+
+int64_t bgr_webhook_backoff_ms(int64_t base_ms, int max_attempts, int attempt)
+{
+    int64_t d = base_ms;
+    if (attempt < 1 || attempt >= max_attempts)
+        return 0;
+    for (int i = 1; i < attempt && d < INT64_MAX / 2; i++)
+        d *= 2;
+    return d;
+}
+
+char *bgr_jobs_event_payload(const char *event, int64_t created_ms, json_t *data)
+{
+    char ts[21];
+    json_t *o;
+    char *s;
+    if (!data)
+        return NULL;
+    bgr_time_format(created_ms, ts);
+    o = json_pack("{s:s, s:s, s:o}", "event", event, "created_at", ts, "data", data);
+    if (!o)
+        return NULL;
+    s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+void bgr_jobs_kick_deliverer(struct bgr_jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->wh_kick = true;
+    pthread_cond_broadcast(&j->bg_cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Waits on bg_cv until ms have passed, a kick (if kickable) or stop.
+ * Returns false when stopping. */
+static bool bg_wait(struct bgr_jobs *j, int64_t ms, bool kickable)
+{
+    struct timespec ts;
+    bool go_on;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping && !(kickable && j->wh_kick)) {
+        if (pthread_cond_timedwait(&j->bg_cv, &j->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    if (kickable)
+        j->wh_kick = false;
+    go_on = !j->stopping;
+    pthread_mutex_unlock(&j->mu);
+    return go_on;
+}
+
+/* A batch.completed row is added with an empty payload inside the
+ * transaction that finished the batch; render it now from committed state
+ * and store it, so every retry sends the same bytes. */
+static int ensure_payload(struct bgr_jobs *j, struct bgr_webhook *w, struct bgr_error *err)
+{
+    json_t *data = NULL;
+    char *payload;
+    int rc;
+    if (w->payload[0])
+        return 0;
+    if (!w->ref[0])
+        return bgr_error_set(err, BGR_EINTERNAL, "webhook %s has no payload", w->event_id);
+    rc = bgr_jobs_batch_json(j->store, j->public_url, w->ref, NULL, &data, err);
+    if (rc)
+        return rc;
+    payload = bgr_jobs_event_payload(w->event, w->created_at_ms, data);
+    if (!payload)
+        return bgr_error_set(err, BGR_ENOMEM, "out of memory");
+    rc = bgr_store_outbox_set_payload(j->store, w->row_id, payload, err);
+    free(w->payload);
+    w->payload = payload;
+    return rc;
+}
+
+static void deliver(struct bgr_jobs *j, struct bgr_webhook *w)
+{
+    struct bgr_account acct;
+    struct bgr_fetch_opts fo;
+    struct bgr_error e = {0};
+    char sig[68], h_id[96], h_ts[64], h_sig[96], h_ev[64];
+    const char *headers[5];
+    long status = 0;
+    int64_t ts = bgr_wall_ms() / 1000, next = 0;
+    bool ok = false;
+    int rc = ensure_payload(j, w, &e);
+    if (!rc)
+        rc = bgr_store_account_get(j->store, w->account_id, &acct, &e);
+    if (!rc) {
+        bgr_webhook_sign(acct.webhook_secret, ts, w->payload, strlen(w->payload), sig);
+        snprintf(h_id, sizeof(h_id), BGR_WEBHOOK_HDR_ID ": %s", w->event_id);
+        snprintf(h_ts, sizeof(h_ts), BGR_WEBHOOK_HDR_TS ": %lld", (long long)ts);
+        snprintf(h_sig, sizeof(h_sig), BGR_WEBHOOK_HDR_SIG ": %s", sig);
+        snprintf(h_ev, sizeof(h_ev), "X-Bgr-Event: %s", w->event);
+        headers[0] = "Content-Type: application/json";
+        headers[1] = h_id;
+        headers[2] = h_ts;
+        headers[3] = h_sig;
+        headers[4] = h_ev;
+        bgr_fetch_opts_init(&fo);
+        fo.allow_private = j->cfg.allow_private_urls;
+        fo.total_timeout_ms = j->cfg.webhook_timeout_ms;
+        fo.connect_timeout_ms = j->cfg.webhook_timeout_ms < 5000 ? j->cfg.webhook_timeout_ms : 5000;
+        rc = bgr_net_post(w->url, &fo, headers, BGR_ARRAY_LEN(headers), w->payload,
+                          strlen(w->payload), &status, &e);
+        if (!rc && (status < 200 || status > 299))
+            rc = bgr_error_set(&e, BGR_EIMAGE_DOWNLOAD_FAILED, "the endpoint answered HTTP %ld",
+                               status);
+        ok = rc == 0;
+    }
+    if (!ok) {
+        /* A URL the guard rejects will not get better: give up at once. */
+        int64_t delay = rc == BGR_EINVALID_PARAMETER
+                            ? 0
+                            : bgr_webhook_backoff_ms(j->cfg.webhook_base_ms,
+                                                     j->cfg.webhook_max_attempts, w->attempts + 1);
+        next = delay ? bgr_wall_ms() + delay : 0;
+        bgr_log(next ? BGR_LOG_INFO : BGR_LOG_WARN, "webhook %s attempt %d failed: %s%s",
+                w->event_id, w->attempts + 1, e.msg, next ? "" : " (giving up)");
+    }
+    if (bgr_store_outbox_result(j->store, w->row_id, ok, next, ok ? "" : e.msg, &e) != 0)
+        bgr_log(BGR_LOG_ERROR, "webhook %s: cannot record the attempt: %s", w->event_id, e.msg);
+}
+
+void *bgr_jobs_deliverer_main(void *arg)
+{
+    struct bgr_jobs *j = arg;
+    for (;;) {
+        struct bgr_webhook *due = NULL;
+        struct bgr_error e;
+        size_t n = 0;
+        int64_t next = 0, wait = 1000;
+        if (bgr_store_outbox_due(j->store, bgr_wall_ms(), 16, &due, &n, &e) != 0)
+            bgr_log(BGR_LOG_ERROR, "webhooks: %s", e.msg);
+        for (size_t i = 0; i < n; i++) {
+            deliver(j, &due[i]);
+            bgr_webhook_release(&due[i]);
+        }
+        free(due);
+        if (n == 16)
+            wait = 0; /* more may be due */
+        else if (bgr_store_outbox_next_due(j->store, &next, &e) == 0 && next > 0)
+            wait = next - bgr_wall_ms();
+        if (wait > 1000)
+            wait = 1000; /* also notices rows the admin CLI or a kick missed */
+        if (wait < 0)
+            wait = 0;
+        if (!bg_wait(j, wait, true))
+            break;
+    }
+    return NULL;
+}
+
+void *bgr_jobs_sweeper_main(void *arg)
+{
+    struct bgr_jobs *j = arg;
+    unsigned round = 0;
+    do {
+        struct bgr_error e;
+        int n = 0;
+        if (bgr_store_images_sweep(j->store, bgr_wall_ms(), 0, &n, &e) != 0)
+            bgr_log(BGR_LOG_ERROR, "sweeper: %s", e.msg);
+        else if (n)
+            bgr_log(BGR_LOG_INFO, "sweeper: removed %d expired results", n);
+        /* Orphans (a crash between writing a file and committing its row)
+         * are rare: look for them every tenth round, and only at files
+         * an hour old, far past any write still in progress. */
+        if (round++ % 10 == 0) {
+            if (bgr_store_orphans_sweep(j->store, bgr_wall_ms(), 3600 * 1000LL, &n, &e) != 0)
+                bgr_log(BGR_LOG_ERROR, "sweeper: %s", e.msg);
+            else if (n)
+                bgr_log(BGR_LOG_INFO, "sweeper: removed %d orphaned files", n);
+        }
+    } while (bg_wait(j, j->cfg.sweep_interval_ms, false));
+    return NULL;
+}

@@ -1,0 +1,484 @@
+/*
+ * store.c - opening the store: the data directory, the SQLite connection
+ * pool, schema migrations, plans; plus the small shared helpers (ids, dates,
+ * statement wrappers). Accounts and keys live in accounts.c, limits and usage
+ * in usage.c, results in images.c, batches in batches.c, the outbox in
+ * outbox.c.
+ *
+ * Schema versions are applied in order, each in its own transaction, and
+ * PRAGMA user_version records the last one applied; a database written by a
+ * newer bgremover (higher user_version) is refused rather than guessed at.
+ */
+#define _GNU_SOURCE
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Migration i brings the schema from version i to i + 1. Append only: never
+ * edit a shipped entry (existing databases have run it). */
+static const char *const migrations[] = {
+    /* 1: accounts, keys, limits, usage, results */
+    "CREATE TABLE accounts(id TEXT PRIMARY KEY, email TEXT NOT NULL, plan TEXT NOT NULL,"
+    " webhook_secret TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE api_keys(hash BLOB PRIMARY KEY, prefix TEXT NOT NULL,"
+    " account_id TEXT NOT NULL REFERENCES accounts(id), created_at INTEGER NOT NULL,"
+    " last_used_at INTEGER NOT NULL DEFAULT 0, revoked_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX api_keys_prefix ON api_keys(prefix);"
+    "CREATE INDEX api_keys_account ON api_keys(account_id, created_at);"
+    "CREATE TABLE daily_counts(account_id TEXT NOT NULL, day INTEGER NOT NULL,"
+    " n INTEGER NOT NULL, PRIMARY KEY(account_id, day)) WITHOUT ROWID;"
+    "CREATE TABLE usage(id INTEGER PRIMARY KEY, account_id TEXT NOT NULL, ts INTEGER NOT NULL,"
+    " day INTEGER NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL,"
+    " duration_ms INTEGER NOT NULL);"
+    "CREATE INDEX usage_account_day ON usage(account_id, day);"
+    "CREATE TABLE images(id TEXT PRIMARY KEY, account_id TEXT NOT NULL,"
+    " batch_id TEXT NOT NULL DEFAULT '', path TEXT NOT NULL, format TEXT NOT NULL,"
+    " ext TEXT NOT NULL, mime TEXT NOT NULL, sha256 TEXT NOT NULL, width INTEGER NOT NULL,"
+    " height INTEGER NOT NULL, orig_width INTEGER NOT NULL, orig_height INTEGER NOT NULL,"
+    " size_bytes INTEGER NOT NULL, processing_ms INTEGER NOT NULL, credits INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL, day INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    " deleted_at INTEGER NOT NULL DEFAULT 0, purged_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX images_account_day ON images(account_id, day);"
+    "CREATE INDEX images_sweep ON images(purged_at, expires_at);"
+    "CREATE INDEX images_created ON images(created_at);",
+    /* 2: batches and the webhook outbox */
+    "CREATE TABLE batches(id TEXT PRIMARY KEY, account_id TEXT NOT NULL,"
+    " webhook_url TEXT NOT NULL DEFAULT '', total INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL, finished_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE batch_items(id INTEGER PRIMARY KEY, batch_id TEXT NOT NULL"
+    " REFERENCES batches(id), idx INTEGER NOT NULL, image_url TEXT NOT NULL,"
+    " format INTEGER NOT NULL, quality INTEGER NOT NULL, has_bg INTEGER NOT NULL,"
+    " bg INTEGER NOT NULL, max_res INTEGER NOT NULL, crop INTEGER NOT NULL,"
+    " mask_only INTEGER NOT NULL, status INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0, error_code TEXT NOT NULL DEFAULT '',"
+    " error_message TEXT NOT NULL DEFAULT '', image_id TEXT NOT NULL DEFAULT '',"
+    " processing_ms INTEGER NOT NULL DEFAULT 0, started_at INTEGER NOT NULL DEFAULT 0,"
+    " finished_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX batch_items_batch ON batch_items(batch_id, idx);"
+    "CREATE INDEX batch_items_status ON batch_items(status, id);"
+    "CREATE TABLE outbox(id INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,"
+    " ref TEXT NOT NULL DEFAULT '',"
+    " account_id TEXT NOT NULL, event TEXT NOT NULL, url TEXT NOT NULL, payload TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL,"
+    " status INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX outbox_due ON outbox(status, next_attempt_at);",
+};
+
+int bgr_store_schema_version(void)
+{
+    return (int)BGR_ARRAY_LEN(migrations);
+}
+
+void bgr_plan_defaults(struct bgr_plan out[BGR_PLAN_DEFAULT_COUNT])
+{
+    const int64_t mb = 1024 * 1024, day = 86400;
+    out[0] = (struct bgr_plan){"free", 10, 50, 10 * mb, day, 50};
+    out[1] = (struct bgr_plan){"pro", 60, 1000, 25 * mb, 7 * day, 1000};
+    out[2] = (struct bgr_plan){"enterprise", 200, BGR_UNLIMITED, 50 * mb, 30 * day, BGR_UNLIMITED};
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+void bgr_st_copy(char *out, size_t n, const char *in)
+{
+    size_t l = in ? strlen(in) : 0;
+    if (l >= n)
+        l = n - 1;
+    if (l)
+        memcpy(out, in, l);
+    out[l] = 0;
+}
+
+void bgr_st_col_text(sqlite3_stmt *st, int i, char *out, size_t n)
+{
+    bgr_st_copy(out, n, (const char *)sqlite3_column_text(st, i));
+}
+
+int bgr_st_fail(sqlite3 *db, struct bgr_error *err, const char *what)
+{
+    int code = sqlite3_extended_errcode(db);
+    return bgr_error_set(err, BGR_EIO, "store: %s: %s (%d)", what, sqlite3_errmsg(db), code);
+}
+
+int bgr_st_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct bgr_error *err)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return bgr_st_fail(db, err, "prepare");
+    }
+    return 0;
+}
+
+int bgr_st_exec(sqlite3 *db, const char *sql, struct bgr_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = bgr_error_set(err, BGR_EIO, "store: %s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+int bgr_st_begin(sqlite3 *db, struct bgr_error *err)
+{
+    return bgr_st_exec(db, "BEGIN IMMEDIATE", err);
+}
+
+int bgr_st_commit(sqlite3 *db, struct bgr_error *err)
+{
+    return bgr_st_exec(db, "COMMIT", err);
+}
+
+void bgr_st_rollback(sqlite3 *db)
+{
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+bool bgr_st_plan_find(const struct bgr_store *s, const char *name, struct bgr_plan *out)
+{
+    for (size_t i = 0; i < s->n_plans; i++) {
+        if (strcmp(s->plans[i].name, name) == 0) {
+            *out = s->plans[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+int bgr_store_plan_get(struct bgr_store *s, const char *name, struct bgr_plan *out,
+                       struct bgr_error *err)
+{
+    if (!name || !bgr_st_plan_find(s, name, out))
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER, "unknown plan '%s'", name ? name : "");
+    return 0;
+}
+
+void bgr_store_new_id(const char *prefix, char out[BGR_ID_MAX])
+{
+    static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    size_t pl = strlen(prefix), i = 0;
+    BGR_ASSERT(pl + 22 < BGR_ID_MAX);
+    memcpy(out, prefix, pl);
+    /* 22 base62 characters = 130.9 bits. Rejection sampling (bytes >= 248
+     * are dropped) keeps every character uniform. */
+    while (i < 22) {
+        uint8_t r[32];
+        bgr_random_bytes(r, sizeof(r));
+        for (size_t k = 0; k < sizeof(r) && i < 22; k++)
+            if (r[k] < 248)
+                out[pl + i++] = alphabet[r[k] % 62];
+    }
+    out[pl + 22] = 0;
+}
+
+/* ---- dates (proleptic Gregorian, UTC; days since 1970-01-01) ------------- */
+
+int64_t bgr_day_from_ms(int64_t ms)
+{
+    int64_t d = ms / 86400000;
+    if (ms % 86400000 < 0)
+        d--;
+    return d;
+}
+
+/* Howard Hinnant's days_from_civil algorithm (public domain description). */
+int64_t bgr_day_from_ymd(int y, int m, int d)
+{
+    int64_t yy = (int64_t)y - (m <= 2);
+    int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+    int64_t yoe = yy - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+void bgr_day_to_ymd(int64_t day, int *y, int *m, int *d)
+{
+    int64_t z = day + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t dd = doy - (153 * mp + 2) / 5 + 1;
+    int64_t mm = mp + (mp < 10 ? 3 : -9);
+    *y = (int)(yoe + era * 400 + (mm <= 2));
+    *m = (int)mm;
+    *d = (int)dd;
+}
+
+void bgr_day_format(int64_t day, char out[11])
+{
+    int y, m, d;
+    char tmp[64]; /* roomy: the compiler cannot bound m and d */
+    bgr_day_to_ymd(day, &y, &m, &d);
+    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y % 10000, m, d);
+    bgr_st_copy(out, 11, tmp);
+}
+
+void bgr_time_format(int64_t ms, char out[21])
+{
+    int64_t day = bgr_day_from_ms(ms);
+    int64_t sec = ms / 1000 - day * 86400;
+    int y, m, d;
+    char tmp[96];
+    if (sec < 0)
+        sec = 0;
+    bgr_day_to_ymd(day, &y, &m, &d);
+    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02dZ", y % 10000, m, d, (int)(sec / 3600),
+             (int)(sec / 60 % 60), (int)(sec % 60));
+    bgr_st_copy(out, 21, tmp);
+}
+
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int bgr_day_parse(const char *s, int64_t *day, struct bgr_error *err)
+{
+    int y, m, d, y2, m2, d2;
+    if (!s || strlen(s) < 10 || s[4] != '-' || s[7] != '-' || (s[10] && s[10] != 'T'))
+        goto bad;
+    y = digits(s, 4);
+    m = digits(s + 5, 2);
+    d = digits(s + 8, 2);
+    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31)
+        goto bad;
+    *day = bgr_day_from_ymd(y, m, d);
+    bgr_day_to_ymd(*day, &y2, &m2, &d2); /* round trip rejects 2026-02-30 */
+    if (y2 != y || m2 != m || d2 != d)
+        goto bad;
+    return 0;
+bad:
+    return bgr_error_set(err, BGR_EINVALID_PARAMETER, "not a date (YYYY-MM-DD): '%.40s'",
+                         s ? s : "");
+}
+
+void bgr_st_month_range(int64_t day, int64_t *first, int64_t *last)
+{
+    int y, m, d;
+    bgr_day_to_ymd(day, &y, &m, &d);
+    *first = bgr_day_from_ymd(y, m, 1);
+    *last = (m == 12 ? bgr_day_from_ymd(y + 1, 1, 1) : bgr_day_from_ymd(y, m + 1, 1)) - 1;
+}
+
+/* ---- pool ------------------------------------------------------------------ */
+
+sqlite3 *bgr_st_acquire(struct bgr_store *s)
+{
+    sqlite3 *db = NULL;
+    pthread_mutex_lock(&s->pool_mu);
+    for (;;) {
+        for (int i = 0; i < s->pool_size; i++) {
+            if (!s->conn_busy[i]) {
+                s->conn_busy[i] = true;
+                db = s->conns[i];
+                break;
+            }
+        }
+        if (db)
+            break;
+        pthread_cond_wait(&s->pool_cv, &s->pool_mu);
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    return db;
+}
+
+void bgr_st_release(struct bgr_store *s, sqlite3 *db)
+{
+    bgr_st_rollback(db); /* a transaction never outlives the call that began it */
+    pthread_mutex_lock(&s->pool_mu);
+    for (int i = 0; i < s->pool_size; i++)
+        if (s->conns[i] == db)
+            s->conn_busy[i] = false;
+    pthread_cond_signal(&s->pool_cv);
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+static int open_conn(struct bgr_store *s, sqlite3 **out, struct bgr_error *err)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(
+        s->db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        rc = bgr_error_set(err, BGR_EIO, "store: cannot open %s: %s", s->db_path,
+                           db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return rc;
+    }
+    sqlite3_busy_timeout(db, s->busy_timeout_ms);
+    /* WAL: readers never block the writer; NORMAL sync is durable across a
+     * process crash (kill -9), the case the server must survive. */
+    rc = bgr_st_exec(db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                     " PRAGMA foreign_keys=ON;",
+                     err);
+    if (rc) {
+        sqlite3_close(db);
+        return rc;
+    }
+    *out = db;
+    return 0;
+}
+
+static int migrate(sqlite3 *db, int target, struct bgr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, version;
+    rc = bgr_st_begin(db, err); /* one migrator at a time across processes */
+    if (rc)
+        return rc;
+    rc = bgr_st_prepare(db, "PRAGMA user_version", &st, err);
+    if (rc)
+        goto out;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = bgr_st_fail(db, err, "read schema version");
+        goto out;
+    }
+    version = sqlite3_column_int(st, 0);
+    if (version > bgr_store_schema_version()) {
+        rc = bgr_error_set(err, BGR_EIO,
+                           "store: database schema version %d is newer than this program's %d",
+                           version, bgr_store_schema_version());
+        goto out;
+    }
+    for (; version < target; version++) {
+        char pragma[48];
+        rc = bgr_st_exec(db, migrations[version], err);
+        if (rc) {
+            bgr_error_prefix(err, "migration to version %d", version + 1);
+            goto out;
+        }
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", version + 1);
+        rc = bgr_st_exec(db, pragma, err);
+        if (rc)
+            goto out;
+    }
+    rc = bgr_st_commit(db, err);
+out:
+    sqlite3_finalize(st);
+    if (rc)
+        bgr_st_rollback(db);
+    return rc;
+}
+
+static int check_plans(const struct bgr_plan *p, size_t n, struct bgr_error *err)
+{
+    if (n == 0 || n > BGR_MAX_PLANS)
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER, "1 to %d plans are needed",
+                             BGR_MAX_PLANS);
+    for (size_t i = 0; i < n; i++) {
+        if (!p[i].name[0] || memchr(p[i].name, 0, BGR_PLAN_NAME_MAX) == NULL)
+            return bgr_error_set(err, BGR_EINVALID_PARAMETER, "plan %zu has no name", i);
+        if (p[i].per_minute < 1 || (p[i].per_day < 1 && p[i].per_day != BGR_UNLIMITED) ||
+            p[i].max_bytes < 1 || p[i].retention_s < 1 ||
+            (p[i].monthly_credits < 0 && p[i].monthly_credits != BGR_UNLIMITED))
+            return bgr_error_set(err, BGR_EINVALID_PARAMETER, "plan %s has an invalid limit",
+                                 p[i].name);
+    }
+    return 0;
+}
+
+int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, struct bgr_store **out,
+                   struct bgr_error *err)
+{
+    struct bgr_store_opts defaults = {0};
+    struct bgr_plan def_plans[BGR_PLAN_DEFAULT_COUNT];
+    struct bgr_store *s;
+    char *results = NULL;
+    int rc, target;
+
+    if (!opts)
+        opts = &defaults;
+    if (!opts->plans) {
+        bgr_plan_defaults(def_plans);
+        defaults.plans = def_plans;
+        defaults.n_plans = BGR_PLAN_DEFAULT_COUNT;
+    }
+    rc = check_plans(opts->plans ? opts->plans : defaults.plans,
+                     opts->plans ? opts->n_plans : defaults.n_plans, err);
+    if (rc)
+        return rc;
+    target = opts->schema_version > 0 && opts->schema_version < bgr_store_schema_version()
+                 ? opts->schema_version
+                 : bgr_store_schema_version();
+
+    s = bgr_xcalloc(1, sizeof(*s));
+    s->n_plans = opts->plans ? opts->n_plans : defaults.n_plans;
+    memcpy(s->plans, opts->plans ? opts->plans : defaults.plans, s->n_plans * sizeof(s->plans[0]));
+    s->busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 10000;
+    s->pool_size = opts->pool_size > 0 ? opts->pool_size : 4;
+    s->data_dir = bgr_xstrdup(data_dir);
+    pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_cond_init(&s->pool_cv, NULL);
+    pthread_mutex_init(&s->rate_mu, NULL);
+    s->conns = bgr_xcalloc((size_t)s->pool_size, sizeof(*s->conns));
+    s->conn_busy = bgr_xcalloc((size_t)s->pool_size, sizeof(*s->conn_busy));
+
+    if (asprintf(&s->db_path, "%s/bgremover.db", data_dir) < 0 ||
+        asprintf(&results, "%s/results", data_dir) < 0) {
+        s->db_path = NULL;
+        results = NULL;
+        rc = bgr_error_set(err, BGR_ENOMEM, "store: out of memory");
+        goto out;
+    }
+    rc = bgr_mkdir_p(results, err);
+    if (rc)
+        goto out;
+    for (int i = 0; i < s->pool_size; i++) {
+        rc = open_conn(s, &s->conns[i], err);
+        if (rc)
+            goto out;
+    }
+    rc = migrate(s->conns[0], target, err);
+out:
+    free(results);
+    if (rc) {
+        bgr_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void bgr_store_close(struct bgr_store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->pool_size; i++)
+        sqlite3_close(s->conns[i]);
+    for (int b = 0; b < BGR_RATE_BUCKETS; b++) {
+        struct bgr_rate_entry *e = s->rate[b];
+        while (e) {
+            struct bgr_rate_entry *next = e->next;
+            free(e);
+            e = next;
+        }
+    }
+    pthread_mutex_destroy(&s->pool_mu);
+    pthread_cond_destroy(&s->pool_cv);
+    pthread_mutex_destroy(&s->rate_mu);
+    free(s->conns);
+    free(s->conn_busy);
+    free(s->data_dir);
+    free(s->db_path);
+    free(s);
+}
+
+const char *bgr_store_data_dir(const struct bgr_store *s)
+{
+    return s->data_dir;
+}

@@ -1,0 +1,418 @@
+/*
+ * store.h - the server's durable state: accounts, API keys, plans, rate and
+ * daily limits, monthly credits, usage, stored results, batches and the
+ * webhook outbox. SQLite today (one file, <data-dir>/bgremover.db, WAL mode,
+ * busy_timeout, schema versioned with PRAGMA user_version); the interface
+ * hides SQL so another engine could sit behind it.
+ *
+ * What it does not do: HTTP, JSON, image processing, outbound network. Result
+ * files are written by src/jobs; the store only records them and removes
+ * them on delete or expiry (it knows the data directory for that).
+ *
+ * Thread-safety: one struct bgr_store is shared by every thread of a process.
+ * Internally it holds a small pool of SQLite connections; each call borrows
+ * one for its duration. Several processes (the server and the admin CLI) may
+ * open the same data directory at once: writes are serialised by SQLite's
+ * file lock (BEGIN IMMEDIATE + busy_timeout), and every check-and-charge is
+ * one transaction, so counts stay exact across processes and restarts.
+ * The per-minute rate counters live in memory (one server per data dir).
+ *
+ * Time: every time-dependent call takes now_ms (UNIX ms, UTC) from the
+ * caller, so tests drive the clock. Days are UTC calendar days, months UTC
+ * calendar months.
+ *
+ * Errors: 0 or a negative enum bgr_err with detail in *err (err may be NULL).
+ * SQLite failures are BGR_EIO (message names the statement's purpose, never
+ * a key or secret). Out-structs are written only on success.
+ */
+#ifndef BGR_STORE_STORE_H
+#define BGR_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "pipeline/pipeline.h" /* struct bgr_output_opts (type only; nothing linked) */
+
+#define BGR_ID_MAX 48     /* "img_" + 22 base62, "usr_...", "batch_...", "evt_..." + NUL */
+#define BGR_EMAIL_MAX 255 /* 254 octets + NUL */
+#define BGR_PLAN_NAME_MAX 32
+#define BGR_SECRET_MAX 80     /* "whsec_" + 64 hex + NUL */
+#define BGR_KEY_MAX 64        /* "bgr_live_" + 43 base62 + NUL */
+#define BGR_KEY_PREFIX_MAX 24 /* "bgr_live_" + 8 chars + NUL: what lists show */
+#define BGR_URL_MAX 2048      /* longest URL we accept or store (without NUL) */
+#define BGR_UNLIMITED (-1)    /* in plan fields: no limit */
+
+/* ---- plans -------------------------------------------------------------
+ * Plans are configuration, not data: the server (or CLI) hands the table to
+ * the store at open; accounts name their plan. Defaults are the spec's. */
+struct bgr_plan {
+    char name[BGR_PLAN_NAME_MAX]; /* "free", "pro", "enterprise" */
+    int64_t per_minute;           /* requests per minute (fixed UTC minute window) */
+    int64_t per_day;              /* requests per UTC day, or BGR_UNLIMITED */
+    int64_t max_bytes;            /* largest image (upload or download), bytes */
+    int64_t retention_s;          /* results expire this long after creation */
+    int64_t monthly_credits;      /* per UTC calendar month, or BGR_UNLIMITED */
+};
+#define BGR_PLAN_DEFAULT_COUNT 3
+/* Fills out[0..2] with free, pro, enterprise as the spec defines them
+ * (10/50/10 MB/24 h/50; 60/1000/25 MB/7 d/1000; 200/unl/50 MB/30 d/unl).
+ * 1 MB = 1024 * 1024 bytes (the more generous reading). */
+void bgr_plan_defaults(struct bgr_plan out[BGR_PLAN_DEFAULT_COUNT]);
+
+/* ---- opening ------------------------------------------------------------ */
+struct bgr_store_opts {
+    const struct bgr_plan *plans; /* NULL: bgr_plan_defaults; copied */
+    size_t n_plans;
+    int pool_size;       /* SQLite connections; 0 = 4 */
+    int busy_timeout_ms; /* 0 = 10000 */
+    int schema_version;  /* tests only: migrate no further than this; 0 = latest */
+};
+
+struct bgr_store;
+
+/* Opens (creating if needed) <data_dir>/bgremover.db, creates data_dir and
+ * data_dir/results, and migrates the schema to the current version (a
+ * database from a newer bgremover is refused with BGR_EIO). opts may be NULL.
+ * On success *out owns the store: close it with bgr_store_close.
+ * Errors: BGR_EIO, BGR_EINVALID_PARAMETER (bad plan table). */
+int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, struct bgr_store **out,
+                   struct bgr_error *err);
+void bgr_store_close(struct bgr_store *s); /* accepts NULL; no call may be in flight */
+
+/* The data directory (owned by the store) and the schema version in use. */
+const char *bgr_store_data_dir(const struct bgr_store *s);
+int bgr_store_schema_version(void);
+
+/* Looks a plan up by name (case-sensitive). Errors: BGR_EINVALID_PARAMETER. */
+int bgr_store_plan_get(struct bgr_store *s, const char *name, struct bgr_plan *out,
+                       struct bgr_error *err);
+
+/* ---- accounts ----------------------------------------------------------- */
+struct bgr_account {
+    char id[BGR_ID_MAX]; /* "usr_" + 16 base62 */
+    char email[BGR_EMAIL_MAX];
+    struct bgr_plan plan;                /* plan.name is the account's plan; limits resolved now */
+    char webhook_secret[BGR_SECRET_MAX]; /* signs this account's webhooks */
+    int64_t created_at_ms;
+};
+
+/* Creates an account with a fresh id and webhook secret.
+ * Errors: BGR_EINVALID_PARAMETER (email empty/too long/without '@', unknown
+ * plan), BGR_EIO. Emails need not be unique (several accounts per address). */
+int bgr_store_account_create(struct bgr_store *s, const char *email, const char *plan,
+                             int64_t now_ms, struct bgr_account *out, struct bgr_error *err);
+/* Errors: BGR_ENOT_FOUND, BGR_EIO. */
+int bgr_store_account_get(struct bgr_store *s, const char *id, struct bgr_account *out,
+                          struct bgr_error *err);
+/* Calls fn once per account, oldest first; a non-zero return from fn stops
+ * the walk and is returned. */
+int bgr_store_account_list(struct bgr_store *s, int (*fn)(void *ctx, const struct bgr_account *a),
+                           void *ctx, struct bgr_error *err);
+/* Errors: BGR_ENOT_FOUND, BGR_EINVALID_PARAMETER (unknown plan), BGR_EIO. */
+int bgr_store_account_set_plan(struct bgr_store *s, const char *id, const char *plan,
+                               struct bgr_error *err);
+/* Replaces the webhook secret with a fresh one, written to out. */
+int bgr_store_account_rotate_secret(struct bgr_store *s, const char *id, char out[BGR_SECRET_MAX],
+                                    struct bgr_error *err);
+
+/* ---- API keys -----------------------------------------------------------
+ * A key is "bgr_live_" + 43 base62 characters (256 bits from the OS). Only
+ * its SHA-256 and a display prefix ("bgr_live_" + 8 chars) are stored, so
+ * the full key exists only in the create call's output. */
+struct bgr_key_info {
+    char prefix[BGR_KEY_PREFIX_MAX];
+    char account_id[BGR_ID_MAX];
+    int64_t created_at_ms;
+    int64_t last_used_ms; /* 0 = never (updated at most once a minute) */
+    bool revoked;
+};
+
+/* Creates a key for an existing account; key_out receives the full key
+ * (show it once, never log it). Errors: BGR_ENOT_FOUND (account), BGR_EIO. */
+int bgr_store_key_create(struct bgr_store *s, const char *account_id, int64_t now_ms,
+                         char key_out[BGR_KEY_MAX], struct bgr_key_info *info,
+                         struct bgr_error *err);
+/* Authenticates a presented key: a malformed, unknown or revoked key is
+ * BGR_EUNAUTHORIZED (one message for all, so callers leak nothing). On
+ * success *acct is the key's account with its plan resolved. Lookup by hash,
+ * then a constant-time comparison of the stored hash. */
+int bgr_store_key_lookup(struct bgr_store *s, const char *key, int64_t now_ms,
+                         struct bgr_account *acct, struct bgr_error *err);
+/* Keys of one account, oldest first (prefixes only). */
+int bgr_store_key_list(struct bgr_store *s, const char *account_id,
+                       int (*fn)(void *ctx, const struct bgr_key_info *k), void *ctx,
+                       struct bgr_error *err);
+/* Revokes by full key or by display prefix. Errors: BGR_ENOT_FOUND (no
+ * such key), BGR_EINVALID_PARAMETER (a prefix matching several keys: give
+ * the full key). Revoking a revoked key succeeds (idempotent). */
+int bgr_store_key_revoke(struct bgr_store *s, const char *key_or_prefix, struct bgr_key_info *info,
+                         struct bgr_error *err);
+
+/* ---- rate limits ---------------------------------------------------------
+ * Called once per authenticated request, before any work. Per-minute limit:
+ * fixed window aligned to the UTC minute (in memory). Daily: UTC day,
+ * persisted, exact across restarts and processes. A refused request is not
+ * counted against either limit. Headers: X-RateLimit-Limit = minute_limit,
+ * X-RateLimit-Remaining = minute_remaining (after this request),
+ * X-RateLimit-Reset = minute_reset (UNIX seconds of the window's end); on a
+ * refusal Retry-After = retry_after_s (to the window or day end). */
+struct bgr_rate_status {
+    int64_t minute_limit, minute_remaining, minute_reset;
+    int64_t day_limit; /* BGR_UNLIMITED or the plan's */
+    int64_t day_remaining, day_reset;
+    int64_t retry_after_s; /* set on BGR_ERATE_LIMITED / BGR_EDAILY_LIMIT_EXCEEDED */
+};
+/* Counts one request. Errors: BGR_ERATE_LIMITED, BGR_EDAILY_LIMIT_EXCEEDED
+ * (*st is filled in these cases too), BGR_EIO. */
+int bgr_store_rate_hit(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
+                       struct bgr_rate_status *st, struct bgr_error *err);
+/* Current status without counting (for responses that skipped rate_hit). */
+int bgr_store_rate_peek(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
+                        struct bgr_rate_status *st, struct bgr_error *err);
+
+/* ---- credits and usage ----------------------------------------------------
+ * A credit is charged only when a result is committed (bgr_store_image_add
+ * and bgr_store_item_complete check the month's balance and charge in the
+ * same transaction): failures cost nothing, nothing is charged twice, and a
+ * crash before the commit charges nothing. */
+
+/* Credits used in now's UTC month and what is left (BGR_UNLIMITED if the
+ * plan is). Cheap pre-check before work; the binding check is at commit. */
+int bgr_store_credits(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
+                      int64_t *used, int64_t *remaining, struct bgr_error *err);
+
+/* Records one authenticated request that was admitted (passed rate_hit):
+ * route like "POST /v1/remove", the HTTP status sent, duration in ms.
+ * These rows are api_calls and /v1/usage "requests". */
+int bgr_store_usage_record(struct bgr_store *s, const char *account_id, int64_t now_ms,
+                           const char *route, int http_status, int64_t duration_ms,
+                           struct bgr_error *err);
+
+struct bgr_month_usage {
+    int64_t images_processed; /* results committed this UTC month (deleted ones too) */
+    int64_t credits_used;
+    int64_t api_calls; /* usage records this month */
+};
+int bgr_store_usage_month(struct bgr_store *s, const char *account_id, int64_t now_ms,
+                          struct bgr_month_usage *out, struct bgr_error *err);
+
+/* Days are integers: days since 1970-01-01 (UTC). */
+enum bgr_granularity { BGR_GRAN_DAILY = 0, BGR_GRAN_WEEKLY, BGR_GRAN_MONTHLY };
+struct bgr_usage_bucket {
+    int64_t start_day, end_day; /* inclusive, clipped to the requested range */
+    int64_t requests, credits, images;
+};
+struct bgr_usage_report {
+    int64_t start_day, end_day; /* inclusive */
+    int64_t total_requests, total_credits, total_images;
+    int64_t avg_processing_ms;        /* mean over the range's results, rounded; 0 if none */
+    struct bgr_usage_bucket *buckets; /* newest first, every bucket of the range (zeros too) */
+    size_t n_buckets;
+};
+/* Weekly buckets are ISO weeks (Monday..Sunday), monthly buckets calendar
+ * months, both clipped to [start_day, end_day]. Errors:
+ * BGR_EINVALID_PARAMETER (start after end, range over 3660 days), BGR_EIO.
+ * On success release *out with bgr_usage_report_release. */
+int bgr_store_usage_range(struct bgr_store *s, const char *account_id, int64_t start_day,
+                          int64_t end_day, enum bgr_granularity g, struct bgr_usage_report *out,
+                          struct bgr_error *err);
+void bgr_usage_report_release(struct bgr_usage_report *r);
+
+/* Date helpers. bgr_day_parse accepts "YYYY-MM-DD" and an ISO 8601 date-time
+ * whose date part is that ("2026-02-13T10:00:00Z": the time is ignored);
+ * impossible dates (2026-02-30) are BGR_EINVALID_PARAMETER. */
+int64_t bgr_day_from_ms(int64_t ms);
+int64_t bgr_day_from_ymd(int y, int m, int d);
+void bgr_day_to_ymd(int64_t day, int *y, int *m, int *d);
+void bgr_day_format(int64_t day, char out[11]); /* "YYYY-MM-DD" */
+int bgr_day_parse(const char *s, int64_t *day, struct bgr_error *err);
+/* UTC ISO 8601 with seconds, "2026-02-14T22:30:00Z". */
+void bgr_time_format(int64_t ms, char out[21]);
+
+/* ---- results (images) ---------------------------------------------------- */
+struct bgr_image {
+    char id[BGR_ID_MAX]; /* "img_" + 22 base62 (131 bits): the URL is the capability */
+    char account_id[BGR_ID_MAX];
+    char batch_id[BGR_ID_MAX]; /* "" for a sync request */
+    char path[96];             /* relative to the data dir: "results/<id>.<ext>" */
+    char format[8];            /* "png", "webp", "jpeg" */
+    char ext[8];               /* "png", "webp", "jpg" */
+    char mime[40];
+    char sha256[65]; /* of the file: strong ETag */
+    int width, height, original_width, original_height;
+    int64_t size_bytes;
+    int64_t processing_ms;
+    int credits; /* charged for this result (1, or 0 on plans that say so) */
+    int64_t created_at_ms, expires_at_ms;
+    int64_t deleted_at_ms; /* 0 = live */
+};
+
+/* Fresh random id with the given prefix ("img_", "batch_", "evt_"). */
+void bgr_store_new_id(const char *prefix, char out[BGR_ID_MAX]);
+
+/* Commits a result whose file already exists at img->path (written
+ * atomically by the caller): checks acct's month credit balance and charges
+ * img->credits in the same transaction. Optionally adds a webhook to the
+ * outbox in that transaction (wh may be NULL). Errors:
+ * BGR_EINSUFFICIENT_CREDITS (nothing written; the caller removes its file),
+ * BGR_EIO. */
+struct bgr_webhook_new;
+int bgr_store_image_add(struct bgr_store *s, const struct bgr_account *acct,
+                        const struct bgr_image *img, const struct bgr_webhook_new *wh,
+                        struct bgr_error *err);
+/* A live result (not deleted, not expired at now_ms). account_id may be
+ * NULL (any owner: the result URL is a capability). Errors: BGR_ENOT_FOUND. */
+int bgr_store_image_get(struct bgr_store *s, const char *id, const char *account_id, int64_t now_ms,
+                        struct bgr_image *out, struct bgr_error *err);
+/* Deletes acct's live result: marks it (deleted_at = now) and removes the
+ * file. Unknown, another account's, already deleted or expired: BGR_ENOT_FOUND. */
+int bgr_store_image_delete(struct bgr_store *s, const char *account_id, const char *id,
+                           int64_t now_ms, struct bgr_image *out, struct bgr_error *err);
+/* Removes the files of results expired at now_ms (and of deleted results
+ * whose file removal failed) and marks them purged; *n_purged (may be
+ * NULL) counts them. At most `limit` per call (0 = 500). */
+int bgr_store_images_sweep(struct bgr_store *s, int64_t now_ms, int limit, int *n_purged,
+                           struct bgr_error *err);
+
+/* Removes files under data_dir/results older than min_age_ms that no live
+ * row owns: results whose commit a crash (or a refused credit) prevented,
+ * and temporary files of interrupted atomic writes. *n_removed may be NULL. */
+int bgr_store_orphans_sweep(struct bgr_store *s, int64_t now_ms, int64_t min_age_ms, int *n_removed,
+                            struct bgr_error *err);
+
+/* ---- batches -------------------------------------------------------------- */
+enum bgr_item_status {
+    BGR_ITEM_QUEUED = 0,
+    BGR_ITEM_PROCESSING,
+    BGR_ITEM_COMPLETED,
+    BGR_ITEM_FAILED,
+};
+const char *bgr_item_status_name(enum bgr_item_status st); /* "queued", ... */
+
+struct bgr_batch_item_new {
+    const char *image_url; /* borrowed; checked by the caller (<= BGR_URL_MAX) */
+    struct bgr_output_opts opts;
+};
+
+struct bgr_batch {
+    char id[BGR_ID_MAX]; /* "batch_" + 22 base62 */
+    char account_id[BGR_ID_MAX];
+    char webhook_url[BGR_URL_MAX + 1]; /* "" if none */
+    /* "queued" (none started), "processing", "completed" (all finished, at
+     * least one succeeded) or "failed" (all finished, none succeeded). */
+    const char *status; /* static string */
+    int total, queued, processing, completed, failed;
+    int64_t created_at_ms, finished_at_ms; /* 0 until finished */
+};
+
+struct bgr_batch_item {
+    int64_t item_id; /* store-wide, stable: what the job queue carries */
+    int index;       /* position in the request, 0-based */
+    char batch_id[BGR_ID_MAX];
+    char account_id[BGR_ID_MAX];
+    char image_url[BGR_URL_MAX + 1];
+    struct bgr_output_opts opts;
+    enum bgr_item_status status;
+    int attempts;        /* times a worker started it */
+    char error_code[32]; /* API code of a failure, "" otherwise */
+    char error_message[256];
+    struct bgr_image image; /* the result when completed (image.id "" otherwise) */
+    int64_t processing_ms;
+    int64_t started_at_ms, finished_at_ms;
+};
+
+/* Persists a batch and its 1..n items (all queued) in one transaction, so it
+ * is durable before the 202 is sent. Errors: BGR_EBATCH_TOO_LARGE (n == 0 or
+ * over max_items), BGR_EIO. *out is the new batch. */
+int bgr_store_batch_create(struct bgr_store *s, const char *account_id, const char *webhook_url,
+                           const struct bgr_batch_item_new *items, size_t n, size_t max_items,
+                           int64_t now_ms, struct bgr_batch *out, struct bgr_error *err);
+/* account_id NULL = any owner (jobs); another account's batch: BGR_ENOT_FOUND. */
+int bgr_store_batch_get(struct bgr_store *s, const char *batch_id, const char *account_id,
+                        struct bgr_batch *out, struct bgr_error *err);
+/* All items of a batch in request order; *items (malloc'd array, caller
+ * frees with free()) and *n. */
+int bgr_store_batch_items(struct bgr_store *s, const char *batch_id, struct bgr_batch_item **items,
+                          size_t *n, struct bgr_error *err);
+int bgr_store_item_get(struct bgr_store *s, int64_t item_id, struct bgr_batch_item *out,
+                       struct bgr_error *err);
+
+/* Crash recovery, called once at server start before workers run: items
+ * left "processing" go back to "queued"; then every queued item id, oldest
+ * batch first, is written to *ids (malloc'd, caller frees). */
+int bgr_store_items_recover(struct bgr_store *s, int64_t **ids, size_t *n, struct bgr_error *err);
+/* queued -> processing (attempts + 1). BGR_ENOT_FOUND if the item is not
+ * queued (already taken or finished: the caller skips it). */
+int bgr_store_item_start(struct bgr_store *s, int64_t item_id, int64_t now_ms,
+                         struct bgr_error *err);
+/* processing -> completed, in one transaction with the result row (credit
+ * check and charge as bgr_store_image_add) and, when this was the batch's
+ * last open item, the batch's finish time and (if it has a webhook_url) a
+ * batch.completed outbox row whose payload is rendered at delivery, from
+ * committed state (struct bgr_webhook.ref = the batch id, payload "").
+ * *batch_done (may be NULL) tells whether the batch finished.
+ * Errors: BGR_EINSUFFICIENT_CREDITS (nothing written: the caller then
+ * fails the item), BGR_ENOT_FOUND (item not processing), BGR_EIO. */
+int bgr_store_item_complete(struct bgr_store *s, int64_t item_id, const struct bgr_account *acct,
+                            const struct bgr_image *img, int64_t now_ms, bool *batch_done,
+                            struct bgr_error *err);
+/* processing -> failed with an API error code and message; the batch
+ * finishes as above when this was its last open item. */
+int bgr_store_item_fail(struct bgr_store *s, int64_t item_id, const char *code, const char *msg,
+                        int64_t now_ms, bool *batch_done, struct bgr_error *err);
+/* Mean processing_ms of the last `n` results (sync and batch); 0 if none. */
+int bgr_store_recent_processing_ms(struct bgr_store *s, int n, int64_t *mean_ms,
+                                   struct bgr_error *err);
+
+/* ---- webhook outbox --------------------------------------------------------
+ * Rows are added in the same transaction as the state they report, then
+ * delivered (and retried) by src/jobs. A restart loses none. */
+enum bgr_webhook_status { BGR_WH_PENDING = 0, BGR_WH_DELIVERED, BGR_WH_FAILED };
+
+struct bgr_webhook_new {
+    const char *url;      /* target, checked by net at delivery */
+    const char *event;    /* "image.completed", "image.failed", "batch.completed" */
+    const char *payload;  /* the full JSON body {"event","created_at","data"} */
+    const char *event_id; /* "evt_..." (the idempotency key); NULL = generate */
+    const char *ref;      /* NULL, or what a late-rendered payload is about */
+};
+
+struct bgr_webhook {
+    int64_t row_id;
+    char event_id[BGR_ID_MAX];
+    char ref[BGR_ID_MAX];  /* batch.completed: the batch id (payload rendered late) */
+    int64_t created_at_ms; /* when the event happened */
+    char account_id[BGR_ID_MAX];
+    char event[32];
+    char *url;     /* malloc'd, freed by bgr_webhook_release */
+    char *payload; /* malloc'd */
+    int attempts;
+    int64_t next_attempt_ms;
+    enum bgr_webhook_status status;
+    char last_error[256];
+};
+void bgr_webhook_release(struct bgr_webhook *w); /* frees url and payload */
+
+/* Adds a pending webhook due now. */
+int bgr_store_outbox_add(struct bgr_store *s, const char *account_id,
+                         const struct bgr_webhook_new *wh, int64_t now_ms, struct bgr_error *err);
+/* Up to max pending webhooks due at now_ms, oldest due first: *out
+ * (malloc'd array; release each then free the array), *n. */
+int bgr_store_outbox_due(struct bgr_store *s, int64_t now_ms, size_t max, struct bgr_webhook **out,
+                         size_t *n, struct bgr_error *err);
+/* Records an attempt: delivered, or failed with next_attempt_ms (> 0:
+ * pending again then; 0: given up, status failed). */
+int bgr_store_outbox_result(struct bgr_store *s, int64_t row_id, bool delivered,
+                            int64_t next_attempt_ms, const char *error, struct bgr_error *err);
+int bgr_store_outbox_get(struct bgr_store *s, const char *event_id, struct bgr_webhook *out,
+                         struct bgr_error *err);
+/* Stores the payload of a row added with an empty one (rendered late), so
+ * every retry sends the same bytes. */
+int bgr_store_outbox_set_payload(struct bgr_store *s, int64_t row_id, const char *payload,
+                                 struct bgr_error *err);
+/* Earliest next_attempt_ms of a pending webhook; 0 if none. */
+int bgr_store_outbox_next_due(struct bgr_store *s, int64_t *next_ms, struct bgr_error *err);
+
+#endif

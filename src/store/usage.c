@@ -1,0 +1,419 @@
+/*
+ * usage.c - rate limits, credits and usage statistics.
+ *
+ * Per-minute limit: a fixed window per UTC minute, counted in memory (the
+ * server is the only process that admits requests; a restart forgets at
+ * most one minute). It makes X-RateLimit-Reset exact: the window's end.
+ * Daily limit: a row per (account, UTC day) incremented in a write
+ * transaction, so it is exact across restarts and processes.
+ * Credits: derived from the results table (each result row carries the
+ * credits it was charged), so there is one source of truth for
+ * credits_used, images_processed and the balance checked at commit.
+ */
+#include "store/store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned rate_bucket(const char *id)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % BGR_RATE_BUCKETS;
+}
+
+/* The entry for account id (created on first use); caller holds rate_mu. */
+static struct bgr_rate_entry *rate_entry(struct bgr_store *s, const char *id)
+{
+    unsigned b = rate_bucket(id);
+    struct bgr_rate_entry *e;
+    for (e = s->rate[b]; e; e = e->next)
+        if (strcmp(e->account_id, id) == 0)
+            return e;
+    e = bgr_xcalloc(1, sizeof(*e));
+    bgr_st_copy(e->account_id, sizeof(e->account_id), id);
+    e->next = s->rate[b];
+    s->rate[b] = e;
+    return e;
+}
+
+/* Today's admitted count; increments it when inc and below the limit.
+ * *n receives the count after the call. */
+static int daily_count(struct bgr_store *s, const struct bgr_account *acct, int64_t day, bool inc,
+                       int64_t *n, bool *over, struct bgr_error *err)
+{
+    sqlite3 *db = bgr_st_acquire(s);
+    sqlite3_stmt *st = NULL;
+    int64_t count = 0;
+    int rc = inc ? bgr_st_begin(db, err) : 0;
+    if (rc)
+        goto out;
+    rc =
+        bgr_st_prepare(db, "SELECT n FROM daily_counts WHERE account_id = ? AND day = ?", &st, err);
+    if (rc)
+        goto out;
+    sqlite3_bind_text(st, 1, acct->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, day);
+    switch (sqlite3_step(st)) {
+    case SQLITE_ROW:
+        count = sqlite3_column_int64(st, 0);
+        break;
+    case SQLITE_DONE:
+        break;
+    default:
+        rc = bgr_st_fail(db, err, "read daily count");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    *over = acct->plan.per_day != BGR_UNLIMITED && count >= acct->plan.per_day;
+    if (inc && !*over) {
+        rc = bgr_st_prepare(db,
+                            "INSERT INTO daily_counts(account_id, day, n) VALUES(?,?,1)"
+                            " ON CONFLICT(account_id, day) DO UPDATE SET n = n + 1",
+                            &st, err);
+        if (rc)
+            goto out;
+        sqlite3_bind_text(st, 1, acct->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, day);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = bgr_st_fail(db, err, "count request");
+            goto out;
+        }
+        count++;
+    }
+    if (inc)
+        rc = bgr_st_commit(db, err);
+out:
+    sqlite3_finalize(st);
+    bgr_st_release(s, db);
+    if (!rc)
+        *n = count;
+    return rc;
+}
+
+static int rate_common(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
+                       bool inc, struct bgr_rate_status *st, struct bgr_error *err)
+{
+    int64_t minute = now_ms / 60000, day = bgr_day_from_ms(now_ms), used, dcount = 0;
+    const struct bgr_plan *p = &acct->plan;
+    struct bgr_rate_status r = {0};
+    bool minute_over, day_over = false;
+    int rc = 0;
+
+    r.minute_limit = p->per_minute;
+    r.minute_reset = (minute + 1) * 60;
+    r.day_limit = p->per_day;
+    r.day_reset = (day + 1) * 86400;
+
+    /* Reserve a slot in the minute window first (cheap, in memory), then
+     * the daily count (a transaction); give the slot back if the day says no. */
+    pthread_mutex_lock(&s->rate_mu);
+    struct bgr_rate_entry *e = rate_entry(s, acct->id);
+    if (e->minute != minute) {
+        e->minute = minute;
+        e->count = 0;
+    }
+    minute_over = e->count >= p->per_minute;
+    if (inc && !minute_over)
+        e->count++;
+    used = e->count;
+    pthread_mutex_unlock(&s->rate_mu);
+
+    rc = daily_count(s, acct, day, inc && !minute_over, &dcount, &day_over, err);
+    if (rc) {
+        day_over = true; /* gives the minute slot back below */
+    } else if (inc && day_over) {
+        rc = bgr_error_set(err, BGR_EDAILY_LIMIT_EXCEEDED, "daily limit of %lld requests reached",
+                           (long long)p->per_day);
+    } else if (inc && minute_over) {
+        rc = bgr_error_set(err, BGR_ERATE_LIMITED, "rate limit of %lld requests per minute",
+                           (long long)p->per_minute);
+    }
+    if (inc && !minute_over && day_over) {
+        pthread_mutex_lock(&s->rate_mu);
+        if (e->minute == minute && e->count > 0)
+            e->count--;
+        used = e->count;
+        pthread_mutex_unlock(&s->rate_mu);
+    }
+    r.minute_remaining = p->per_minute - used > 0 ? p->per_minute - used : 0;
+    r.day_remaining = p->per_day == BGR_UNLIMITED ? BGR_UNLIMITED
+                      : p->per_day - dcount > 0   ? p->per_day - dcount
+                                                  : 0;
+    if (rc == BGR_ERATE_LIMITED)
+        r.retry_after_s = r.minute_reset - now_ms / 1000;
+    else if (rc == BGR_EDAILY_LIMIT_EXCEEDED)
+        r.retry_after_s = r.day_reset - now_ms / 1000;
+    if (r.retry_after_s < 0)
+        r.retry_after_s = 0;
+    if (!rc || rc == BGR_ERATE_LIMITED || rc == BGR_EDAILY_LIMIT_EXCEEDED)
+        *st = r;
+    return rc;
+}
+
+int bgr_store_rate_hit(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
+                       struct bgr_rate_status *st, struct bgr_error *err)
+{
+    return rate_common(s, acct, now_ms, true, st, err);
+}
+
+int bgr_store_rate_peek(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
+                        struct bgr_rate_status *st, struct bgr_error *err)
+{
+    return rate_common(s, acct, now_ms, false, st, err);
+}
+
+/* ---- credits ---------------------------------------------------------------- */
+
+int bgr_st_credits_used(sqlite3 *db, const char *account_id, int64_t first, int64_t last,
+                        int64_t *used, struct bgr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bgr_st_prepare(db,
+                            "SELECT COALESCE(SUM(credits), 0) FROM images"
+                            " WHERE account_id = ? AND day BETWEEN ? AND ?",
+                            &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, first);
+    sqlite3_bind_int64(st, 3, last);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *used = sqlite3_column_int64(st, 0);
+    else
+        rc = bgr_st_fail(db, err, "sum credits");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int bgr_store_credits(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
+                      int64_t *used, int64_t *remaining, struct bgr_error *err)
+{
+    int64_t first, last, u = 0;
+    sqlite3 *db = bgr_st_acquire(s);
+    int rc;
+    bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
+    rc = bgr_st_credits_used(db, acct->id, first, last, &u, err);
+    bgr_st_release(s, db);
+    if (rc)
+        return rc;
+    if (used)
+        *used = u;
+    if (remaining)
+        *remaining = acct->plan.monthly_credits == BGR_UNLIMITED ? BGR_UNLIMITED
+                     : acct->plan.monthly_credits > u            ? acct->plan.monthly_credits - u
+                                                                 : 0;
+    return 0;
+}
+
+/* ---- usage ------------------------------------------------------------------ */
+
+int bgr_store_usage_record(struct bgr_store *s, const char *account_id, int64_t now_ms,
+                           const char *route, int http_status, int64_t duration_ms,
+                           struct bgr_error *err)
+{
+    sqlite3 *db = bgr_st_acquire(s);
+    sqlite3_stmt *st = NULL;
+    int rc = bgr_st_prepare(db,
+                            "INSERT INTO usage(account_id, ts, day, route, status, duration_ms)"
+                            " VALUES(?,?,?,?,?,?)",
+                            &st, err);
+    if (rc)
+        goto out;
+    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, bgr_day_from_ms(now_ms));
+    sqlite3_bind_text(st, 4, route ? route : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, http_status);
+    sqlite3_bind_int64(st, 6, duration_ms);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = bgr_st_fail(db, err, "record usage");
+out:
+    sqlite3_finalize(st);
+    bgr_st_release(s, db);
+    return rc;
+}
+
+/* One aggregate row: SELECT <agg> ... bound (account, first, last). */
+static int agg3(sqlite3 *db, const char *sql, const char *account_id, int64_t first, int64_t last,
+                int64_t *a, int64_t *b, struct bgr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bgr_st_prepare(db, sql, &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, first);
+    sqlite3_bind_int64(st, 3, last);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *a = sqlite3_column_int64(st, 0);
+        if (b)
+            *b = sqlite3_column_int64(st, 1);
+    } else {
+        rc = bgr_st_fail(db, err, "aggregate usage");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int bgr_store_usage_month(struct bgr_store *s, const char *account_id, int64_t now_ms,
+                          struct bgr_month_usage *out, struct bgr_error *err)
+{
+    struct bgr_month_usage u = {0};
+    int64_t first, last;
+    sqlite3 *db = bgr_st_acquire(s);
+    int rc;
+    bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
+    rc = agg3(db,
+              "SELECT COUNT(*), COALESCE(SUM(credits), 0) FROM images"
+              " WHERE account_id = ? AND day BETWEEN ? AND ?",
+              account_id, first, last, &u.images_processed, &u.credits_used, err);
+    if (!rc)
+        rc = agg3(db, "SELECT COUNT(*) FROM usage WHERE account_id = ? AND day BETWEEN ? AND ?",
+                  account_id, first, last, &u.api_calls, NULL, err);
+    bgr_st_release(s, db);
+    if (!rc)
+        *out = u;
+    return rc;
+}
+
+/* The bucket start of day for granularity g (Monday for weeks, the 1st for
+ * months); 1970-01-01 was a Thursday. */
+static int64_t bucket_start(int64_t day, enum bgr_granularity g)
+{
+    int64_t first, last;
+    switch (g) {
+    case BGR_GRAN_WEEKLY: {
+        int64_t dow = ((day + 3) % 7 + 7) % 7; /* 0 = Monday */
+        return day - dow;
+    }
+    case BGR_GRAN_MONTHLY:
+        bgr_st_month_range(day, &first, &last);
+        return first;
+    default:
+        return day;
+    }
+}
+
+static int64_t bucket_end(int64_t day, enum bgr_granularity g)
+{
+    int64_t first, last;
+    switch (g) {
+    case BGR_GRAN_WEEKLY:
+        return bucket_start(day, g) + 6;
+    case BGR_GRAN_MONTHLY:
+        bgr_st_month_range(day, &first, &last);
+        return last;
+    default:
+        return day;
+    }
+}
+
+/* Adds per-day counts from `sql` (rows: day, a, b) into the buckets. */
+static int fold_days(sqlite3 *db, const char *sql, const char *account_id,
+                     struct bgr_usage_report *r, enum bgr_granularity g, int which,
+                     struct bgr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bgr_st_prepare(db, sql, &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->start_day);
+    sqlite3_bind_int64(st, 3, r->end_day);
+    for (;;) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = bgr_st_fail(db, err, "usage by day");
+            break;
+        }
+        int64_t day = sqlite3_column_int64(st, 0);
+        int64_t a = sqlite3_column_int64(st, 1), b = sqlite3_column_int64(st, 2);
+        int64_t bs = bucket_start(day, g);
+        /* Buckets are newest first: find by start (at most ~3660, linear is fine). */
+        for (size_t i = 0; i < r->n_buckets; i++) {
+            struct bgr_usage_bucket *k = &r->buckets[i];
+            if (bucket_start(k->start_day, g) != bs)
+                continue;
+            if (which == 0) {
+                k->requests += a;
+            } else {
+                k->images += a;
+                k->credits += b;
+            }
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int bgr_store_usage_range(struct bgr_store *s, const char *account_id, int64_t start_day,
+                          int64_t end_day, enum bgr_granularity g, struct bgr_usage_report *out,
+                          struct bgr_error *err)
+{
+    struct bgr_usage_report r = {0};
+    sqlite3 *db = NULL;
+    int64_t sum_ms = 0;
+    size_t n = 0;
+    int rc;
+
+    if (start_day > end_day)
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER, "start_date is after end_date");
+    if (end_day - start_day > 3660)
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER, "the range spans more than 10 years");
+    r.start_day = start_day;
+    r.end_day = end_day;
+    for (int64_t d = start_day; d <= end_day; d = bucket_end(d, g) + 1)
+        n++;
+    r.buckets = bgr_xcalloc(n, sizeof(*r.buckets));
+    r.n_buckets = n;
+    /* Newest first, clipped to the range. */
+    {
+        size_t i = n;
+        for (int64_t d = start_day; d <= end_day; d = bucket_end(d, g) + 1) {
+            struct bgr_usage_bucket *k = &r.buckets[--i];
+            k->start_day = d;
+            k->end_day = bucket_end(d, g) < end_day ? bucket_end(d, g) : end_day;
+        }
+    }
+    db = bgr_st_acquire(s);
+    rc = fold_days(db,
+                   "SELECT day, COUNT(*), 0 FROM usage WHERE account_id = ? AND day BETWEEN ? AND ?"
+                   " GROUP BY day",
+                   account_id, &r, g, 0, err);
+    if (!rc)
+        rc = fold_days(db,
+                       "SELECT day, COUNT(*), COALESCE(SUM(credits), 0) FROM images"
+                       " WHERE account_id = ? AND day BETWEEN ? AND ? GROUP BY day",
+                       account_id, &r, g, 1, err);
+    if (!rc)
+        rc = agg3(db,
+                  "SELECT COALESCE(SUM(processing_ms), 0), COUNT(*) FROM images"
+                  " WHERE account_id = ? AND day BETWEEN ? AND ?",
+                  account_id, start_day, end_day, &sum_ms, &r.total_images, err);
+    bgr_st_release(s, db);
+    if (rc) {
+        bgr_usage_report_release(&r);
+        return rc;
+    }
+    for (size_t i = 0; i < r.n_buckets; i++) {
+        r.total_requests += r.buckets[i].requests;
+        r.total_credits += r.buckets[i].credits;
+    }
+    r.avg_processing_ms = r.total_images ? (sum_ms + r.total_images / 2) / r.total_images : 0;
+    *out = r;
+    return 0;
+}
+
+void bgr_usage_report_release(struct bgr_usage_report *r)
+{
+    if (!r)
+        return;
+    BGR_FREE_AND_NULL(r->buckets);
+    r->n_buckets = 0;
+}
