@@ -233,14 +233,19 @@ class T03Remove(unittest.TestCase):
         self.assertEqual(r.code, "IMAGE_DOWNLOAD_FAILED")
 
     def test_concurrent_requests_not_blocked_by_inference(self):
-        with concurrent.futures.ThreadPoolExecutor(2) as ex:
-            fut = ex.submit(MAIN.remove_file, self.key, photo("coffee"))
-            time.sleep(0.3)
-            t0 = time.time()
+        # No clock involved: three uploads keep the model busy for several
+        # runs; account calls made meanwhile must all be answered while at
+        # least one upload is still unanswered. (If inference were on the
+        # request path of /v1/account they would queue behind the uploads.)
+        with concurrent.futures.ThreadPoolExecutor(3) as ex:
+            futs = [ex.submit(MAIN.remove_file, self.key, photo(p))
+                    for p in ("coffee", "chelsea", "astronaut")]
+            time.sleep(0.2)
             for _ in range(3):
                 self.assertEqual(MAIN.get("/v1/account", key=self.key).status, 200)
-            self.assertLess(time.time() - t0, 1.5)
-            self.assertEqual(fut.result().status, 200)
+            self.assertFalse(all(f.done() for f in futs))
+            for f in futs:
+                self.assertIn(f.result().status, (200, 503))
 
 
 class T04Validation(unittest.TestCase):
