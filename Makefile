@@ -2,11 +2,13 @@
 #   make            build build/bgremover (release with debug info)
 #   make test       set up what the tests need, build, run every test via CTest
 #   make test-asan  the same tests in an ASan+UBSan build (build-asan/)
+#   make test-tsan  queue/worker/webhook tests and part of the API suite under TSan
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS each (build-fuzz/)
 #   make serve      set up, build, install the model, create a demo key, serve :8080
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build test test-asan setup serve clean models docs
+.PHONY: all build test test-asan test-tsan fuzz setup serve clean models docs
 
 all: build
 
@@ -26,18 +28,64 @@ test: setup
 	$(BUILD)/bgremover models install medium
 	cd $(BUILD) && ctest --output-on-failure --timeout 1800
 
+# Sanitizer runs write their reports to files (log_path), so reports from
+# every process count, servers under the API suite included: any file there
+# fails the target. tests/lsan.supp and tests/tsan.supp say why each
+# suppression is there (third-party start-up allocations only).
+ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
+SAN_CHECK = sh -c 'if ls "$$1"/* >/dev/null 2>&1; then echo "sanitizer reports:"; \
+	  head -c 20000 "$$1"/*; exit 1; fi; echo "sanitizers: no reports"' -
+
+# ASan+UBSan: every unit, fuzz-replay and API test (RelWithDebInfo: -O0 would
+# make the API suite's model runs far slower without finding more).
 test-asan: setup
-	@test -f build-asan/CMakeCache.txt || cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBGR_SANITIZE=address,undefined
-	cmake --build build-asan -j $(JOBS)
-	build/bgremover models install medium 2>/dev/null || (cmake --build $(BUILD) -j $(JOBS) && $(BUILD)/bgremover models install medium)
-	cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	  BGR_TEST_SLOW=0 ctest --output-on-failure --timeout 3600 -LE slow
+	@test -f $(ASAN_BUILD)/CMakeCache.txt || cmake -S . -B $(ASAN_BUILD) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_SANITIZE=address,undefined -DBGR_WERROR=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	$(ASAN_BUILD)/bgremover models install medium
+	rm -rf $(ASAN_BUILD)/san-logs && mkdir -p $(ASAN_BUILD)/san-logs
+	cd $(ASAN_BUILD) && \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:log_path=$(CURDIR)/$(ASAN_BUILD)/san-logs/asan \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/$(ASAN_BUILD)/san-logs/ubsan \
+	  ctest --output-on-failure --timeout 3600; rc=$$?; \
+	  $(SAN_CHECK) $(CURDIR)/$(ASAN_BUILD)/san-logs && exit $$rc
+
+# TSan: the queue, worker, store and webhook code (unit tests of jobs,
+# store, net) and the API tests that drive them through a TSan server
+# (concurrent requests, batches with webhooks and retries, kill -9
+# recovery, the full queue).
+TSAN_API_TESTS = T03Remove.test_concurrent T08Batch T09Webhooks T10Operations.test_service_busy
+test-tsan: setup
+	@test -f $(TSAN_BUILD)/CMakeCache.txt || cmake -S . -B $(TSAN_BUILD) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_SANITIZE=thread -DBGR_WERROR=ON
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target bgremover test_jobs test_store test_net
+	$(TSAN_BUILD)/bgremover models install medium
+	rm -rf $(TSAN_BUILD)/san-logs && mkdir -p $(TSAN_BUILD)/san-logs
+	cd $(TSAN_BUILD) && \
+	  export TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp:second_deadlock_stack=1:log_path=$(CURDIR)/$(TSAN_BUILD)/san-logs/tsan && \
+	  ctest --output-on-failure --timeout 1800 -R '^(jobs|store|net)$$' && \
+	  python3 $(CURDIR)/tests/api/run.py --bin $(CURDIR)/$(TSAN_BUILD)/bgremover $(TSAN_API_TESTS); \
+	  rc=$$?; $(SAN_CHECK) $(CURDIR)/$(TSAN_BUILD)/san-logs && exit $$rc
+
+# libFuzzer (clang, ASan+UBSan): builds every target and runs each for
+# FUZZ_SECONDS, one at a time, under nice. Crashes: $(FUZZ_BUILD)/fuzz-artifacts/.
+fuzz: setup
+	@test -f $(FUZZ_BUILD)/CMakeCache.txt || CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_FUZZ=ON -DBGR_SANITIZE=address,undefined \
+	  -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_http fuzz_api fuzz_params fuzz_image \
+	  fuzz_onnx fuzz_config
+	tests/fuzz/run-fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 serve: setup build
 	scripts/serve-demo
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan build-fuzz
 
 docs: build
 	$(BUILD)/tools/gen_errors_md > docs/ERRORS.md

@@ -45,6 +45,7 @@ struct bgr_serve_config {
     int64_t workers;
     int64_t queue_size;
     int64_t max_connections;
+    int64_t header_timeout_s;
     int64_t max_pixels;
     int64_t threads; /* inference threads; 0 = all cores */
     int64_t sweep_interval_s;

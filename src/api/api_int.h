@@ -44,6 +44,22 @@ void api_readyz(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
 void api_metrics(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
 void api_openapi(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
 
+/* ---- the remove.bg drop-in (removebg*.c, docs/REMOVEBG.md) ---- */
+/* Route flag: remove.bg's auth (X-Api-Key too) and error shape. */
+#define API_ROUTE_REMOVEBG 0x100u
+void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+void api_removebg_account(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
+/* {"errors":[{"title","code","detail"}]} with the given status. */
+void api_removebg_error(struct bgr_http_resp *resp, int status, const char *code,
+                        const char *title, const char *detail);
+/* The title remove.bg gives a 400 code ("No image given"). Static. */
+const char *api_removebg_title(const char *code);
+/* One of our errors in remove.bg's shape and status (403 for auth, ...). */
+void api_removebg_reply_err(struct bgr_http_resp *resp, int err, const struct bgr_error *e);
+/* Rewrites an error the shared hooks answered in the /v1 envelope (the
+ * finish hook calls it on remove.bg routes). */
+void api_removebg_reshape(struct bgr_http_req *req, struct bgr_http_resp *resp);
+
 /* Replies with err's code and the detail in e (or the default message). */
 void api_reply_err(struct bgr_http_resp *resp, int rc, const struct bgr_error *e);
 
@@ -62,5 +78,36 @@ int api_opt_from_json(struct bgr_output_opts *o, const char *name, json_t *value
 /* Checks a URL parameter (image_url, webhook_url) with the net guard's
  * syntax rules; the message names field. */
 int api_check_url(const char *url, const char *field, struct bgr_error *err);
+
+
+/* The parameters of one POST /v1/remove request, validated. Strings and
+ * file point into the body, the arena or *root (see api_remove_parse). */
+struct api_remove_params {
+    struct bgr_output_opts opts;
+    const char *image_url;
+    const char *webhook_url;
+    const char *b64;
+    const uint8_t *file;
+    size_t file_len;
+    bool has_file;
+    unsigned seen; /* bit per known field, to refuse repeats */
+};
+
+/* Validates a POST /v1/remove body (any accepted Content-Type) without
+ * doing any work: exactly one image source, every option, the URLs' syntax,
+ * base64 decoded against max bytes. Split from the handler so the fuzz
+ * target drives the very code the server runs. On return the caller owns
+ * *root (json_decref) and *decoded (free), set or not; p points into body,
+ * a, *root and *decoded. */
+int api_remove_parse(struct bgr_arena *a, const char *content_type, const uint8_t *body,
+                     size_t len, size_t max, struct api_remove_params *p, json_t **root,
+                     uint8_t **decoded, struct bgr_error *err);
+/* Validates a POST /v1/remove/batch JSON body into items[0..*nitems) (image
+ * URLs and per-item options over the batch-level defaults). The caller owns
+ * *root (json_decref), set or not; *webhook_url and the items' strings live
+ * in it. */
+int api_batch_parse(const uint8_t *body, size_t len, json_t **root, const char **webhook_url,
+                    struct bgr_batch_item_new items[BGR_BATCH_MAX_ITEMS], size_t *nitems,
+                    struct bgr_error *err);
 
 #endif

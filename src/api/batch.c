@@ -59,69 +59,75 @@ static int parse_item(json_t *it, size_t i, const struct bgr_output_opts *defaul
     return 0;
 }
 
-void api_batch_create(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
+int api_batch_parse(const uint8_t *body, size_t len, json_t **root, const char **webhook_url,
+                    struct bgr_batch_item_new items[BGR_BATCH_MAX_ITEMS], size_t *nitems,
+                    struct bgr_error *err)
 {
-    struct bgr_api *api = app;
-    struct api_ctx *ctx = api_ctx_of(req);
-    struct bgr_error e = {0};
-    json_t *root = NULL, *images = NULL;
-    const char *webhook_url = NULL;
+    json_t *images = NULL;
     struct bgr_output_opts defaults;
     bgr_output_opts_init(&defaults);
-    int rc;
-
-    if (strcmp(bgr_http_req_mime(req), "application/json") != 0) {
-        rc = bgr_error_set(&e, BGR_EUNSUPPORTED_FORMAT, "Content-Type must be application/json");
-        goto fail;
-    }
-    rc = bgr_http_json_parse(req->body.data, req->body.len, API_JSON_DEPTH, &root, &e);
+    *webhook_url = NULL;
+    *nitems = 0;
+    int rc = bgr_http_json_parse(body, len, API_JSON_DEPTH, root, err);
     if (rc)
-        goto fail;
-    if (!json_is_object(root)) {
-        rc = bgr_error_set(&e, BGR_EINVALID_JSON, "The request body must be a JSON object");
-        goto fail;
-    }
+        return rc;
+    if (!json_is_object(*root))
+        return bgr_error_set(err, BGR_EINVALID_JSON, "The request body must be a JSON object");
     const char *name;
     json_t *v;
-    json_object_foreach(root, name, v)
+    json_object_foreach(*root, name, v)
     {
         if (json_is_null(v))
             continue;
         if (strcmp(name, "images") == 0) {
             images = v;
         } else if (strcmp(name, "webhook_url") == 0) {
-            if (!json_is_string(v)) {
-                rc = bgr_error_set(&e, BGR_EINVALID_PARAMETER,
-                                   "Invalid webhook_url: expected a string");
-                goto fail;
-            }
-            webhook_url = json_string_value(v);
-            if ((rc = api_check_url(webhook_url, "webhook_url", &e)) != 0)
-                goto fail;
+            if (!json_is_string(v))
+                return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                                     "Invalid webhook_url: expected a string");
+            *webhook_url = json_string_value(v);
+            if ((rc = api_check_url(*webhook_url, "webhook_url", err)) != 0)
+                return rc;
         } else if (is_opt(name)) {
-            if ((rc = api_opt_from_json(&defaults, name, v, name, &e)) != 0)
-                goto fail;
+            if ((rc = api_opt_from_json(&defaults, name, v, name, err)) != 0)
+                return rc;
         } else {
-            rc = bgr_error_set(&e, BGR_EINVALID_PARAMETER, "Unknown parameter '%.64s'", name);
-            goto fail;
+            return bgr_error_set(err, BGR_EINVALID_PARAMETER, "Unknown parameter '%.64s'", name);
         }
     }
-    if (!images || !json_is_array(images)) {
-        rc = bgr_error_set(&e, BGR_EINVALID_PARAMETER,
-                           "Invalid images: expected an array of 1 to %d objects with image_url",
-                           BGR_BATCH_MAX_ITEMS);
-        goto fail;
-    }
+    if (!images || !json_is_array(images))
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                             "Invalid images: expected an array of 1 to %d objects with image_url",
+                             BGR_BATCH_MAX_ITEMS);
     size_t n = json_array_size(images);
-    if (n == 0 || n > BGR_BATCH_MAX_ITEMS) {
-        rc = bgr_error_set(&e, BGR_EBATCH_TOO_LARGE, "A batch holds 1 to %d images, not %zu",
-                           BGR_BATCH_MAX_ITEMS, n);
+    if (n == 0 || n > BGR_BATCH_MAX_ITEMS)
+        return bgr_error_set(err, BGR_EBATCH_TOO_LARGE, "A batch holds 1 to %d images, not %zu",
+                             BGR_BATCH_MAX_ITEMS, n);
+    for (size_t i = 0; i < n; i++)
+        if ((rc = parse_item(json_array_get(images, i), i, &defaults, &items[i], err)) != 0)
+            return rc;
+    *nitems = n;
+    return 0;
+}
+
+void api_batch_create(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
+{
+    struct bgr_api *api = app;
+    struct api_ctx *ctx = api_ctx_of(req);
+    struct bgr_error e = {0};
+    json_t *root = NULL;
+    const char *webhook_url = NULL;
+    struct bgr_batch_item_new items[BGR_BATCH_MAX_ITEMS];
+    size_t n = 0;
+    int rc;
+
+    if (strcmp(bgr_http_req_mime(req), "application/json") != 0) {
+        rc = bgr_error_set(&e, BGR_EUNSUPPORTED_FORMAT, "Content-Type must be application/json");
         goto fail;
     }
-    struct bgr_batch_item_new items[BGR_BATCH_MAX_ITEMS];
-    for (size_t i = 0; i < n; i++)
-        if ((rc = parse_item(json_array_get(images, i), i, &defaults, &items[i], &e)) != 0)
-            goto fail;
+    rc = api_batch_parse(req->body.data, req->body.len, &root, &webhook_url, items, &n, &e);
+    if (rc)
+        goto fail;
 
     struct bgr_jobs *jobs = api_jobs(api);
     if (!jobs) {

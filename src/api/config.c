@@ -89,6 +89,8 @@ static const struct opt opts[] = {
      "sync requests that may wait for a worker; more get 503 SERVICE_BUSY"},
     {"max_connections", "BGR_MAX_CONNECTIONS", T_INT, OFF(max_connections), 1, 100000, "256",
      "concurrent HTTP connections (one thread each)"},
+    {"header_timeout_s", "BGR_HEADER_TIMEOUT_S", T_INT, OFF(header_timeout_s), 1, 3600, "20",
+     "seconds a connection has to send complete request headers (slow clients)"},
     {"max_pixels", "BGR_MAX_PIXELS", T_INT, OFF(max_pixels), 1, INT64_MAX, "50000000",
      "largest image in pixels, checked from the header before decoding"},
     {"tls_cert", "BGR_TLS_CERT", T_STR, OFF(tls_cert), 0, 0, "",

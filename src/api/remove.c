@@ -19,22 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct remove_params {
-    struct bgr_output_opts opts;
-    const char *image_url;
-    const char *webhook_url;
-    const char *b64;
-    const uint8_t *file;
-    size_t file_len;
-    bool has_file;
-    unsigned seen; /* bit per known field, to refuse repeats */
-};
-
 static const char *const known_fields[] = {"image_url",   "image_file",     "image_file_b64",
                                            "webhook_url", "output_format",  "output_quality",
                                            "bg_color",    "max_resolution", "crop"};
 
-static int mark_seen(struct remove_params *p, const char *name, struct bgr_error *err)
+static int mark_seen(struct api_remove_params *p, const char *name, struct bgr_error *err)
 {
     for (size_t i = 0; i < BGR_ARRAY_LEN(known_fields); i++)
         if (strcmp(name, known_fields[i]) == 0) {
@@ -47,7 +36,7 @@ static int mark_seen(struct remove_params *p, const char *name, struct bgr_error
 }
 
 /* One text field (multipart or urlencoded). value is NUL-terminated. */
-static int text_field(struct remove_params *p, const char *name, const char *value, size_t len,
+static int text_field(struct api_remove_params *p, const char *name, const char *value, size_t len,
                       struct bgr_error *err)
 {
     int rc = mark_seen(p, name, err);
@@ -72,16 +61,15 @@ static int text_field(struct remove_params *p, const char *name, const char *val
     return rc;
 }
 
-static int parse_multipart(struct bgr_http_req *req, struct remove_params *p, struct bgr_error *err)
+static int parse_multipart(struct bgr_arena *a, const char *content_type, const uint8_t *body,
+                           size_t len, struct api_remove_params *p, struct bgr_error *err)
 {
     const char *boundary;
     struct bgr_http_part *parts;
-    size_t n;
-    int rc = bgr_http_multipart_boundary(&req->arena, bgr_http_req_header(req, "Content-Type"),
-                                         &boundary, err);
+    size_t n = 0;
+    int rc = bgr_http_multipart_boundary(a, content_type, &boundary, err);
     if (!rc)
-        rc = bgr_http_multipart_parse(&req->arena, boundary, req->body.data, req->body.len, NULL,
-                                      &parts, &n, err);
+        rc = bgr_http_multipart_parse(a, boundary, body, len, NULL, &parts, &n, err);
     for (size_t i = 0; !rc && i < n; i++) {
         if (strcmp(parts[i].name, "image_file") == 0) {
             rc = mark_seen(p, "image_file", err);
@@ -97,7 +85,7 @@ static int parse_multipart(struct bgr_http_req *req, struct remove_params *p, st
                                parts[i].name);
             break;
         }
-        char *v = bgr_arena_strndup(&req->arena, (const char *)parts[i].data, parts[i].len);
+        char *v = bgr_arena_strndup(a, (const char *)parts[i].data, parts[i].len);
         if (!v)
             return bgr_error_set(err, BGR_ENOMEM, "out of memory");
         rc = text_field(p, parts[i].name, v, parts[i].len, err);
@@ -105,22 +93,21 @@ static int parse_multipart(struct bgr_http_req *req, struct remove_params *p, st
     return rc;
 }
 
-static int parse_urlencoded(struct bgr_http_req *req, struct remove_params *p,
-                            struct bgr_error *err)
+static int parse_urlencoded(struct bgr_arena *a, const uint8_t *body, size_t len,
+                            struct api_remove_params *p, struct bgr_error *err)
 {
     struct bgr_http_field *f;
-    size_t n;
-    int rc = bgr_http_urlencoded_parse(&req->arena, (const char *)req->body.data, req->body.len, 32,
-                                       &f, &n, err);
+    size_t n = 0;
+    int rc = bgr_http_urlencoded_parse(a, (const char *)body, len, 32, &f, &n, err);
     for (size_t i = 0; !rc && i < n; i++)
         rc = text_field(p, f[i].name, f[i].value, f[i].len, err);
     return rc;
 }
 
-static int parse_json(struct bgr_http_req *req, struct remove_params *p, json_t **root,
+static int parse_json(const uint8_t *body, size_t len, struct api_remove_params *p, json_t **root,
                       struct bgr_error *err)
 {
-    int rc = bgr_http_json_parse(req->body.data, req->body.len, API_JSON_DEPTH, root, err);
+    int rc = bgr_http_json_parse(body, len, API_JSON_DEPTH, root, err);
     if (rc)
         return rc;
     if (!json_is_object(*root))
@@ -233,69 +220,90 @@ static int b64_decode(const char *s, size_t max, uint8_t **out, size_t *outlen,
     return 0;
 }
 
+int api_remove_parse(struct bgr_arena *a, const char *content_type, const uint8_t *body,
+                     size_t len, size_t max, struct api_remove_params *p, json_t **root,
+                     uint8_t **decoded, struct bgr_error *err)
+{
+    int rc;
+    memset(p, 0, sizeof *p);
+    bgr_output_opts_init(&p->opts);
+    *root = NULL;
+    *decoded = NULL;
+
+    /* The "type/subtype" of Content-Type, lower-cased (as bgr_http_req_mime). */
+    char mime[64] = "";
+    if (content_type) {
+        size_t n = strcspn(content_type, ";"), k = 0;
+        while (n > 0 && (content_type[n - 1] == ' ' || content_type[n - 1] == '\t'))
+            n--;
+        while (k < n && (content_type[k] == ' ' || content_type[k] == '\t'))
+            k++;
+        if (n - k < sizeof mime)
+            for (size_t j = 0; k + j < n; j++) {
+                char c = content_type[k + j];
+                mime[j] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+                mime[j + 1] = '\0';
+            }
+    }
+    if (len == 0)
+        return bgr_error_set(err, BGR_EMISSING_IMAGE,
+                             "No image was given: send image_file (multipart) or image_url");
+    if (strcmp(mime, "multipart/form-data") == 0)
+        rc = parse_multipart(a, content_type, body, len, p, err);
+    else if (strcmp(mime, "application/json") == 0)
+        rc = parse_json(body, len, p, root, err);
+    else if (strcmp(mime, "application/x-www-form-urlencoded") == 0)
+        rc = parse_urlencoded(a, body, len, p, err);
+    else
+        rc = bgr_error_set(err, BGR_EUNSUPPORTED_FORMAT,
+                           "Content-Type must be multipart/form-data, application/json or "
+                           "application/x-www-form-urlencoded");
+    if (rc)
+        return rc;
+
+    int sources = (p->has_file ? 1 : 0) + (p->b64 ? 1 : 0) + (p->image_url ? 1 : 0);
+    if (sources == 0)
+        return bgr_error_set(err, BGR_EMISSING_IMAGE,
+                             "No image was given: send image_file (multipart) or image_url");
+    if (sources > 1)
+        return bgr_error_set(err, BGR_EMULTIPLE_SOURCES,
+                             "Give either an uploaded image or image_url, not both");
+    if (p->image_url && (rc = api_check_url(p->image_url, "image_url", err)) != 0)
+        return rc;
+    if (p->webhook_url && (rc = api_check_url(p->webhook_url, "webhook_url", err)) != 0)
+        return rc;
+    if (p->b64) {
+        size_t decoded_len = 0;
+        if ((rc = b64_decode(p->b64, max, decoded, &decoded_len, err)) != 0)
+            return rc;
+        p->file = *decoded;
+        p->file_len = decoded_len;
+        p->has_file = true;
+    }
+    if (p->has_file && p->file_len == 0)
+        return bgr_error_set(err, BGR_EMISSING_IMAGE, "The uploaded image is empty");
+    if (p->has_file && p->file_len > max)
+        return bgr_error_set(
+            err, BGR_EFILE_TOO_LARGE,
+            "The image (%zu bytes) exceeds the plan's maximum file size of %zu bytes", p->file_len,
+            max);
+    return 0;
+}
+
 void api_remove(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
 {
     struct bgr_api *api = app;
     struct api_ctx *ctx = api_ctx_of(req);
-    struct remove_params p = {0};
+    struct api_remove_params p;
     struct bgr_error e = {0};
     json_t *root = NULL;
     uint8_t *decoded = NULL;
-    size_t decoded_len = 0;
-    int rc = 0;
     size_t max = ctx->acct.plan.max_bytes > 0 ? (size_t)ctx->acct.plan.max_bytes : SIZE_MAX;
-    bgr_output_opts_init(&p.opts);
 
-    const char *mime = bgr_http_req_mime(req);
-    if (req->body.len == 0)
-        rc = bgr_error_set(&e, BGR_EMISSING_IMAGE,
-                           "No image was given: send image_file (multipart) or image_url");
-    else if (strcmp(mime, "multipart/form-data") == 0)
-        rc = parse_multipart(req, &p, &e);
-    else if (strcmp(mime, "application/json") == 0)
-        rc = parse_json(req, &p, &root, &e);
-    else if (strcmp(mime, "application/x-www-form-urlencoded") == 0)
-        rc = parse_urlencoded(req, &p, &e);
-    else
-        rc = bgr_error_set(&e, BGR_EUNSUPPORTED_FORMAT,
-                           "Content-Type must be multipart/form-data, application/json or "
-                           "application/x-www-form-urlencoded");
+    int rc = api_remove_parse(&req->arena, bgr_http_req_header(req, "Content-Type"),
+                              req->body.data, req->body.len, max, &p, &root, &decoded, &e);
     if (rc)
         goto fail;
-
-    int sources = (p.has_file ? 1 : 0) + (p.b64 ? 1 : 0) + (p.image_url ? 1 : 0);
-    if (sources == 0) {
-        rc = bgr_error_set(&e, BGR_EMISSING_IMAGE,
-                           "No image was given: send image_file (multipart) or image_url");
-        goto fail;
-    }
-    if (sources > 1) {
-        rc = bgr_error_set(&e, BGR_EMULTIPLE_SOURCES,
-                           "Give either an uploaded image or image_url, not both");
-        goto fail;
-    }
-    if (p.image_url && (rc = api_check_url(p.image_url, "image_url", &e)) != 0)
-        goto fail;
-    if (p.webhook_url && (rc = api_check_url(p.webhook_url, "webhook_url", &e)) != 0)
-        goto fail;
-    if (p.b64) {
-        if ((rc = b64_decode(p.b64, max, &decoded, &decoded_len, &e)) != 0)
-            goto fail;
-        p.file = decoded;
-        p.file_len = decoded_len;
-        p.has_file = true;
-    }
-    if (p.has_file && p.file_len == 0) {
-        rc = bgr_error_set(&e, BGR_EMISSING_IMAGE, "The uploaded image is empty");
-        goto fail;
-    }
-    if (p.has_file && p.file_len > max) {
-        rc =
-            bgr_error_set(&e, BGR_EFILE_TOO_LARGE,
-                          "The image (%zu bytes) exceeds the plan's maximum file size of %zu bytes",
-                          p.file_len, max);
-        goto fail;
-    }
 
     struct bgr_jobs *jobs = api_jobs(api);
     if (!jobs) {

@@ -27,6 +27,11 @@ static const struct bgr_http_route routes[] = {
     {BGR_HTTP_GET, "/v1/batch/:batch_id", "batch_get", BGR_ROUTE_AUTH, 0, api_batch_get},
     {BGR_HTTP_GET, "/v1/account", "account", BGR_ROUTE_AUTH, 0, api_account},
     {BGR_HTTP_GET, "/v1/usage", "usage", BGR_ROUTE_AUTH, 0, api_usage},
+    /* remove.bg's API v1.0 (removebg*.c) */
+    {BGR_HTTP_POST, "/v1.0/removebg", "removebg", BGR_ROUTE_AUTH | API_ROUTE_REMOVEBG, 128 * MB,
+     api_removebg},
+    {BGR_HTTP_GET, "/v1.0/account", "removebg_account", BGR_ROUTE_AUTH | API_ROUTE_REMOVEBG, 0,
+     api_removebg_account},
     {BGR_HTTP_DELETE, "/v1/images/:image_id", "image_delete", BGR_ROUTE_AUTH, 0, api_image_delete},
     {BGR_HTTP_GET, "/v1/results/:file", "result", 0, 0, api_result_get},
     {BGR_HTTP_GET, "/v1/openapi.json", "openapi", 0, 0, api_openapi},
@@ -89,11 +94,20 @@ static const char *bearer_token(const char *h)
 static size_t plan_body_cap(const struct bgr_http_route *route, const struct bgr_plan *plan,
                             const char *mime)
 {
-    if (route->handler != api_remove)
+    if (route->handler != api_remove && route->handler != api_removebg)
         return route->max_body;
     size_t img = plan->max_bytes > 0 ? (size_t)plan->max_bytes : route->max_body;
     size_t cap;
-    if (strcmp(mime, "application/json") == 0)
+    if (route->handler == api_removebg) {
+        /* remove.bg bodies may carry a background image as well, and
+         * image_file_b64 in a urlencoded form (%2B, %2F, %3D: 3 bytes). */
+        if (strcmp(mime, "multipart/form-data") == 0)
+            cap = 2 * img + API_FORM_SLACK;
+        else if (strcmp(mime, "application/x-www-form-urlencoded") == 0)
+            cap = (img + 2) / 3 * 4 * 3 + API_FORM_SLACK;
+        else
+            cap = (img + 2) / 3 * 4 + API_FORM_SLACK;
+    } else if (strcmp(mime, "application/json") == 0)
         cap = (img + 2) / 3 * 4 + API_FORM_SLACK;
     else if (strcmp(mime, "multipart/form-data") == 0)
         cap = img + API_FORM_SLACK;
@@ -117,6 +131,15 @@ void bgr_api_prepare(void *app, struct bgr_http_req *req, struct bgr_http_resp *
 
     struct bgr_error e = {0};
     const char *key = bearer_token(bgr_http_req_header(req, "Authorization"));
+    if (!key && (req->route->flags & API_ROUTE_REMOVEBG)) {
+        key = bgr_http_req_header(req, "X-Api-Key");
+        if (!key || !key[0]) {
+            resp->err = BGR_EUNAUTHORIZED;
+            api_removebg_error(resp, 403, "auth_failed", "Missing API Key",
+                               "Send your API key in the X-Api-Key header");
+            return;
+        }
+    }
     if (!key) {
         bgr_http_reply_error(resp, BGR_EUNAUTHORIZED,
                              "Missing or invalid API key: send Authorization: Bearer bgr_live_...");
@@ -143,6 +166,8 @@ void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *r
 {
     struct bgr_api *api = app;
     struct api_ctx *ctx = api_ctx_of(req);
+    if (req->route && (req->route->flags & API_ROUTE_REMOVEBG))
+        api_removebg_reshape(req, resp);
     if (!ctx || !ctx->authed)
         return;
     if (ctx->admitted) {

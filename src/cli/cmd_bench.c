@@ -40,38 +40,49 @@ struct bench_args {
     struct bgr_model_opts mo;
     const char *model, *model_dir;
     int runs, verbose, png_levels;
+    struct bgr_output_opts opts; /* pipeline options: the product's defaults, --refine */
     char **images;
     int nimages;
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: bgremover bench [OPTIONS] [IMAGE...]\n\n"
-            "Without IMAGE: times the model alone (ms per run, GFLOP/s).\n"
-            "With IMAGE: times the whole pipeline per image, model loaded, PNG output.\n\n"
-            "  -m, --model NAME|PATH   model to time (default: medium)\n"
-            "  -d, --model-dir DIR     where installed models live\n"
-            "      --precision P       auto (default), fp32, bf16 or int8\n"
-            "      --backend B         dnnl (default) or ref\n"
-            "  -j, --threads N         inference threads (default: all cores)\n"
-            "  -n, --runs N            timed runs (default 10; 3 per image with IMAGE)\n"
-            "      --png-levels        with IMAGE: PNG encode time and size at levels 0-9\n"
-            "  -v, --verbose           per-op-kind breakdown of one profiled run\n"
-            "  -h, --help              this help\n");
+    fprintf(f, "Usage: bgremover bench [OPTIONS] [IMAGE...]\n\n"
+               "Without IMAGE: times the model alone (ms per run, GFLOP/s).\n"
+               "With IMAGE: times the whole pipeline per image, model loaded, PNG output.\n\n"
+               "  -m, --model NAME|PATH   model to time (default: medium)\n"
+               "  -d, --model-dir DIR     where installed models live\n"
+               "      --precision P       auto (default), fp32, bf16 or int8\n"
+               "      --backend B         dnnl (default) or ref\n"
+               "  -j, --threads N         inference threads (default: all cores)\n"
+               "  -n, --runs N            timed runs (default 10; 3 per image with IMAGE)\n"
+               "      --refine R          with IMAGE: none, fast (default) or full, as remove\n"
+               "      --decontaminate B   with IMAGE: true (default) or false, as remove\n"
+               "      --png-levels        with IMAGE: PNG encode time and size at levels 0-9\n"
+               "  -v, --verbose           per-op-kind breakdown of one profiled run\n"
+               "  -h, --help              this help\n");
 }
 
 static int parse_args(int argc, char **argv, struct bench_args *a)
 {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'm'},   {"model-dir", required_argument, NULL, 'd'},
-        {"precision", required_argument, NULL, 'P'}, {"backend", required_argument, NULL, 'B'},
-        {"threads", required_argument, NULL, 'j'}, {"runs", required_argument, NULL, 'n'},
-        {"png-levels", no_argument, NULL, 'L'},    {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"model", required_argument, NULL, 'm'},
+        {"model-dir", required_argument, NULL, 'd'},
+        {"precision", required_argument, NULL, 'P'},
+        {"backend", required_argument, NULL, 'B'},
+        {"threads", required_argument, NULL, 'j'},
+        {"runs", required_argument, NULL, 'n'},
+        {"png-levels", no_argument, NULL, 'L'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"refine", required_argument, NULL, 'R'},
+        {"decontaminate", required_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
+    struct bgr_error err;
     int c;
     a->runs = -1;
+    bgr_output_opts_init(&a->opts);
     while ((c = getopt_long(argc, argv, ":m:d:j:n:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'm':
@@ -113,6 +124,19 @@ static int parse_args(int argc, char **argv, struct bench_args *a)
             break;
         case 'L':
             a->png_levels = 1;
+            break;
+        case 'R':
+            if (bgr_parse_refine(optarg, &a->opts.refine, &err))
+                return bgr_cli_usage_error(CMD, "--refine: %s", err.msg);
+            break;
+        case 'D':
+            if (strcmp(optarg, "true") == 0)
+                a->opts.decontaminate = true;
+            else if (strcmp(optarg, "false") == 0)
+                a->opts.decontaminate = false;
+            else
+                return bgr_cli_usage_error(CMD, "--decontaminate: '%s' is not true or false",
+                                           optarg);
             break;
         case 'v':
             a->verbose++;
@@ -192,8 +216,8 @@ static int load_model(const struct bench_args *a, struct bgr_model **m)
     printf("model %s: %.2f GMAC (%.1f GFLOP) per run, %s, backend %s, loaded in %.0f ms, "
            "%zu MiB planned; RSS after load %.0f MiB (peak so far %.0f)\n",
            path, bgr_model_macs(*m) / 1e9, 2 * bgr_model_macs(*m) / 1e9,
-           bgr_model_precision_name(*m), a->mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl",
-           load_ms, bgr_model_planned_bytes(*m) >> 20, rss, hwm);
+           bgr_model_precision_name(*m), a->mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl", load_ms,
+           bgr_model_planned_bytes(*m) >> 20, rss, hwm);
     free(path);
     return 0;
 }
@@ -269,12 +293,12 @@ out:
     return rc ? BGR_EXIT_FAIL : BGR_EXIT_OK;
 }
 
-#define NSTAGES 6
+#define NSTAGES 7
 
 static void stages_of(const struct bgr_timings *t, double *v)
 {
     v[0] = t->decode_ms, v[1] = t->preprocess_ms, v[2] = t->infer_ms;
-    v[3] = t->postprocess_ms, v[4] = t->encode_ms, v[5] = t->total_ms;
+    v[3] = t->postprocess_ms, v[4] = t->refine_ms, v[5] = t->encode_ms, v[6] = t->total_ms;
 }
 
 /* The pipeline per image; t[(i * runs + r) * NSTAGES + s]. */
@@ -286,11 +310,10 @@ static int bench_images(const struct bench_args *a, struct bgr_model *m)
     double *col = bgr_xcalloc((size_t)(n > a->runs ? n : a->runs), sizeof *col);
     double *med = bgr_xcalloc((size_t)n * NSTAGES, sizeof *med);
     struct bgr_result *res = bgr_xcalloc((size_t)n, sizeof *res);
-    struct bgr_output_opts opts;
+    const struct bgr_output_opts *opts = &a->opts;
     struct bgr_error err;
-    static const char *names[NSTAGES] = {"decode",      "preprocess", "inference",
-                                         "postprocess", "encode",     "total"};
-    bgr_output_opts_init(&opts);
+    static const char *names[NSTAGES] = {"decode", "preprocess", "inference", "postprocess",
+                                         "refine", "encode",     "total"};
     bgr_error_clear(&err);
     for (int i = 0; i < n && rc == 0; i++) {
         bgr_buf_init(&in[i], MAX_INPUT_BYTES);
@@ -303,7 +326,7 @@ static int bench_images(const struct bench_args *a, struct bgr_model *m)
             if (r < 0 && i > 0) /* warm-up: the first image once */
                 break;
             bgr_result_release(&res[i]);
-            rc = bgr_pipeline_process(m, in[i].data, in[i].len, NULL, &opts, &res[i], &tm, &err);
+            rc = bgr_pipeline_process(m, in[i].data, in[i].len, NULL, opts, &res[i], &tm, &err);
             if (rc)
                 bgr_cli_error(CMD, "%s: %s", a->images[i], err.msg);
             else if (r >= 0)
@@ -320,11 +343,12 @@ static int bench_images(const struct bench_args *a, struct bgr_model *m)
         }
         const double *v = &med[i * NSTAGES];
         printf("image %s %dx%d: %.1f ms (decode %.1f, preprocess %.1f, inference %.1f, "
-               "postprocess %.1f, encode %.1f), png %zu bytes\n",
-               a->images[i], res[i].original_width, res[i].original_height, v[5], v[0], v[1],
-               v[2], v[3], v[4], res[i].len);
+               "postprocess %.1f, refine %.1f, encode %.1f), png %zu bytes\n",
+               a->images[i], res[i].original_width, res[i].original_height, v[6], v[0], v[1], v[2],
+               v[3], v[4], v[5], res[i].len);
     }
-    printf("median over %d images (%d runs each):", n, a->runs);
+    printf("median over %d images (%d runs each; refine %s, decontaminate %s):", n, a->runs,
+           bgr_refine_name(opts->refine), opts->decontaminate ? "true" : "false");
     for (int s = 0; s < NSTAGES; s++) {
         for (int i = 0; i < n; i++)
             col[i] = med[i * NSTAGES + s];
@@ -348,10 +372,8 @@ out:
  * PNG compression level, the way the image module saves PNGs. */
 static int bench_png_levels(const struct bench_args *a, struct bgr_model *m)
 {
-    struct bgr_output_opts opts;
     struct bgr_error err;
     int rc = 0;
-    bgr_output_opts_init(&opts);
     bgr_error_clear(&err);
     printf("png level:     ");
     for (int l = 0; l <= 9; l++)
@@ -363,7 +385,7 @@ static int bench_png_levels(const struct bench_args *a, struct bgr_model *m)
         VipsImage *img = NULL, *mem = NULL;
         bgr_buf_init(&in, MAX_INPUT_BYTES);
         if ((rc = bgr_file_read(a->images[i], MAX_INPUT_BYTES, &in, &err)) ||
-            (rc = bgr_pipeline_process(m, in.data, in.len, NULL, &opts, &res, NULL, &err))) {
+            (rc = bgr_pipeline_process(m, in.data, in.len, NULL, &a->opts, &res, NULL, &err))) {
             bgr_cli_error(CMD, "%s: %s", a->images[i], err.msg);
         } else if (!(img = vips_image_new_from_buffer(res.data, res.len, "", NULL)) ||
                    !(mem = vips_image_copy_memory(img))) {

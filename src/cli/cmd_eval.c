@@ -38,32 +38,31 @@ struct eval_args {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: bgremover eval --gt DIR [--pred DIR | model options] [OPTIONS]\n\n"
-            "Scores cutouts against ground truth. DIR holds masks/NAME.png (8-bit alpha:\n"
-            "0 background, 255 subject) and images/NAME.* (the photos, same size).\n"
-            "Prints per image and mean: MAE, MSE, SAD (sum |error| / 1000), IoU at 0.5,\n"
-            "boundary F (band ceil(0.008 x diagonal) px), gradient error (sigma 1.4, / 1000),\n"
-            "composite error (cutout vs ground truth over black and white, mean |diff|), and\n"
-            "the median SAD. See docs/QUALITY.md.\n\n"
-            "      --gt DIR            the ground truth folder (required)\n"
-            "      --pred DIR          score DIR/NAME.png (RGBA cutout or grayscale matte)\n"
-            "                          instead of running the model\n"
-            "      --save DIR          also write each cutout as DIR/NAME.png (RGBA)\n"
-            "      --synthetic         score re-composited photos: each photo is blended by\n"
-            "                          its true alpha over itself turned 180 degrees, so the\n"
-            "                          true subject colour of every edge pixel is known\n"
-            "                          (the composite error then measures colour fringes)\n"
-            "      --refine R          none, fast (default) or full\n"
-            "      --decontaminate B   true (default) or false\n"
-            "  -m, --model NAME|PATH   medium (default), small, or an .onnx file\n"
-            "  -d, --model-dir DIR     where installed models live\n"
-            "      --precision P       auto (default), fp32 or bf16\n"
-            "  -j, --threads N         threads for inference\n"
-            "  -v, --verbose           per-image timings\n"
-            "  -h, --help              show this help\n\n"
-            "Exit status: 0 all scored, 1 some image failed (reported, left out of the\n"
-            "means), 2 usage error.\n");
+    fprintf(f, "Usage: bgremover eval --gt DIR [--pred DIR | model options] [OPTIONS]\n\n"
+               "Scores cutouts against ground truth. DIR holds masks/NAME.png (8-bit alpha:\n"
+               "0 background, 255 subject) and images/NAME.* (the photos, same size).\n"
+               "Prints per image and mean: MAE, MSE, SAD (sum |error| / 1000), IoU at 0.5,\n"
+               "boundary F (band ceil(0.008 x diagonal) px), gradient error (sigma 1.4, / 1000),\n"
+               "composite error (cutout vs ground truth over black and white, mean |diff|), and\n"
+               "the median SAD. See docs/QUALITY.md.\n\n"
+               "      --gt DIR            the ground truth folder (required)\n"
+               "      --pred DIR          score DIR/NAME.png (RGBA cutout or grayscale matte)\n"
+               "                          instead of running the model\n"
+               "      --save DIR          also write each cutout as DIR/NAME.png (RGBA)\n"
+               "      --synthetic         score re-composited photos: each photo is blended by\n"
+               "                          its true alpha over a colour gradient, so the true\n"
+               "                          subject colour of every edge pixel is known (the\n"
+               "                          composite error then measures colour fringes)\n"
+               "      --refine R          none, fast (default) or full\n"
+               "      --decontaminate B   true (default) or false\n"
+               "  -m, --model NAME|PATH   medium (default), small, or an .onnx file\n"
+               "  -d, --model-dir DIR     where installed models live\n"
+               "      --precision P       auto (default), fp32 or bf16\n"
+               "  -j, --threads N         threads for inference\n"
+               "  -v, --verbose           per-image timings\n"
+               "  -h, --help              show this help\n\n"
+               "Exit status: 0 all scored, 1 some image failed (reported, left out of the\n"
+               "means), 2 usage error.\n");
 }
 
 static int parse_args(int argc, char **argv, struct eval_args *a)
@@ -289,7 +288,8 @@ static int run_pipeline(struct bgr_model *model, const struct eval_args *a,
     int rc = bgr_pixels_alloc(&pix, photo->width, photo->height, photo->bands, err);
     if (rc)
         return rc;
-    memcpy(pix.data, photo->data, (size_t)photo->width * (size_t)photo->height * (size_t)photo->bands);
+    memcpy(pix.data, photo->data,
+           (size_t)photo->width * (size_t)photo->height * (size_t)photo->bands);
     matte = malloc((size_t)pix.width * (size_t)pix.height);
     if (!matte) {
         rc = bgr_error_set(err, BGR_ENOMEM, "out of memory");
@@ -306,22 +306,28 @@ out:
     return rc;
 }
 
-/* The --synthetic input: photo blended by alpha over the photo turned 180
- * degrees (a real, differently coloured background behind every edge). */
-static int recomposite(const struct bgr_pixels *photo, const uint8_t *alpha,
-                       struct bgr_pixels *out, struct bgr_error *err)
+/* The --synthetic input: photo blended by its true alpha over a smooth
+ * colour gradient (red to blue across, green down): a background with no
+ * object the model could take for a subject, and a different colour behind
+ * every edge. */
+static int recomposite(const struct bgr_pixels *photo, const uint8_t *alpha, struct bgr_pixels *out,
+                       struct bgr_error *err)
 {
-    int rc = bgr_pixels_alloc(out, photo->width, photo->height, 3, err);
+    int w = photo->width, h = photo->height;
+    int rc = bgr_pixels_alloc(out, w, h, 3, err);
     if (rc)
         return rc;
-    size_t n = (size_t)photo->width * (size_t)photo->height;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *f = photo->data + i * (size_t)photo->bands;
-        const uint8_t *b = photo->data + (n - 1 - i) * (size_t)photo->bands;
-        for (int c = 0; c < 3; c++)
-            out->data[i * 3 + (size_t)c] =
-                (uint8_t)((f[c] * alpha[i] + b[c] * (255u - alpha[i]) + 127) / 255);
-    }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t i = (size_t)y * (size_t)w + (size_t)x;
+            const uint8_t *f = photo->data + i * (size_t)photo->bands;
+            unsigned b[3] = {(unsigned)(255 * (w - 1 - x) / (w > 1 ? w - 1 : 1)),
+                             (unsigned)(40 + 200 * y / (h > 1 ? h - 1 : 1)),
+                             (unsigned)(255 * x / (w > 1 ? w - 1 : 1))};
+            for (int c = 0; c < 3; c++)
+                out->data[i * 3 + (size_t)c] =
+                    (uint8_t)((f[c] * alpha[i] + b[c] * (255u - alpha[i]) + 127) / 255);
+        }
     return 0;
 }
 
@@ -388,8 +394,8 @@ static int eval_one(struct bgr_model *model, const struct eval_args *a, const ch
         rc = load_raw(ppath, &pred, err);
         if (rc == 0 && (pred.width != gtp.width || pred.height != gtp.height))
             rc = bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                               "size mismatch: prediction %dx%d, GT %dx%d", pred.width,
-                               pred.height, gtp.width, gtp.height);
+                               "size mismatch: prediction %dx%d, GT %dx%d", pred.width, pred.height,
+                               gtp.width, gtp.height);
         if (rc == 0)
             rc = alpha_of(&pred, pa, ppath, err);
         if (rc)
@@ -419,12 +425,19 @@ static int eval_one(struct bgr_model *model, const struct eval_args *a, const ch
     rc = bgr_eval_alpha(pa, ga, gtp.width, gtp.height, &r->m, err);
     if (rc)
         goto out;
-    r->m.comp = bgr_eval_composite(colours->data, colours->bands, pa, photo.data, photo.bands,
-                                   ga, gtp.width, gtp.height);
+    r->m.comp = bgr_eval_composite(colours->data, colours->bands, pa, photo.data, photo.bands, ga,
+                                   gtp.width, gtp.height);
+    if (a->synthetic)
+        r->m.fringe = bgr_eval_fringe(colours->data, colours->bands, pa, ga, photo.data,
+                                      photo.bands, gtp.width, gtp.height);
     r->refine_ms = t.refine_ms;
     r->mp = (double)n / 1e6;
     printf("%-30s %8.5f %8.5f %9.3f %7.4f %7.4f %8.3f %8.5f", name, r->m.mae, r->m.mse, r->m.sad,
            r->m.iou, r->m.bf, r->m.grad, r->m.comp);
+    if (a->synthetic && r->m.fringe >= 0)
+        printf(" %8.5f", r->m.fringe);
+    else if (a->synthetic)
+        printf(" %8s", "-");
     if (a->verbose && !a->pred)
         printf("  infer %.0f ms, refine %.1f ms (%.0f ms/MP)", t.infer_ms, t.refine_ms,
                t.refine_ms / r->mp);
@@ -488,10 +501,11 @@ int bgr_cmd_eval(int argc, char **argv)
                a.synthetic ? " on re-composited photos (--synthetic)" : "",
                bgr_refine_name(a.opts.refine), a.opts.decontaminate ? "true" : "false",
                bgr_model_precision_name(model));
-    printf("%-30s %8s %8s %9s %7s %7s %8s %8s\n", "name", "mae", "mse", "sad", "iou", "bf",
-           "grad", "comp");
+    printf("%-30s %8s %8s %9s %7s %7s %8s %8s%s\n", "name", "mae", "mse", "sad", "iou", "bf",
+           "grad", "comp", a.synthetic ? "   fringe" : "");
     struct bgr_eval_metrics sum = {0};
     double refine_ms = 0, mp = 0;
+    int n_fringe = 0;
     for (int i = 0; i < n; i++) {
         struct bgr_error err;
         bgr_error_clear(&err);
@@ -503,6 +517,8 @@ int bgr_cmd_eval(int argc, char **argv)
         struct bgr_eval_metrics *m = &res[ok].m;
         sum.mae += m->mae, sum.mse += m->mse, sum.sad += m->sad, sum.iou += m->iou;
         sum.bf += m->bf, sum.grad += m->grad, sum.comp += m->comp;
+        if (m->fringe >= 0) /* images with soft ground truth only */
+            sum.fringe += m->fringe, n_fringe++;
         refine_ms += res[ok].refine_ms, mp += res[ok].mp;
         sads[ok] = m->sad;
         ok++;
@@ -510,12 +526,17 @@ int bgr_cmd_eval(int argc, char **argv)
     printf("evaluated %d of %d images, %d error(s)\n", ok, n, failed);
     if (ok) {
         double k = ok;
-        printf("%-30s %8.5f %8.5f %9.3f %7.4f %7.4f %8.3f %8.5f\n", "mean", sum.mae / k,
-               sum.mse / k, sum.sad / k, sum.iou / k, sum.bf / k, sum.grad / k, sum.comp / k);
+        printf("%-30s %8.5f %8.5f %9.3f %7.4f %7.4f %8.3f %8.5f", "mean", sum.mae / k, sum.mse / k,
+               sum.sad / k, sum.iou / k, sum.bf / k, sum.grad / k, sum.comp / k);
+        if (a.synthetic)
+            printf(" %8.5f", n_fringe ? sum.fringe / n_fringe : 0.0);
+        printf("\n");
         printf("mean_mae=%.6f mean_mse=%.6f mean_sad=%.3f median_sad=%.3f mean_iou=%.4f "
                "mean_bf=%.4f mean_grad=%.3f mean_comp=%.5f",
                sum.mae / k, sum.mse / k, sum.sad / k, bgr_eval_median(sads, (size_t)ok),
                sum.iou / k, sum.bf / k, sum.grad / k, sum.comp / k);
+        if (a.synthetic)
+            printf(" mean_fringe=%.5f (n=%d)", n_fringe ? sum.fringe / n_fringe : 0.0, n_fringe);
         if (!a.pred)
             printf(" refine_ms_per_mp=%.1f", mp > 0 ? refine_ms / mp : 0.0);
         printf("\n");

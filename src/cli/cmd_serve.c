@@ -215,6 +215,7 @@ int bgr_cmd_serve(int argc, char **argv)
         .tls_cert_pem = cert,
         .tls_key_pem = key,
         .max_connections = (unsigned)cfg.max_connections,
+        .header_timeout_s = (unsigned)cfg.header_timeout_s,
         .routes = routes,
         .nroutes = nroutes,
         .prepare = bgr_api_prepare,

@@ -22,6 +22,7 @@ struct bgr_eval_metrics {
     double bf;            /* boundary F-measure of those binary masks */
     double grad;          /* sum (|grad p| - |grad g|)^2 / 1000, sigma 1.4 */
     double comp;          /* composite error, see bgr_eval_composite */
+    double fringe;        /* edge colour error, see bgr_eval_fringe */
 };
 
 /* Boundary tolerance of eval.py: ceil(0.008 * image diagonal) pixels. */
@@ -30,8 +31,8 @@ struct bgr_eval_metrics {
 /* MAE, MSE, SAD, IoU, BF and gradient error of pred against gt (both
  * w x h). Errors: BGR_ENOMEM (it needs a few w x h scratch planes). comp
  * is left 0. */
-int bgr_eval_alpha(const uint8_t *pred, const uint8_t *gt, int w, int h,
-                   struct bgr_eval_metrics *m, struct bgr_error *err);
+int bgr_eval_alpha(const uint8_t *pred, const uint8_t *gt, int w, int h, struct bgr_eval_metrics *m,
+                   struct bgr_error *err);
 
 /* Composite error: the cutout (colours fg, 3 bands, and alpha pred) and
  * the ground truth (the original image's colours img, 3 bands, with alpha
@@ -39,8 +40,18 @@ int bgr_eval_alpha(const uint8_t *pred, const uint8_t *gt, int w, int h,
  * is the mean absolute difference over both backgrounds, every pixel and
  * channel, in [0,1]. A colour fringe (old background left in edge colours)
  * and a wrong alpha both raise it. */
-double bgr_eval_composite(const uint8_t *fg, int fg_bands, const uint8_t *pred,
-                          const uint8_t *img, int img_bands, const uint8_t *gt, int w, int h);
+double bgr_eval_composite(const uint8_t *fg, int fg_bands, const uint8_t *pred, const uint8_t *img,
+                          int img_bands, const uint8_t *gt, int w, int h);
+
+/* Edge colour error: over the pixels that are truly semi-transparent
+ * (0 < gt < 255) and that the cutout shows (pred > 0), the mean of
+ * pred/255 * |fg - truth| / 255 over the three channels: how far the
+ * visible colour of edge pixels is from the subject's true colour (the
+ * fringe). Returns -1 when there is no such pixel (binary ground truth).
+ * Meaningful only where the true subject colours are known
+ * (`eval --synthetic`). */
+double bgr_eval_fringe(const uint8_t *fg, int fg_bands, const uint8_t *pred, const uint8_t *gt,
+                       const uint8_t *truth, int truth_bands, int w, int h);
 
 /* Gradient magnitude of a w x h matte (values / 255) by Gaussian-derivative
  * filters (sigma 1.4, edge-replicated borders) into out (w * h doubles,

@@ -19,9 +19,9 @@ static size_t boundary(const uint8_t *bin, int w, int h, uint8_t *out)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             size_t i = (size_t)y * (size_t)w + (size_t)x;
-            bool b = bin[i] && ((x > 0 && !bin[i - 1]) || (x < w - 1 && !bin[i + 1]) ||
-                                (y > 0 && !bin[i - (size_t)w]) ||
-                                (y < h - 1 && !bin[i + (size_t)w]));
+            bool b =
+                bin[i] && ((x > 0 && !bin[i - 1]) || (x < w - 1 && !bin[i + 1]) ||
+                           (y > 0 && !bin[i - (size_t)w]) || (y < h - 1 && !bin[i + (size_t)w]));
             out[i] = b;
             n += b;
         }
@@ -134,8 +134,8 @@ int bgr_eval_grad_mag(const uint8_t *a, int w, int h, double *out, struct bgr_er
     return 0;
 }
 
-int bgr_eval_alpha(const uint8_t *pred, const uint8_t *gt, int w, int h,
-                   struct bgr_eval_metrics *m, struct bgr_error *err)
+int bgr_eval_alpha(const uint8_t *pred, const uint8_t *gt, int w, int h, struct bgr_eval_metrics *m,
+                   struct bgr_error *err)
 {
     BGR_ASSERT(w > 0 && h > 0);
     size_t n = (size_t)w * (size_t)h;
@@ -143,8 +143,7 @@ int bgr_eval_alpha(const uint8_t *pred, const uint8_t *gt, int w, int h,
     uint8_t *bins = malloc(6 * n);
     int rc = 0;
     if (!gp || !bins) {
-        rc = bgr_error_set(err, BGR_ENOMEM, "out of memory for the metrics of a %dx%d matte", w,
-                           h);
+        rc = bgr_error_set(err, BGR_ENOMEM, "out of memory for the metrics of a %dx%d matte", w, h);
         goto out;
     }
     double sad = 0, sq = 0;
@@ -179,8 +178,8 @@ out:
     return rc;
 }
 
-double bgr_eval_composite(const uint8_t *fg, int fg_bands, const uint8_t *pred,
-                          const uint8_t *img, int img_bands, const uint8_t *gt, int w, int h)
+double bgr_eval_composite(const uint8_t *fg, int fg_bands, const uint8_t *pred, const uint8_t *img,
+                          int img_bands, const uint8_t *gt, int w, int h)
 {
     size_t n = (size_t)w * (size_t)h;
     double sum = 0;
@@ -196,6 +195,24 @@ double bgr_eval_composite(const uint8_t *fg, int fg_bands, const uint8_t *pred,
         }
     }
     return sum / (6.0 * (double)n);
+}
+
+double bgr_eval_fringe(const uint8_t *fg, int fg_bands, const uint8_t *pred, const uint8_t *gt,
+                       const uint8_t *truth, int truth_bands, int w, int h)
+{
+    size_t n = (size_t)w * (size_t)h, count = 0;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pred[i] == 0 || gt[i] == 0 || gt[i] == 255)
+            continue;
+        double d = 0;
+        for (int c = 0; c < 3; c++)
+            d += fabs((double)fg[i * (size_t)fg_bands + (size_t)c] -
+                      (double)truth[i * (size_t)truth_bands + (size_t)c]);
+        sum += pred[i] / 255.0 * d / (3 * 255.0);
+        count++;
+    }
+    return count ? sum / (double)count : -1.0;
 }
 
 static int cmp_double(const void *a, const void *b)

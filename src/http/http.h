@@ -179,8 +179,9 @@ struct bgr_http_config {
     const char *listen;       /* "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT"; port 0 = any free */
     const char *tls_cert_pem; /* PEM text (not a path); both set = TLS */
     const char *tls_key_pem;
-    unsigned max_connections; /* 0 = 256 */
-    unsigned timeout_s;       /* idle connection timeout; 0 = 60 */
+    unsigned max_connections;  /* 0 = 256 */
+    unsigned timeout_s;        /* idle connection timeout; 0 = 60 */
+    unsigned header_timeout_s; /* headers due within this of connect or the last request; 0 = 20 */
     const struct bgr_http_route *routes;
     size_t nroutes;
     bgr_http_prepare_fn prepare; /* may be NULL */

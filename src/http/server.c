@@ -4,11 +4,13 @@
  * X-Request-ID, Retry-After, metrics and the access log.
  *
  * This file is the one wrapper around libmicrohttpd: nothing else in
- * bgremover includes microhttpd.h.
+ * bgremover includes microhttpd.h (but deadline.c, its helper against slow
+ * clients).
  */
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -21,6 +23,8 @@
 
 #include <microhttpd.h>
 
+#include "http/deadline.h"
+
 /* Bodies sent to routes that take none are read (up to this) and ignored. */
 #define NO_BODY_SLACK (64u * 1024u)
 /* Request-scoped allocations (parsed fields, names) are bounded too. */
@@ -28,6 +32,7 @@
 
 struct bgr_http_server {
     struct MHD_Daemon *daemon;
+    struct bgr_http_deadline *deadline; /* header deadline (slowloris, idle keep-alive) */
     struct bgr_http_config cfg;
     uint16_t port;
 };
@@ -155,6 +160,36 @@ int bgr_http_parse_listen(const char *s, struct sockaddr_storage *ss, unsigned *
 
 /* ---- sending ---------------------------------------------------------------- */
 
+/* Runs of this many letters and digits or more are replaced in the log: an
+ * API key's secret part (43 base62 characters) is one, and clients do put
+ * keys in paths and request ids; our own ids (img_ + 22) are shorter. */
+#define LOG_TOKEN_MAX 31
+
+/* Replaces every over-long alphanumeric run of s (in place) by "[redacted]". */
+static void redact_tokens(char *s)
+{
+    static const char mark[] = "[redacted]";
+    size_t r = 0, w = 0;
+    while (s[r]) {
+        size_t n = 0;
+        while (isalnum((unsigned char)s[r + n]))
+            n++;
+        if (n > LOG_TOKEN_MAX) {
+            /* n > sizeof mark: the text only shrinks, w stays behind r. */
+            memcpy(s + w, mark, sizeof mark - 1);
+            w += sizeof mark - 1;
+            r += n;
+        } else if (n > 0) {
+            memmove(s + w, s + r, n);
+            w += n;
+            r += n;
+        } else {
+            s[w++] = s[r++];
+        }
+    }
+    s[w] = '\0';
+}
+
 static void sanitize_for_log(const char *in, char *out, size_t cap)
 {
     size_t j = 0;
@@ -163,6 +198,7 @@ static void sanitize_for_log(const char *in, char *out, size_t cap)
         out[j++] = (c >= 0x21 && c < 0x7f && c != '"') ? (char)c : '?';
     }
     out[j] = '\0';
+    redact_tokens(out);
 }
 
 static enum MHD_Result send_response(struct bgr_http_server *srv, struct req_state *st,
@@ -313,6 +349,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         bgr_buf_init(&st->req.body, NO_BODY_SLACK);
         st->resp.fd = -1;
         *con_cls = st;
+        bgr_http_deadline_busy(c, true); /* headers are complete */
         begin_request(srv, st, c, url, method);
         if (st->resp.status) {
             st->discard_body = true;
@@ -361,7 +398,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct bgr_http_server *srv = cls;
     struct req_state *st = *con_cls;
-    (void)c;
+    bgr_http_deadline_busy(c, false); /* the next request's headers are due in time */
     if (!st)
         return;
     *con_cls = NULL;
@@ -371,10 +408,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         bgr_http_metrics_request(srv->cfg.metrics, route, status);
     if (srv->cfg.access_log) {
         double ms = (double)(bgr_now_ms() - st->req.start_ms);
-        /* Never the query string or headers: they may carry secrets. */
+        /* Never the query string or headers: they may carry secrets. The
+         * path and a client-chosen request id may too: long tokens in them
+         * are redacted. */
+        char rid[BGR_HTTP_REQUEST_ID_MAX + 1];
+        snprintf(rid, sizeof rid, "%s", st->req.request_id);
+        redact_tokens(rid);
         bgr_log(BGR_LOG_INFO, "http %s %s %d %.0fms rid=%s%s",
-                st->req.method_str ? st->req.method_str : "-", st->path_buf, status, ms,
-                st->req.request_id, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+                st->req.method_str ? st->req.method_str : "-", st->path_buf, status, ms, rid,
+                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
     }
     bgr_http_resp_release(&st->resp);
     bgr_buf_release(&st->req.body);
@@ -394,6 +436,41 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     bgr_log(BGR_LOG_DEBUG, "mhd: %s", line);
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes the request path and query arguments in place, as MHD's
+ * default does, except that "%00" is left as it is: MHD hands us C strings,
+ * so a decoded NUL would silently cut "/v1/results/ID.png%00.x" down to a
+ * valid-looking path (an alias of a result, and the classic truncation
+ * trick). Left encoded, such a path matches no id and is 404. */
+static size_t unescape_no_nul(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    size_t r = 0, w = 0;
+    while (s[r]) {
+        int hi, lo;
+        if (s[r] == '%' && (hi = hexval(s[r + 1])) >= 0 && (lo = hexval(s[r + 2])) >= 0 &&
+            (hi | lo) != 0) {
+            s[w++] = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            s[w++] = s[r++];
+        }
+    }
+    s[w] = '\0';
+    return w;
+}
+
 int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_server **out,
                           struct bgr_error *err)
 {
@@ -408,6 +485,10 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
 
     struct bgr_http_server *srv = bgr_xcalloc(1, sizeof *srv);
     srv->cfg = *cfg;
+    if ((rc = bgr_http_deadline_start(cfg->header_timeout_s, &srv->deadline, err)) != 0) {
+        free(srv);
+        return rc;
+    }
     unsigned flags =
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
@@ -422,6 +503,8 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
         {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 256, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 60, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)bgr_http_deadline_notify, srv->deadline},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_no_nul, NULL},
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
         {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem},
@@ -430,6 +513,7 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,
                                    MHD_OPTION_END);
     if (!srv->daemon) {
+        bgr_http_deadline_stop(srv->deadline);
         free(srv);
         return bgr_error_set(err, BGR_EIO, "cannot serve on %s (address in use, no permission%s)",
                              cfg->listen, tls ? ", or a bad TLS certificate/key" : "");
@@ -450,5 +534,6 @@ void bgr_http_server_stop(struct bgr_http_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->daemon);
+    bgr_http_deadline_stop(s->deadline);
     free(s);
 }

@@ -42,8 +42,8 @@ void bgr_grid_down(const struct bgr_grid *g, const uint8_t *src, int bands, int 
             int x0 = gx * s, x1 = x0 + s > g->w ? g->w : x0 + s;
             unsigned sum = 0;
             for (int y = y0; y < y1; y++) {
-                const uint8_t *p = src + ((size_t)y * (size_t)g->w + (size_t)x0) * (size_t)bands +
-                                   (size_t)band;
+                const uint8_t *p =
+                    src + ((size_t)y * (size_t)g->w + (size_t)x0) * (size_t)bands + (size_t)band;
                 for (int x = x0; x < x1; x++, p += bands)
                     sum += *p;
             }
@@ -117,8 +117,8 @@ int bgr_grid_planes_alloc(const struct bgr_grid *g, int n, float **planes, doubl
     double *d = malloc((size_t)g->gw * sizeof(double) + np * (size_t)n * sizeof(float));
     float *b = d ? (float *)(d + g->gw) : NULL;
     if (!b)
-        return bgr_error_set(err, BGR_ENOMEM, "out of memory for %d refinement planes of %dx%d",
-                             n, g->gw, g->gh);
+        return bgr_error_set(err, BGR_ENOMEM, "out of memory for %d refinement planes of %dx%d", n,
+                             g->gw, g->gh);
     for (int i = 0; i < n; i++)
         planes[i] = b + np * (size_t)i;
     *acc = d;

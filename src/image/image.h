@@ -114,7 +114,7 @@ int bgr_image_matte_from_output(const float *output, int ow, int oh, uint8_t *ma
 /* Refines a w x h matte (img->width x img->height, changed in place) to
  * follow the image: a colour guided filter (He et al., PAMI 2013) with the
  * image as guide moves soft edges onto colour edges, then pixels deep inside
- * the confident foreground (every neighbour >= 0.5) are pushed smoothly to
+ * the confident foreground (every neighbour >= 0.4) are pushed smoothly to
  * 255 and those deep inside clear background (every neighbour < 0.05) to 0,
  * which removes the mid-grey the model leaves over solid subjects.
  * img is RGB or RGBA (alpha ignored). Errors: BGR_ENOMEM. */

@@ -1,28 +1,30 @@
 /*
  * refine.c - full-resolution matte refinement guided by the image: a colour
- * guided filter, then a soft snap of confident interiors (see image.h).
+ * guided filter where the model's edge is soft, then a soft snap of
+ * confident interiors (see image.h).
  *
- * Why these two, by measurement on the dev set (docs/QUALITY.md): the
- * model's matte is predicted at 1024x1024 and scaled up, so its edges are
- * placed by the model, not by the photo. A guided filter (window radius
- * r, regularisation eps) re-fits the matte, window by window, as a linear
- * function of the RGB colour, which puts soft edges where the colours change:
- * hair and fur edges gain the most (gradient error -9% on dev, up to -65% on
- * a hair image). Larger windows or eps blur binary edges and raise SAD;
- * smaller ones change little. The model also leaves mid-grey (0.5-0.95)
- * inside solid subjects; pixels whose whole (2k+1)^2 neighbourhood is above
- * 0.5 are blended towards 1 (and those whose neighbourhood is all below 0.05
- * towards 0) with a smooth weight, so no new edge appears: median SAD -20%.
- * Thin structures (hair, strings, the faint leaves the model half sees) never
- * fill a whole neighbourhood and keep the filtered values.
+ * Why these, by measurement with `bgremover eval` on the dev set
+ * (docs/QUALITY.md): the model's matte is predicted at 1024x1024 and scaled
+ * up, so its edges are placed by the model, not by the photo. A guided
+ * filter (window radius r, regularisation eps) re-fits the matte, window by
+ * window, as a linear function of the RGB colour, which puts soft edges
+ * where the colours change: hair and fur gain the most (gradient error of
+ * the hair image -62%). Larger windows or eps blur crisp edges and raise
+ * SAD; smaller ones change little. Where the model's edge is already crisp
+ * the filter is faded out (SOFT_SHARE below). The model also leaves
+ * mid-grey inside solid subjects; pixels whose whole (2k+1)^2 neighbourhood
+ * is above SNAP_FG are blended towards 1 (and those whose neighbourhood is
+ * all below 0.05 towards 0) with a smooth weight, so no new edge appears.
+ * Thin structures (hair, strings, the faint leaves the model half sees)
+ * never fill a whole neighbourhood and keep the filtered values.
  *
  * All statistics are computed on the grid (grid.h); only the final affine
- * map q = A . I + b and the blend run per full-resolution pixel, with A, b
- * and the blend weights interpolated bilinearly (the fast guided filter of
- * He and Sun, 2015, when the grid is subsampled).
+ * map q = A . I + b and the blends run per full-resolution pixel, with A, b
+ * and the weights interpolated bilinearly (the fast guided filter of He and
+ * Sun, 2015, when the grid is subsampled).
  *
- * Cost on one core: about 60 ms per megapixel of grid plus 15 ms per
- * full-resolution megapixel (measured with `bgremover eval -v`).
+ * Cost, one core, CPU time: 14 ms at 0.5 MP, 21 ms at 1.15 MP, 57 ms at
+ * 4.6 MP (docs/QUALITY.md).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +42,10 @@ static int refine_radius(int w, int h)
 }
 
 #define REFINE_EPS 1e-3f      /* of alpha per colour variance ([0,1] units) */
-#define SNAP_FG 0.5f          /* neighbourhood all >= this: confident subject */
+/* Neighbourhood all >= SNAP_FG: subject. 0.4 rather than 0.5 because the
+ * model leaves 0.3-0.7 over solid subjects; on dev 0.4 keeps mean IoU
+ * (0.5 lowers it by 0.003) and lowers mean SAD 1.5% more. */
+#define SNAP_FG 0.4f
 #define SNAP_BG (13.0f / 255) /* neighbourhood all < this: clear background */
 /* The filter's weight is the share of uncertain pixels (0.05 < alpha <
  * 0.95 in the model's matte) in the window over SOFT_SHARE, capped at 1: a
@@ -72,17 +77,15 @@ static void solve3(const double s[6], const double c[3], float a[3])
     a[2] = (float)((c02 * c[0] + c12 * c[1] + c22 * c[2]) * inv);
 }
 
+/* Grid planes. Guide colours and their box means; the matte and its mean
+ * (later b); colour/matte covariances (later A); the colour covariance
+ * matrix (later the blend and snap weights); the model's matte; scratch. */
+/* clang-format off */
 enum {
-    P_I0, P_I1, P_I2,    /* guide colours on the grid */
-    P_M0, P_M1, P_M2,    /* their box means */
-    P_P, P_MP,           /* matte, its mean; later b */
-    P_C0, P_C1, P_C2,    /* covariance colour/matte; later A */
-    P_V00, P_V01, P_V02, /* colour covariance; later snap scratch */
-    P_V11, P_V12, P_V22,
-    P_RAW,               /* the model's matte on the grid */
-    P_TMP,
-    P_COUNT
+    P_I0, P_I1, P_I2, P_M0, P_M1, P_M2, P_P, P_MP, P_C0, P_C1, P_C2,
+    P_V00, P_V01, P_V02, P_V11, P_V12, P_V22, P_RAW, P_TMP, P_COUNT
 };
+/* clang-format on */
 
 /* The guided filter on the grid: leaves the box-averaged coefficients in
  * P_C0..2 (A) and P_MP (b), and the filtered grid matte in P_P. */

@@ -82,7 +82,12 @@ int bgr_image_vips_error(struct bgr_error *err, int code, const char *what)
             if (*p == '\n')
                 *p = ';';
     }
-    int rc = bgr_error_set(err, code, "%s: %s", what, m && *m ? m : "libvips failed");
+    /* libvips' own text names its classes and internals ("VipsForeignLoad
+     * PngBuffer: ...") and reaches API clients through err: the operator
+     * gets it in the log, the message says only what failed. */
+    if (m && *m)
+        bgr_log(BGR_LOG_DEBUG, "libvips: %s: %s", what, m);
+    int rc = bgr_error_set(err, code, "%s", what);
     g_free(m);
     return rc;
 }

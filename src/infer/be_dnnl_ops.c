@@ -143,9 +143,8 @@ static int conv_sum(struct bgr_dnnl_be *b, const struct bgr_graph *g, const stru
     *how = SUM_NONE;
     /* in place only into a buffer nothing reads after this conv, and not
      * into the conv's own source */
-    if (*tbuf != b->val_buf[v] ||
-        (g->vals[v].last == k && v != g->output && v != nd->in[0] && b->bufs[*tbuf].parent < 0 &&
-         !b->bufs[*tbuf].has_views)) {
+    if (*tbuf != b->val_buf[v] || (g->vals[v].last == k && v != g->output && v != nd->in[0] &&
+                                   b->bufs[*tbuf].parent < 0 && !b->bufs[*tbuf].has_views)) {
         if ((rc = conv_with_post(b, nd, &cd, 0, pd, err)) < 0)
             return rc;
         if (rc == 1) {
@@ -182,6 +181,33 @@ out:
     return rc;
 }
 
+/* Whether value v reaches the graph's output through element-wise ops and
+ * Resize only (ISNet: the last conv, a Resize to the input size, Sigmoid).
+ * Such a conv writes fp32 even in a bf16 model: bf16 would round the matte
+ * to steps of up to 2^-9, which alone cost 0.001 of MAE (ten times the rest
+ * of bf16's error on the test photos), while the conv (one output channel)
+ * costs nothing. */
+static int feeds_output_only(const struct bgr_graph *g, int v, int depth)
+{
+    if (v == g->output)
+        return 1;
+    if (depth > 4)
+        return 0;
+    int used = 0;
+    for (int k = 0; k < g->norder; k++) {
+        const struct bgr_node *nd = &g->nodes[g->order[k]];
+        for (int i = 0; i < nd->nin; i++) {
+            if (nd->in[i] != v)
+                continue;
+            if ((nd->op != BGR_OP_SIGMOID && nd->op != BGR_OP_RELU && nd->op != BGR_OP_RESIZE) ||
+                !feeds_output_only(g, nd->out, depth + 1))
+                return 0;
+            used = 1;
+        }
+    }
+    return used;
+}
+
 static int dn_conv(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
                    int k, struct bgr_error *err)
 {
@@ -203,7 +229,10 @@ static int dn_conv(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struc
      * multiply the cost of the first and last convolutions */
     dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt,
                                  p->C % b->act_block == 0 ? b->act_tag : dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->act_dt,
+    dnnl_data_type_t ddt = b->act_dt;
+    if (ddt != dnnl_f32 && feeds_output_only(g, nd->out, 0))
+        ddt = dnnl_f32;
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, ddt,
                                  p->M % b->act_block == 0 ? b->act_tag : dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a);
     if (p->group == 1) {
@@ -226,10 +255,9 @@ static int dn_conv(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struc
         pd = NULL;
         dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt, dnnl_format_tag_any);
         dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->act_dt, dnnl_format_tag_any);
-        DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference,
-                                                      dnnl_convolution_direct, &src, &wt,
-                                                      p->b ? &bias : NULL, &dst, strides, dil, pl,
-                                                      pr),
+        DN(dnnl_dilated_convolution_forward_desc_init(
+               &cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wt, p->b ? &bias : NULL,
+               &dst, strides, dil, pl, pr),
            "convolution", nd);
         DN(dnnl_primitive_desc_create(&pd, &cd, p->relu ? b->attr_relu : b->attr, b->eng, NULL),
            "convolution", nd);
@@ -394,7 +422,8 @@ static int dn_resize(struct bgr_dnnl_be *b, const struct bgr_graph *g, const str
         e->node = nd, e->fb_src = sbuf, e->fb_dst = dbuf;
         goto out;
     }
-    dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->act_dt, dnnl_format_tag_any);
+    /* the source's data type: fp32 stays fp32 on the way to the output */
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->bufs[sbuf].md.data_type, dnnl_format_tag_any);
     DN(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_inference, dnnl_resampling_linear, NULL,
                                          &b->bufs[sbuf].md, &dst),
        "resampling", nd);

@@ -51,9 +51,9 @@ static void print_plan(const struct bgr_model *m)
             "infer: %d steps (%d Conv, %d with fused ReLU), %d concat copies, %d reorders, "
             "%.2f GMAC, %zu MiB planned, backend %s, %s, oneDNN %d.%d.%d (cpu runtime %u); "
             "parsed in %.0f ms, backend built in %.0f ms\n",
-            m->g.norder, counts[BGR_OP_CONV], fused, m->dn ? ex[BGR_OP_CONCAT] : counts[BGR_OP_CONCAT],
-            ex[BGR_OP__COUNT], m->g.macs / 1e9, bytes >> 20,
-            m->opts.backend == BGR_BACKEND_REF ? "reference" : "oneDNN",
+            m->g.norder, counts[BGR_OP_CONV], fused,
+            m->dn ? ex[BGR_OP_CONCAT] : counts[BGR_OP_CONCAT], ex[BGR_OP__COUNT], m->g.macs / 1e9,
+            bytes >> 20, m->opts.backend == BGR_BACKEND_REF ? "reference" : "oneDNN",
             bgr_model_precision_name(m), dv->major, dv->minor, dv->patch, dv->cpu_runtime,
             m->parse_ms, m->build_ms);
 }

@@ -56,8 +56,8 @@ struct bgr_shape {
  * On success *out owns the model; free it with bgr_model_free.
  * Errors: BGR_EIO (file), BGR_EMODEL (malformed or truncated file, an
  * unsupported op or attribute: the message names the node and op). */
-int bgr_model_load_file(const char *path, const struct bgr_model_opts *opts,
-                        struct bgr_model **out, struct bgr_error *err);
+int bgr_model_load_file(const char *path, const struct bgr_model_opts *opts, struct bgr_model **out,
+                        struct bgr_error *err);
 int bgr_model_load_mem(const void *data, size_t len, const struct bgr_model_opts *opts,
                        struct bgr_model **out, struct bgr_error *err);
 void bgr_model_free(struct bgr_model *m); /* accepts NULL */

@@ -222,12 +222,14 @@ static int parse_constant(struct bgr_graph *g, const Onnx__NodeProto *np, struct
                a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS && a->n_ints <= 1 << 20) {
         c.dt = BGR_DT_I64, c.rank = 1, c.n = a->n_ints, c.dims[0] = (int64_t)a->n_ints;
         c.i = bgr_xmalloc((c.n + 1) * sizeof(int64_t));
-        memcpy(c.i, a->ints, c.n * sizeof(int64_t));
+        if (c.n) /* empty: ints may be NULL */
+            memcpy(c.i, a->ints, c.n * sizeof(int64_t));
     } else if ((a = attr_find(np, "value_floats")) &&
                a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS && a->n_floats <= 1 << 20) {
         c.dt = BGR_DT_F32, c.rank = 1, c.n = a->n_floats, c.dims[0] = (int64_t)a->n_floats;
         c.f = bgr_xmalloc((c.n + 1) * sizeof(float));
-        memcpy(c.f, a->floats, c.n * sizeof(float));
+        if (c.n) /* empty: floats may be NULL */
+            memcpy(c.f, a->floats, c.n * sizeof(float));
     } else {
         return attr_fail(nd, "value", "is missing or of an unsupported kind", err);
     }
@@ -273,7 +275,8 @@ static int parse_attrs(struct bgr_graph *g, struct bgr_node *nd, struct bgr_erro
         if (a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS || a->n_ints > BGR_MAX_RANK)
             return attr_fail(nd, "axes", "must be a short list of integers", err);
         nd->n_ints = (int)a->n_ints;
-        memcpy(nd->ints, a->ints, a->n_ints * sizeof(int64_t));
+        if (a->n_ints) /* an empty list has ints == NULL: memcpy from NULL is UB */
+            memcpy(nd->ints, a->ints, a->n_ints * sizeof(int64_t));
         return 0;
     }
     case BGR_OP_SLICE:

@@ -46,14 +46,16 @@ static void drop_file(struct bgr_jobs *j, const char *rel)
 /* Runs the pipeline and writes the result file; *img describes it (not yet
  * committed). */
 static int produce(struct bgr_jobs *j, const struct bgr_account *acct, const void *data, size_t len,
-                   const struct bgr_output_opts *opts, const char *batch_id, struct bgr_image *img,
-                   struct bgr_error *err)
+                   const struct bgr_output_opts *opts, const char *batch_id,
+                   const struct bgr_remove_req *req, struct bgr_image *img, struct bgr_error *err)
 {
     struct bgr_result res = {0};
     struct bgr_image m = {0};
     char *path = NULL;
     double t0 = bgr_now_sec();
-    int rc = j->cfg.process(j->cfg.process_ctx, data, len, &j->cfg.limits, opts, &res, err);
+    int rc = req && req->render
+                 ? req->render(req->render_ctx, j->cfg.model, data, len, &j->cfg.limits, &res, err)
+                 : j->cfg.process(j->cfg.process_ctx, data, len, &j->cfg.limits, opts, &res, err);
     if (rc)
         return rc;
     bgr_store_new_id("img_", m.id);
@@ -69,7 +71,7 @@ static int produce(struct bgr_jobs *j, const struct bgr_account *acct, const voi
     m.original_width = res.original_width;
     m.original_height = res.original_height;
     m.size_bytes = (int64_t)res.len;
-    m.credits = 1;
+    m.credits = req && req->credits > 0 ? req->credits : 1;
     if (asprintf(&path, "%s/%s", bgr_store_data_dir(j->store), m.path) < 0) {
         rc = bgr_error_set(err, BGR_ENOMEM, "out of memory");
         goto out;
@@ -110,7 +112,7 @@ static void run_sync(struct bgr_jobs *j, struct bgr_sync_job *job)
 {
     struct bgr_image img;
     char *payload = NULL;
-    int rc = produce(j, job->acct, job->data, job->len, job->opts, NULL, &img, &job->err);
+    int rc = produce(j, job->acct, job->data, job->len, job->opts, NULL, job->req, &img, &job->err);
     if (!rc) {
         struct bgr_webhook_new wh = {.url = job->webhook_url, .event = "image.completed"};
         if (job->webhook_url) {
@@ -182,7 +184,7 @@ static int run_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
     rc = bgr_net_get(it->image_url, &fo, &body, NULL, &e);
     if (rc)
         goto out;
-    rc = produce(j, &acct, body.data, body.len, &it->opts, it->batch_id, &img, &e);
+    rc = produce(j, &acct, body.data, body.len, &it->opts, it->batch_id, NULL, &img, &e);
     bgr_buf_release(&body);
     if (rc)
         goto out;
@@ -425,18 +427,22 @@ int bgr_jobs_remove(struct bgr_jobs *j, const struct bgr_remove_req *r, struct b
 {
     struct bgr_sync_job job = {0};
     struct bgr_buf body = {0};
-    int64_t remaining = 0;
+    double remaining = 0, need = r->credits > 0 ? r->credits : 1;
     int rc;
 
     if (!r->acct || (r->data == NULL) == (r->image_url == NULL))
         return bgr_error_set(err, BGR_EINVALID_PARAMETER, "give either image bytes or a URL");
-    rc = bgr_store_credits(j->store, r->acct, bgr_wall_ms(), NULL, &remaining, err);
+    rc = bgr_store_credits_exact(j->store, r->acct, bgr_wall_ms(), NULL, &remaining, err);
     if (rc)
         return rc;
-    if (remaining == 0)
-        return bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
-                             "all %lld credits of this month are used",
-                             (long long)r->acct->plan.monthly_credits);
+    if (remaining != BGR_UNLIMITED && remaining < need)
+        return remaining <= 0
+                   ? bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
+                                   "all %lld credits of this month are used",
+                                   (long long)r->acct->plan.monthly_credits)
+                   : bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
+                                   "%g credits are left this month; this image costs %g",
+                                   remaining, need);
     /* A full queue answers before the download: 503 should be cheap. The
      * binding check is at enqueue below. */
     pthread_mutex_lock(&j->mu);
@@ -445,6 +451,7 @@ int bgr_jobs_remove(struct bgr_jobs *j, const struct bgr_remove_req *r, struct b
     if (full)
         return bgr_error_set(err, BGR_ESERVICE_BUSY, "the processing queue is full, retry later");
     job.acct = r->acct;
+    job.req = r;
     job.opts = &r->opts;
     job.webhook_url = r->webhook_url;
     job.image_url = r->image_url;

@@ -101,6 +101,14 @@ struct bgr_remove_req {
     const char *image_url; /* fetched on the calling thread (exactly one of data/image_url) */
     struct bgr_output_opts opts;
     const char *webhook_url; /* NULL = none; else image.completed/image.failed is sent */
+    /* Optional (the remove.bg route): replaces the pipeline for this request;
+     * runs on the worker with the configured model (NULL when the jobs run a
+     * custom process fn) and must fill *res as bgr_pipeline_process does. */
+    int (*render)(void *ctx, struct bgr_model *model, const void *data, size_t len,
+                  const struct bgr_decode_limits *lim, struct bgr_result *res,
+                  struct bgr_error *err);
+    void *render_ctx;
+    double credits; /* charged for the result; 0 = 1 */
 };
 /* Runs one image to a committed result in *out. Errors: those of
  * bgr_net_get (for image_url), of bgr_pipeline_process,

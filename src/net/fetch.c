@@ -80,7 +80,8 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_
 {
     struct xfer *x = ud;
     (void)purpose;
-    if (!x->o->allow_private && bgr_net_addr_blocked(&a->addr)) {
+    if (!x->o->allow_private &&
+        (bgr_net_addr_blocked(&a->addr) || bgr_net_addr_is_local(&a->addr))) {
         x->refused_addr = true;
         return CURL_SOCKET_BAD;
     }
@@ -105,7 +106,8 @@ static int resolve_and_pin(const struct bgr_url *u, bool allow_private, const ch
         return bgr_error_set(err, BGR_EIMAGE_DOWNLOAD_FAILED, "could not resolve the %s host",
                              what);
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        if (!allow_private && bgr_net_addr_blocked(ai->ai_addr)) {
+        if (!allow_private &&
+            (bgr_net_addr_blocked(ai->ai_addr) || bgr_net_addr_is_local(ai->ai_addr))) {
             rc = bgr_error_set(err, BGR_EIMAGE_DOWNLOAD_FAILED,
                                "the %s URL points to a private or reserved address", what);
             goto out;

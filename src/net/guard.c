@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,32 @@ bool bgr_net_addr_blocked(const struct sockaddr *sa)
         return v6_is_blocked(in6->sin6_addr.s6_addr);
     }
     return true;
+}
+
+bool bgr_net_addr_is_local(const struct sockaddr *sa)
+{
+    struct ifaddrs *ifs = NULL;
+    bool local = false;
+    if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+        return true;
+    /* Asked per connection, not cached: addresses come and go (DHCP,
+     * failover) and a stale list would let the new one through. */
+    if (getifaddrs(&ifs) != 0)
+        return true; /* cannot tell: fail closed */
+    for (struct ifaddrs *i = ifs; i && !local; i = i->ifa_next) {
+        const struct sockaddr *ia = i->ifa_addr;
+        if (!ia || ia->sa_family != sa->sa_family)
+            continue;
+        if (sa->sa_family == AF_INET)
+            local = ((const struct sockaddr_in *)(const void *)ia)->sin_addr.s_addr ==
+                    ((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr;
+        else
+            local = memcmp(&((const struct sockaddr_in6 *)(const void *)ia)->sin6_addr,
+                           &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                           sizeof(struct in6_addr)) == 0;
+    }
+    freeifaddrs(ifs);
+    return local;
 }
 
 bool bgr_net_ip_blocked(const char *ip)

@@ -82,6 +82,11 @@ int bgr_net_url_parse(const char *url, struct bgr_url *out, struct bgr_error *er
  * globally routable unicast). Handles AF_INET and AF_INET6; other families
  * are blocked. */
 bool bgr_net_addr_blocked(const struct sockaddr *sa);
+/* True when the address is one of this host's own interface addresses: a
+ * public address of the server itself reaches everything it listens on
+ * (admin ports, other services on 0.0.0.0), so it is refused like loopback.
+ * Also true when the interface list cannot be read (fail closed). */
+bool bgr_net_addr_is_local(const struct sockaddr *sa);
 /* The same for a numeric address string ("10.0.0.1", "::ffff:127.0.0.1");
  * a string that is not a numeric address is blocked. */
 bool bgr_net_ip_blocked(const char *ip);

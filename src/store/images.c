@@ -41,7 +41,7 @@ static void read_image(sqlite3_stmt *st, struct bgr_image *m)
     m->original_height = sqlite3_column_int(st, 11);
     m->size_bytes = sqlite3_column_int64(st, 12);
     m->processing_ms = sqlite3_column_int64(st, 13);
-    m->credits = sqlite3_column_int(st, 14);
+    m->credits = sqlite3_column_double(st, 14);
     m->created_at_ms = sqlite3_column_int64(st, 15);
     m->expires_at_ms = sqlite3_column_int64(st, 16);
     m->deleted_at_ms = sqlite3_column_int64(st, 17);
@@ -71,16 +71,17 @@ int bgr_st_image_insert(sqlite3 *db, const struct bgr_account *acct, const struc
                         struct bgr_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int64_t day = bgr_day_from_ms(m->created_at_ms), first, last, used = 0;
+    int64_t day = bgr_day_from_ms(m->created_at_ms), first, last;
+    double used = 0;
     int rc;
 
     BGR_ASSERT(strcmp(acct->id, m->account_id) == 0);
     if (m->credits > 0 && acct->plan.monthly_credits != BGR_UNLIMITED) {
         bgr_st_month_range(day, &first, &last);
-        rc = bgr_st_credits_used(db, acct->id, first, last, &used, err);
+        rc = bgr_st_credits_used_exact(db, acct->id, first, last, &used, err);
         if (rc)
             return rc;
-        if (used + m->credits > acct->plan.monthly_credits)
+        if (used + m->credits > (double)acct->plan.monthly_credits + 1e-9)
             return bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
                                  "all %lld credits of this month are used",
                                  (long long)acct->plan.monthly_credits);
@@ -105,7 +106,12 @@ int bgr_st_image_insert(sqlite3 *db, const struct bgr_account *acct, const struc
     sqlite3_bind_int(st, 12, m->original_height);
     sqlite3_bind_int64(st, 13, m->size_bytes);
     sqlite3_bind_int64(st, 14, m->processing_ms);
-    sqlite3_bind_int(st, 15, m->credits);
+    /* Whole charges stay INTEGER; a fractional one is stored as REAL (the
+     * column's INTEGER affinity keeps a non-integral value as is). */
+    if (m->credits == (double)(int64_t)m->credits)
+        sqlite3_bind_int64(st, 15, (int64_t)m->credits);
+    else
+        sqlite3_bind_double(st, 15, m->credits);
     sqlite3_bind_int64(st, 16, m->created_at_ms);
     sqlite3_bind_int64(st, 17, m->expires_at_ms);
     sqlite3_bind_int64(st, 18, m->deleted_at_ms);

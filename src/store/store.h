@@ -183,6 +183,13 @@ int bgr_store_rate_peek(struct bgr_store *s, const struct bgr_account *acct, int
 int bgr_store_credits(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
                       int64_t *used, int64_t *remaining, struct bgr_error *err);
 
+/* The same exactly: charges may be fractional (remove.bg previews cost
+ * 0.25), which the images table stores as REAL in its credits column.
+ * bgr_store_credits reports whole credits: used rounded up, remaining down.
+ * remaining is BGR_UNLIMITED (-1) on unlimited plans. */
+int bgr_store_credits_exact(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
+                            double *used, double *remaining, struct bgr_error *err);
+
 /* Records one authenticated request that was admitted (passed rate_hit):
  * route like "POST /v1/remove", the HTTP status sent, duration in ms.
  * These rows are api_calls and /v1/usage "requests". */
@@ -244,7 +251,7 @@ struct bgr_image {
     int width, height, original_width, original_height;
     int64_t size_bytes;
     int64_t processing_ms;
-    int credits; /* charged for this result (1, or 0 on plans that say so) */
+    double credits; /* charged for this result (1; 0.25 for a remove.bg preview) */
     int64_t created_at_ms, expires_at_ms;
     int64_t deleted_at_ms; /* 0 = live */
 };

@@ -67,6 +67,9 @@ void bgr_st_month_range(int64_t day, int64_t *first, int64_t *last);
 /* Credits charged to account in [first, last] days. */
 int bgr_st_credits_used(sqlite3 *db, const char *account_id, int64_t first, int64_t last,
                         int64_t *used, struct bgr_error *err);
+/* The same as an exact sum (fractional charges are REAL rows). */
+int bgr_st_credits_used_exact(sqlite3 *db, const char *account_id, int64_t first, int64_t last,
+                              double *used, struct bgr_error *err);
 
 /* Insert of an image row with the credit check, inside the caller's
  * transaction. */

@@ -12,6 +12,8 @@
  */
 #include "store/store_int.h"
 
+#include <math.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +172,16 @@ int bgr_store_rate_peek(struct bgr_store *s, const struct bgr_account *acct, int
 int bgr_st_credits_used(sqlite3 *db, const char *account_id, int64_t first, int64_t last,
                         int64_t *used, struct bgr_error *err)
 {
+    double u = 0;
+    int rc = bgr_st_credits_used_exact(db, account_id, first, last, &u, err);
+    if (rc == 0)
+        *used = (int64_t)ceil(u - 1e-9); /* a started credit counts as used */
+    return rc;
+}
+
+int bgr_st_credits_used_exact(sqlite3 *db, const char *account_id, int64_t first, int64_t last,
+                              double *used, struct bgr_error *err)
+{
     sqlite3_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "SELECT COALESCE(SUM(credits), 0) FROM images"
@@ -181,7 +193,7 @@ int bgr_st_credits_used(sqlite3 *db, const char *account_id, int64_t first, int6
     sqlite3_bind_int64(st, 2, first);
     sqlite3_bind_int64(st, 3, last);
     if (sqlite3_step(st) == SQLITE_ROW)
-        *used = sqlite3_column_int64(st, 0);
+        *used = sqlite3_column_double(st, 0);
     else
         rc = bgr_st_fail(db, err, "sum credits");
     sqlite3_finalize(st);
@@ -208,7 +220,33 @@ int bgr_store_credits(struct bgr_store *s, const struct bgr_account *acct, int64
     return 0;
 }
 
+int bgr_store_credits_exact(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
+                            double *used, double *remaining, struct bgr_error *err)
+{
+    int64_t first, last;
+    double u = 0;
+    sqlite3 *db = bgr_st_acquire(s);
+    bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
+    int rc = bgr_st_credits_used_exact(db, acct->id, first, last, &u, err);
+    bgr_st_release(s, db);
+    if (rc)
+        return rc;
+    if (used)
+        *used = u;
+    if (remaining) {
+        double total = (double)acct->plan.monthly_credits;
+        *remaining = acct->plan.monthly_credits == BGR_UNLIMITED ? BGR_UNLIMITED
+                     : total > u                                 ? total - u
+                                                                 : 0;
+    }
+    return 0;
+}
+
 /* ---- usage ------------------------------------------------------------------ */
+
+/* SUM(credits) rounded up, in SQL (SQLite's ceil() is optional). */
+#define CREDITS_CEIL                                                                               \
+    "COALESCE(CAST(SUM(credits) AS INTEGER) + (SUM(credits) > CAST(SUM(credits) AS INTEGER)), 0)"
 
 int bgr_store_usage_record(struct bgr_store *s, const char *account_id, int64_t now_ms,
                            const char *route, int http_status, int64_t duration_ms,
@@ -266,8 +304,9 @@ int bgr_store_usage_month(struct bgr_store *s, const char *account_id, int64_t n
     sqlite3 *db = bgr_st_acquire(s);
     int rc;
     bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
+    /* Whole credits, a started one counted (charges may be fractional). */
     rc = agg3(db,
-              "SELECT COUNT(*), COALESCE(SUM(credits), 0) FROM images"
+              "SELECT COUNT(*), " CREDITS_CEIL " FROM images"
               " WHERE account_id = ? AND day BETWEEN ? AND ?",
               account_id, first, last, &u.images_processed, &u.credits_used, err);
     if (!rc)
@@ -388,7 +427,7 @@ int bgr_store_usage_range(struct bgr_store *s, const char *account_id, int64_t s
                    account_id, &r, g, 0, err);
     if (!rc)
         rc = fold_days(db,
-                       "SELECT day, COUNT(*), COALESCE(SUM(credits), 0) FROM images"
+                       "SELECT day, COUNT(*), " CREDITS_CEIL " FROM images"
                        " WHERE account_id = ? AND day BETWEEN ? AND ? GROUP BY day",
                        account_id, &r, g, 1, err);
     if (!rc)

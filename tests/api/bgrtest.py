@@ -103,13 +103,15 @@ class Server:
         self.env = dict(env or {})
         self.config = config
         self.tls = tls  # (cert, key) paths
+        self.prefix = []  # argv before BIN, e.g. ["ip", "netns", "exec", NS] (test_ssrf)
         self.proc = None
         self.port = None
         self.log_path = os.path.join(self.tmp, "server.log")
 
     # -- process ------------------------------------------------------------
     def start(self, wait_ready=True):
-        argv = [BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir] + self.args
+        argv = self.prefix + [BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir",
+                              self.data_dir] + self.args
         if self.config is not None:
             path = os.path.join(self.tmp, "bgremover.conf")
             with open(path, "w") as f:
@@ -280,7 +282,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 class Listener:
     """A local HTTP server: records POSTs (webhooks), serves GETs from files."""
 
-    def __init__(self, files=None, fail_first=0):
+    def __init__(self, files=None, fail_first=0, port=0):
         self.files = dict(files or {})
         self.received = []
         self.attempts = 0
@@ -288,7 +290,7 @@ class Listener:
         self.fail_first = fail_first
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Recorder)
         self.httpd.owner = self
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

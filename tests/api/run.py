@@ -30,11 +30,15 @@ def main():
     os.environ["BGR_BIN"] = os.path.abspath(args.bin)
     import bgrtest
     bgrtest.BIN = os.environ["BGR_BIN"]
-    import test_api
-    test_api.BIN = bgrtest.BIN
-
+    # Every test_*.py here, in name order; each module starts its own servers.
+    import importlib
     loader = unittest.TestLoader()
-    suite = loader.loadTestsFromModule(test_api)
+    suite = unittest.TestSuite()
+    for fn in sorted(os.listdir(HERE)):
+        if fn.startswith("test_") and fn.endswith(".py"):
+            mod = importlib.import_module(fn[:-3])
+            mod.BIN = bgrtest.BIN
+            suite.addTests(loader.loadTestsFromModule(mod))
     if args.only:
         suite = unittest.TestSuite(t for t in flatten(suite)
                                    if any(o in t.id() for o in args.only))

@@ -176,6 +176,8 @@ BGR_TEST(route_table)
         {BGR_HTTP_GET, "/healthz", "healthz", false},
         {BGR_HTTP_GET, "/readyz", "readyz", false},
         {BGR_HTTP_GET, "/metrics", "metrics", false},
+        {BGR_HTTP_POST, "/v1.0/removebg", "removebg", true},
+        {BGR_HTTP_GET, "/v1.0/account", "removebg_account", true},
     };
     for (size_t i = 0; i < BGR_ARRAY_LEN(want); i++) {
         const struct bgr_http_route *m =

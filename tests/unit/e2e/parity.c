@@ -44,7 +44,8 @@ int main(int argc, char **argv)
             break;
     }
     if (argc - i < 2) {
-        fprintf(stderr, "usage: e2e_parity [--ref] [--precision P] [--model NAME|PATH] REF_DIR PHOTO...\n");
+        fprintf(stderr,
+                "usage: e2e_parity [--ref] [--precision P] [--model NAME|PATH] REF_DIR PHOTO...\n");
         return 2;
     }
     ref_dir = argv[i++];

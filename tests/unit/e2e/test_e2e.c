@@ -7,7 +7,7 @@
  *
  * bf16 (AUTO where the CPU has native bf16): the same photos, against the
  * golden mattes with the bf16 bar (MAE <= 0.003) and against our own fp32
- * matte (MAE <= 0.003: the rounding bf16 adds, whatever the pipeline does
+ * matte (MAE <= 0.001: the rounding bf16 adds, whatever the pipeline does
  * around the model). Checked only where the CPU computes bf16 natively.
  *
  * The model is found as `bgremover remove` finds it; if it is not installed
@@ -24,6 +24,10 @@
 #define MAX_MAE 0.002
 #define MIN_IOU 0.995
 #define MAX_MAE_BF16 0.003
+/* bf16 against our own fp32 matte: measured at most 0.00044 on these photos;
+ * rounding the output itself to bf16 (the last conv, Resize and Sigmoid run
+ * in fp32 for this) would put it near 0.0018 */
+#define MAX_MAE_BF16_VS_FP32 0.001
 
 static struct bgr_model *model, *model16;
 static int model_tried, model16_tried;
@@ -87,7 +91,7 @@ static void check_bf16(const char *name)
             name, mae, iou, mae32, iou32, ms);
     BGR_CHECK(mae <= MAX_MAE_BF16);
     BGR_CHECK(iou >= MIN_IOU);
-    BGR_CHECK(mae32 <= MAX_MAE_BF16);
+    BGR_CHECK(mae32 <= MAX_MAE_BF16_VS_FP32);
     e2e_matte_release(&ours);
     e2e_matte_release(&fp);
     e2e_matte_release(&gold);

@@ -93,6 +93,17 @@ BGR_TEST(ipv6_blocked_ranges)
     BGR_CHECK(bgr_net_ip_blocked(NULL));
 }
 
+/* The host's own interface addresses are refused like loopback (issue 6:
+ * a public address of the server reaches everything it listens on). */
+BGR_TEST(own_addresses_are_local)
+{
+    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7F000001)};
+    struct sockaddr_in pub = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x08080808)};
+    BGR_CHECK(bgr_net_addr_is_local((const struct sockaddr *)&lo));
+    BGR_CHECK(!bgr_net_addr_is_local((const struct sockaddr *)&pub));
+    BGR_CHECK(bgr_net_addr_is_local(NULL));
+}
+
 BGR_TEST(url_rules)
 {
     struct bgr_url u;

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runner.h"
 #include "eval/eval.h"
+#include "runner.h"
 
 /* A w x h matte with the rectangle [x0, x1) x [y0, y1) at v, else 0. */
 static uint8_t *rect(int w, int h, int x0, int y0, int x1, int y1, uint8_t v)

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runner.h"
 #include "eval/eval.h"
 #include "image/image.h"
 #include "pipeline/pipeline.h"
+#include "runner.h"
 
 /* w x h RGB: red left of column edge, blue from it on. */
 static struct bgr_pixels two_colours(int w, int h, int edge)
@@ -176,8 +176,8 @@ BGR_TEST(parsers)
     BGR_CHECK(bgr_parse_crop_margin("10%", &v, &pct, &err) == 0 && v == 10 && pct);
     BGR_CHECK(bgr_parse_crop_margin("0", &v, &pct, &err) == 0 && v == 0);
     BGR_CHECK(bgr_parse_crop_margin("10000px", &v, &pct, &err) == 0 && v == 10000);
-    const char *bad[] = {"", "px", "%", "-5", "10001", "101%", "5 px", "5em", "1e3", "10%%",
-                         "99999999999999999999"};
+    const char *bad[] = {
+        "", "px", "%", "-5", "10001", "101%", "5 px", "5em", "1e3", "10%%", "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         BGR_CHECK(bgr_parse_crop_margin(bad[i], &v, &pct, &err) == BGR_EINVALID_PARAMETER);
     BGR_CHECK(bgr_parse_crop_margin(NULL, &v, &pct, &err) == BGR_EINVALID_PARAMETER);
