@@ -67,6 +67,8 @@ void api_reply_err(struct bgr_http_resp *resp, int rc, const struct bgr_error *e
  * only ids we look up (anything else is 404 without touching the store). */
 bool api_id_valid(const char *s, const char *prefix);
 
+/* True for the names of the output options (params.c's one list). */
+bool api_is_opt(const char *name);
 /* Output option parsing shared by /v1/remove and the batch endpoint: sets
  * one option of o from a string value (form fields) or a JSON value.
  * field names the parameter in messages ("images[2].crop"). Returns 0,

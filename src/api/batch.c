@@ -12,16 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool is_opt(const char *name)
-{
-    static const char *const opts[] = {"output_format", "output_quality", "bg_color",
-                                       "max_resolution", "crop"};
-    for (size_t i = 0; i < BGR_ARRAY_LEN(opts); i++)
-        if (strcmp(name, opts[i]) == 0)
-            return true;
-    return false;
-}
-
 static int parse_item(json_t *it, size_t i, const struct bgr_output_opts *defaults,
                       struct bgr_batch_item_new *out, struct bgr_error *err)
 {
@@ -46,7 +36,7 @@ static int parse_item(json_t *it, size_t i, const struct bgr_output_opts *defaul
             int rc = api_check_url(out->image_url, field, err);
             if (rc)
                 return rc;
-        } else if (is_opt(name)) {
+        } else if (api_is_opt(name)) {
             int rc = api_opt_from_json(&out->opts, name, v, field, err);
             if (rc)
                 return rc;
@@ -88,7 +78,7 @@ int api_batch_parse(const uint8_t *body, size_t len, json_t **root, const char *
             *webhook_url = json_string_value(v);
             if ((rc = api_check_url(*webhook_url, "webhook_url", err)) != 0)
                 return rc;
-        } else if (is_opt(name)) {
+        } else if (api_is_opt(name)) {
             if ((rc = api_opt_from_json(&defaults, name, v, name, err)) != 0)
                 return rc;
         } else {

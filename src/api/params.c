@@ -1,6 +1,7 @@
 /*
  * params.c - the output options a client may send (output_format,
- * output_quality, bg_color, max_resolution, crop), from form fields (text)
+ * output_quality, bg_color, max_resolution, crop, and the quality options
+ * output_type, crop_margin, refine, decontaminate), from form fields (text)
  * or JSON values (typed), through the parsers the CLI uses too
  * (pipeline.h), so both mean the same by the same words. Every message
  * names the offending field.
@@ -13,6 +14,20 @@
 
 #include "net/net.h"
 #include "pipeline/pipeline.h"
+
+/* The option names, in one place: /v1/remove and each batch item accept
+ * exactly these (besides their image source and webhook_url). */
+static const char *const opt_names[] = {"output_format", "output_quality", "bg_color",
+                                        "max_resolution", "crop", "output_type",
+                                        "crop_margin", "refine", "decontaminate"};
+
+bool api_is_opt(const char *name)
+{
+    for (size_t i = 0; i < BGR_ARRAY_LEN(opt_names); i++)
+        if (strcmp(name, opt_names[i]) == 0)
+            return true;
+    return false;
+}
 
 static int bad(struct bgr_error *err, const char *field, const struct bgr_error *inner,
                const char *what)
@@ -45,6 +60,18 @@ int api_opt_from_string(struct bgr_output_opts *o, const char *name, const char 
             o->crop = false;
         else
             return bad(err, field, NULL, "expected true, false, 1 or 0");
+    } else if (strcmp(name, "output_type") == 0) {
+        if (bgr_parse_output_type(value, &o->mask_only, &e))
+            return bad(err, field, &e, "expected cutout or mask");
+    } else if (strcmp(name, "crop_margin") == 0) {
+        if (bgr_parse_crop_margin(value, &o->crop_margin, &o->crop_margin_percent, &e))
+            return bad(err, field, &e, "expected pixels (20, 20px) or a percentage (10%)");
+    } else if (strcmp(name, "refine") == 0) {
+        if (bgr_parse_refine(value, &o->refine, &e))
+            return bad(err, field, &e, "expected none, fast or full");
+    } else if (strcmp(name, "decontaminate") == 0) {
+        if (bgr_parse_bool(value, field, &o->decontaminate, &e))
+            return bad(err, field, &e, "expected true or false");
     } else {
         return 1;
     }
@@ -63,14 +90,24 @@ int api_opt_from_json(struct bgr_output_opts *o, const char *name, json_t *value
         o->quality = (int)q;
         return 0;
     }
-    if (strcmp(name, "crop") == 0) {
+    if (strcmp(name, "crop") == 0 || strcmp(name, "decontaminate") == 0) {
         if (!json_is_boolean(value))
             return bad(err, field, NULL, "expected true or false");
-        o->crop = json_is_true(value);
+        if (name[0] == 'c')
+            o->crop = json_is_true(value);
+        else
+            o->decontaminate = json_is_true(value);
         return 0;
     }
+    if (strcmp(name, "crop_margin") == 0 && json_is_integer(value)) {
+        /* a JSON integer is pixels; strings carry units ("20px", "10%") */
+        char buf[32];
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+        return api_opt_from_string(o, name, buf, field, err);
+    }
     if (strcmp(name, "output_format") == 0 || strcmp(name, "bg_color") == 0 ||
-        strcmp(name, "max_resolution") == 0) {
+        strcmp(name, "max_resolution") == 0 || strcmp(name, "output_type") == 0 ||
+        strcmp(name, "crop_margin") == 0 || strcmp(name, "refine") == 0) {
         if (!json_is_string(value))
             return bad(err, field, NULL, "expected a string");
         return api_opt_from_string(o, name, json_string_value(value), field, err);

@@ -19,9 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const known_fields[] = {"image_url",   "image_file",     "image_file_b64",
-                                           "webhook_url", "output_format",  "output_quality",
-                                           "bg_color",    "max_resolution", "crop"};
+static const char *const known_fields[] = {
+    "image_url",      "image_file", "image_file_b64", "webhook_url", "output_format",
+    "output_quality", "bg_color",   "max_resolution", "crop",        "output_type",
+    "crop_margin",    "refine",     "decontaminate"};
 
 static int mark_seen(struct api_remove_params *p, const char *name, struct bgr_error *err)
 {

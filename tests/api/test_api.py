@@ -220,6 +220,23 @@ class T03Remove(unittest.TestCase):
         self.assertEqual((w, h), (d["width"], d["height"]))
         self.assertEqual((d["original_width"], d["original_height"]), (512, 512))
 
+    def test_quality_options(self):
+        # output_type=mask: the matte alone, a grayscale PNG whatever the format asked
+        r = MAIN.remove_file(self.key, photo("chelsea"),
+                             fields=[("output_type", "mask"), ("output_format", "webp")])
+        d, out = self.check_result(r, "png", "png", b"\x89PNG")
+        self.assertEqual(png_size(out.body), (451, 300, 0))  # colour type 0: grayscale
+        # crop_margin widens the crop around the subject (pixels, clamped to the image)
+        tight = MAIN.remove_file(self.key, photo("chelsea"),
+                                 fields=[("crop", "true"), ("refine", "none"),
+                                         ("decontaminate", "false")]).data
+        body = {"image_file_b64": base64.b64encode(photo("chelsea")).decode(), "crop": True,
+                "crop_margin": 10, "refine": "none", "decontaminate": False}
+        wide = MAIN.request("POST", "/v1/remove", body=body, key=self.key).data
+        self.assertGreater(wide["width"], tight["width"])
+        self.assertLessEqual(wide["width"], min(451, tight["width"] + 20))
+        self.assertLessEqual(wide["height"], min(300, tight["height"] + 20))
+
     def test_image_url_json_and_urlencoded(self):
         r = MAIN.request("POST", "/v1/remove", key=self.key,
                          body={"image_url": FILES.url("/chelsea.png"), "output_format": "png",
@@ -267,6 +284,9 @@ class T04Validation(unittest.TestCase):
                             ("output_quality", "101"), ("output_quality", "abc"),
                             ("bg_color", "red"), ("bg_color", "#GGGGGG"),
                             ("max_resolution", "4k"), ("crop", "maybe"),
+                            ("output_type", "matte"), ("crop_margin", "-5"),
+                            ("crop_margin", "150%"), ("refine", "best"),
+                            ("decontaminate", "perhaps"),
                             ("webhook_url", "ftp://example.com/x"), ("webhook_url", "not a url")]:
             r = MAIN.remove_file(self.key, png, fields=[(name, value)])
             self.expect(r, 400, "INVALID_PARAMETER", name)
