@@ -58,7 +58,8 @@ test-asan: setup
 # store, net) and the API tests that drive them through a TSan server
 # (concurrent requests, batches with webhooks and retries, kill -9
 # recovery, the full queue).
-TSAN_API_TESTS = T03Remove.test_concurrent T08Batch T09Webhooks T10Operations.test_service_busy
+TSAN_API_TESTS = T03Remove.test_concurrent T08Batch T09Webhooks T10Operations.test_service_busy \
+  test_kill9_mid_batch test_down_500_slow_receivers
 test-tsan: setup
 	@test -f $(TSAN_BUILD)/CMakeCache.txt || cmake -S . -B $(TSAN_BUILD) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_SANITIZE=thread -DBGR_WERROR=ON

@@ -104,12 +104,12 @@ int bgr_image_matte_from_output(const float *output, int ow, int oh, uint8_t *ma
                                 int h, struct bgr_error *err);
 
 /* ---- refine and decontaminate (refine.c, decontam.c) ----------------------
- * Both work on a coefficient grid: the image itself up to 1 MP (the model's
- * own resolution), above that an area-averaged grid of at most 1 MP whose
- * smooth results are interpolated back to every pixel. That bounds their
- * memory (about 80 bytes per grid pixel, < 100 MiB) and time at any size.
- * Radii scale with the image's long side; the constants were chosen by
- * `bgremover eval` on the dev set (docs/QUALITY.md). */
+ * Both work on a coefficient grid: the image itself up to 0.26 MP, above
+ * that an area-averaged grid of at most 0.26 MP whose smooth results are
+ * interpolated back to every pixel (grid.h). That bounds their memory
+ * (about 80 bytes per grid pixel, about 21 MiB) and most of their time at
+ * any size. Radii scale with the image's long side; the constants were
+ * chosen by `bgremover eval` on the dev set (docs/QUALITY.md). */
 
 /* Refines a w x h matte (img->width x img->height, changed in place) to
  * follow the image: a colour guided filter (He et al., PAMI 2013) with the

@@ -23,7 +23,7 @@
  * and the weights interpolated bilinearly (the fast guided filter of He and
  * Sun, 2015, when the grid is subsampled).
  *
- * Cost, one core, CPU time: 14 ms at 0.5 MP, 21 ms at 1.15 MP, 57 ms at
+ * Cost, one core, CPU time: 15 ms at 0.5 MP, 21 ms at 1.15 MP, 64 ms at
  * 4.6 MP (docs/QUALITY.md).
  */
 #include <stdlib.h>

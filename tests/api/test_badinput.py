@@ -32,7 +32,8 @@ def fixture(name):
 
 def setUpModule():
     global SRV, KEY
-    SRV = Server("badinput", args=["--workers", "1"]).start()
+    SRV = Server("badinput", args=["--workers", "1",
+                                   "--set", "plan.enterprise.per_minute=100000"]).start()
     KEY = SRV.new_account("enterprise")[1]
 
 

@@ -147,6 +147,28 @@ BGR_TEST(decontaminate_recovers_foreground)
     bgr_pixels_release(&img);
 }
 
+/* Degenerate sizes (1 px wide or high, grids of one cell) run and keep
+ * constant mattes constant. */
+BGR_TEST(tiny_images)
+{
+    static const int sizes[][2] = {{1, 1}, {2, 1}, {1, 3}, {5, 2}, {3000, 1}, {1, 700}};
+    struct bgr_error err;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        int w = sizes[k][0], h = sizes[k][1];
+        struct bgr_pixels img = two_colours(w, h, w / 2);
+        uint8_t *m = malloc((size_t)w * (size_t)h);
+        memset(m, 255, (size_t)w * (size_t)h);
+        BGR_CHECK(bgr_image_refine_matte(&img, m, &err) == 0);
+        BGR_CHECK(bgr_image_decontaminate(&img, m, &err) == 0);
+        int bad = 0;
+        for (size_t i = 0; i < (size_t)w * (size_t)h; i++)
+            bad += m[i] != 255;
+        BGR_CHECK_EQ_INT(bad, 0);
+        free(m);
+        bgr_pixels_release(&img);
+    }
+}
+
 BGR_TEST(parsers)
 {
     struct bgr_error err;
