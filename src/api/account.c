@@ -22,15 +22,19 @@ void api_account(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp
     struct api_ctx *ctx = api_ctx_of(req);
     const struct bgr_account *a = &ctx->acct;
     struct bgr_error e = {0};
-    int64_t now = bgr_wall_ms(), used = 0, remaining = 0;
+    int64_t now = bgr_wall_ms(), remaining;
     struct bgr_month_usage mu;
-    int rc = bgr_store_credits(api->store, a, now, &used, &remaining, &e);
-    if (!rc)
-        rc = bgr_store_usage_month(api->store, a->id, now, &mu, &e);
+    /* One read: the balance follows from the month's whole credits used
+     * (bgr_store_credits' arithmetic), so the two numbers always agree. */
+    int rc = bgr_store_usage_month(api->store, a->id, now, &mu, &e);
     if (rc) {
         api_reply_err(resp, rc, &e);
         return;
     }
+    remaining = a->plan.monthly_credits == BGR_UNLIMITED ? BGR_UNLIMITED
+                : a->plan.monthly_credits > mu.credits_used
+                    ? a->plan.monthly_credits - mu.credits_used
+                    : 0;
     json_t *data = json_pack(
         "{s:s,s:s,s:s,s:o,s:o,s:{s:I,s:o},s:{s:I,s:I,s:I}}", "id", a->id, "email", a->email, "plan",
         a->plan.name, "credits_remaining", limit_json(remaining), "credits_total",

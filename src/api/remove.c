@@ -10,9 +10,10 @@
  * are refused (400 naming the field) so a typo never silently falls back to
  * a default.
  *
- * The connection's own thread waits for the result (thread-per-connection:
- * other requests are not delayed); the work itself runs on the job queue,
- * which answers 503 SERVICE_BUSY when full.
+ * The handler waits for the result on a thread of its own (the route is
+ * BGR_ROUTE_BLOCKING: the server runs it off its event loop, so other
+ * requests are not delayed); the work itself runs on the job queue, which
+ * answers 503 SERVICE_BUSY when full.
  */
 #include "api/api_int.h"
 

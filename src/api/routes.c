@@ -20,16 +20,19 @@
 #define MB (1024u * 1024u)
 
 static const struct bgr_http_route routes[] = {
-    /* methods, pattern, name (metrics label), flags, max body, handler */
-    {BGR_HTTP_POST, "/v1/remove", "remove", BGR_ROUTE_AUTH, 128 * MB, api_remove},
+    /* methods, pattern, name (metrics label), flags, max body, handler.
+     * BGR_ROUTE_BLOCKING: waits for inference or a URL fetch (off the
+     * server's event loop). */
+    {BGR_HTTP_POST, "/v1/remove", "remove", BGR_ROUTE_AUTH | BGR_ROUTE_BLOCKING, 128 * MB,
+     api_remove},
     {BGR_HTTP_POST, "/v1/remove/batch", "batch_create", BGR_ROUTE_AUTH, API_SMALL_BODY,
      api_batch_create},
     {BGR_HTTP_GET, "/v1/batch/:batch_id", "batch_get", BGR_ROUTE_AUTH, 0, api_batch_get},
     {BGR_HTTP_GET, "/v1/account", "account", BGR_ROUTE_AUTH, 0, api_account},
     {BGR_HTTP_GET, "/v1/usage", "usage", BGR_ROUTE_AUTH, 0, api_usage},
     /* remove.bg's API v1.0 (removebg*.c) */
-    {BGR_HTTP_POST, "/v1.0/removebg", "removebg", BGR_ROUTE_AUTH | API_ROUTE_REMOVEBG, 128 * MB,
-     api_removebg},
+    {BGR_HTTP_POST, "/v1.0/removebg", "removebg",
+     BGR_ROUTE_AUTH | BGR_ROUTE_BLOCKING | API_ROUTE_REMOVEBG, 128 * MB, api_removebg},
     {BGR_HTTP_GET, "/v1.0/account", "removebg_account", BGR_ROUTE_AUTH | API_ROUTE_REMOVEBG, 0,
      api_removebg_account},
     {BGR_HTTP_DELETE, "/v1/images/:image_id", "image_delete", BGR_ROUTE_AUTH, 0, api_image_delete},

@@ -9,12 +9,14 @@
  * a "prepare" hook (authentication, rate limits, the per-request body cap)
  * and the handlers.
  *
- * Threading model: the daemon runs one thread per connection
- * (MHD_USE_THREAD_PER_CONNECTION) with a bounded number of connections. A
- * handler may therefore block its own thread (waiting for an inference job)
- * without delaying any other request: requests that need no model never wait
- * behind inference. The bound on inference work lives in the job queue, which
- * answers BGR_ESERVICE_BUSY (503) when full.
+ * Threading model: a small pool of event-loop threads (epoll) serves all
+ * connections, with a bounded number of connections. Hooks and handlers run
+ * on those threads and must not block for long, except the handlers of
+ * routes flagged BGR_ROUTE_BLOCKING (waiting for an inference job, fetching
+ * a URL): their connection is suspended and the handler runs on a thread of
+ * its own, so requests that need no model never wait behind inference. The
+ * bound on inference work lives in the job queue, which answers
+ * BGR_ESERVICE_BUSY (503) when full.
  *
  * Request lifecycle, per request:
  *   1. headers arrive: a request id is chosen, the route is looked up
@@ -148,7 +150,8 @@ typedef void (*bgr_http_prepare_fn)(void *app, struct bgr_http_req *req,
 typedef void (*bgr_http_finish_fn)(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
 
 /* Route flags, for the prepare hook. */
-#define BGR_ROUTE_AUTH 1u /* needs an API key */
+#define BGR_ROUTE_AUTH 1u     /* needs an API key */
+#define BGR_ROUTE_BLOCKING 2u /* the handler may wait long: run off the event loop */
 
 /* One line of the routing table. A pattern is a path whose segments are
  * literals or ":name" (captures one whole non-empty segment). */

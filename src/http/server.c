@@ -1,7 +1,16 @@
 /*
- * server.c - the libmicrohttpd daemon: one thread per connection, the
- * request lifecycle of http.h (route, prepare, capped body, handler, reply),
- * X-Request-ID, Retry-After, metrics and the access log.
+ * server.c - the libmicrohttpd daemon: a pool of epoll event-loop threads
+ * (one per core, at least EVENT_THREADS_MIN), the request lifecycle of
+ * http.h (route, prepare, capped body, handler, reply), X-Request-ID,
+ * Retry-After, metrics and the access log.
+ *
+ * Why a pool and not a thread per connection: 64 keep-alive clients meant 64
+ * threads on 2 cores, and the context switches between them cost more than
+ * the requests. A handler that may block (BGR_ROUTE_BLOCKING: inference,
+ * URL fetches) must not hold an event-loop thread, so its connection is
+ * suspended, the handler runs on a detached thread of its own, and the
+ * connection is resumed to send the answer (the finish hook then runs on the
+ * event loop, as for every other request).
  *
  * This file is the one wrapper around libmicrohttpd: nothing else in
  * bgremover includes microhttpd.h (but deadline.c, its helper against slow
@@ -15,6 +24,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +39,21 @@
 #define NO_BODY_SLACK (64u * 1024u)
 /* Request-scoped allocations (parsed fields, names) are bounded too. */
 #define REQ_ARENA_LIMIT (8u * 1024u * 1024u)
+/* Event-loop threads: one per core, but a few even on small machines, so a
+ * hook waiting briefly on the store (a group commit, the CLI's write lock)
+ * leaves others to serve, and several requests share one commit. */
+#define EVENT_THREADS_MIN 4
+#define EVENT_THREADS_MAX 16
 
 struct bgr_http_server {
     struct MHD_Daemon *daemon;
     struct bgr_http_deadline *deadline; /* header deadline (slowloris, idle keep-alive) */
     struct bgr_http_config cfg;
     uint16_t port;
+    pthread_mutex_t mu; /* guards offloaded */
+    pthread_cond_t idle_cv;
+    unsigned offloaded; /* handlers running on threads of their own */
+    bool stopping;      /* no more offloading: the daemon is about to stop */
 };
 
 /* Per-request state hung on MHD's *con_cls. */
@@ -44,6 +63,9 @@ struct req_state {
     bool queued;       /* a response has been handed to MHD */
     bool finished;     /* the finish hook has run */
     bool discard_body; /* answered early: the remaining body is dropped */
+    bool handled;      /* an offloaded handler has finished (set before resume) */
+    struct bgr_http_server *srv;
+    struct MHD_Connection *conn;
     size_t discarded;
     char overflow_msg[160]; /* 413 decided while the body streamed */
     char path_buf[512];     /* sanitised path for the log */
@@ -333,6 +355,49 @@ static void begin_request(struct bgr_http_server *srv, struct req_state *st,
     }
 }
 
+/* The thread of one offloaded handler: runs it, then resumes the suspended
+ * connection, whose next access-handler call sends the response. */
+static void *offload_main(void *arg)
+{
+    struct req_state *st = arg;
+    struct bgr_http_server *srv = st->srv;
+    st->req.route->handler(srv->cfg.app, &st->req, &st->resp);
+    st->handled = true;
+    pthread_mutex_lock(&srv->mu);
+    MHD_resume_connection(st->conn); /* st may be freed by MHD from here on */
+    if (--srv->offloaded == 0)
+        pthread_cond_broadcast(&srv->idle_cv);
+    pthread_mutex_unlock(&srv->mu);
+    return NULL;
+}
+
+/* Suspends c and starts st's handler on a detached thread. 0 on success;
+ * otherwise the connection is not suspended and the caller runs it inline. */
+static int offload(struct bgr_http_server *srv, struct req_state *st, struct MHD_Connection *c)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+    st->srv = srv;
+    st->conn = c;
+    if (pthread_attr_init(&attr) != 0)
+        return -1;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_mutex_lock(&srv->mu);
+    rc = -1;
+    if (!srv->stopping) {
+        MHD_suspend_connection(c);
+        rc = pthread_create(&t, &attr, offload_main, st);
+        if (rc == 0)
+            srv->offloaded++;
+        else
+            MHD_resume_connection(c);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    pthread_attr_destroy(&attr);
+    return rc == 0 ? 0 : -1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -383,11 +448,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     if (st->queued)
         return MHD_YES;
+    if (st->handled) /* resumed after an offloaded handler */
+        return send_response(srv, st, c);
     if (st->overflow_msg[0])
         bgr_http_reply_error(&st->resp, BGR_EFILE_TOO_LARGE, st->overflow_msg);
     if (!st->resp.status) {
         if (!st->req.route->max_body)
             bgr_buf_release(&st->req.body); /* ignored */
+        if ((st->req.route->flags & BGR_ROUTE_BLOCKING) && offload(srv, st, c) == 0)
+            return MHD_YES;
         st->req.route->handler(srv->cfg.app, &st->req, &st->resp);
     }
     return send_response(srv, st, c);
@@ -489,8 +558,13 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
         free(srv);
         return rc;
     }
-    unsigned flags =
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned nthreads = ncpu > EVENT_THREADS_MIN ? (unsigned)ncpu : EVENT_THREADS_MIN;
+    if (nthreads > EVENT_THREADS_MAX)
+        nthreads = EVENT_THREADS_MAX;
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->idle_cv, NULL);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (tls)
@@ -501,6 +575,7 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 256, NULL},
+        {MHD_OPTION_THREAD_POOL_SIZE, nthreads, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 60, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)bgr_http_deadline_notify, srv->deadline},
@@ -514,6 +589,8 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
                                    MHD_OPTION_END);
     if (!srv->daemon) {
         bgr_http_deadline_stop(srv->deadline);
+        pthread_mutex_destroy(&srv->mu);
+        pthread_cond_destroy(&srv->idle_cv);
         free(srv);
         return bgr_error_set(err, BGR_EIO, "cannot serve on %s (address in use, no permission%s)",
                              cfg->listen, tls ? ", or a bad TLS certificate/key" : "");
@@ -533,7 +610,16 @@ void bgr_http_server_stop(struct bgr_http_server *s)
 {
     if (!s)
         return;
+    /* Let offloaded handlers finish and resume their connections (MHD must
+     * not stop with suspended ones); from now on handlers run inline. */
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    while (s->offloaded)
+        pthread_cond_wait(&s->idle_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
     MHD_stop_daemon(s->daemon);
     bgr_http_deadline_stop(s->deadline);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->idle_cv);
     free(s);
 }

@@ -40,6 +40,29 @@ static const char *allowed_format(const char *loader)
     return NULL;
 }
 
+/* libpng allocates a chunk's buffer from its declared length before reading
+ * it (zTXt, iTXt, iCCP, unknown chunks: Debian's libpng sets no chunk cap,
+ * and libvips offers none), so a 4 KB upload declaring a 2 GB chunk made it
+ * malloc 2 GB (found by fuzz_image). A chunk can never be longer than the
+ * bytes that follow it: false when one claims to be, up to IEND. */
+static bool png_chunks_fit(const uint8_t *d, size_t len)
+{
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (len < 8 || memcmp(d, sig, 8) != 0)
+        return true; /* not a PNG: nothing to check here */
+    size_t pos = 8;
+    while (len - pos >= 12) {
+        uint32_t n = (uint32_t)d[pos] << 24 | (uint32_t)d[pos + 1] << 16 |
+                     (uint32_t)d[pos + 2] << 8 | (uint32_t)d[pos + 3];
+        if (n > len - pos - 12)
+            return false;
+        if (memcmp(d + pos + 4, "IEND", 4) == 0)
+            break;
+        pos += 12 + (size_t)n;
+    }
+    return true;
+}
+
 /* Opens data lazily (header only) and checks it against the limits. On
  * success *out holds a new reference the caller drops. */
 static int image_open(const void *data, size_t len, const struct bgr_image_limits *lim,
@@ -62,6 +85,8 @@ static int image_open(const void *data, size_t len, const struct bgr_image_limit
     if (!format)
         return bgr_error_set(err, BGR_EUNSUPPORTED_FORMAT, "image format not accepted (%s)",
                              loader);
+    if (!png_chunks_fit(data, len))
+        return bgr_error_set(err, BGR_EUNSUPPORTED_FORMAT, "corrupt or truncated image");
 
     VipsImage *img = vips_image_new_from_buffer(data, len, "", "access",
                                                 VIPS_ACCESS_SEQUENTIAL, "fail_on",

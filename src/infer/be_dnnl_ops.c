@@ -230,10 +230,14 @@ static int dn_conv(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struc
     dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt,
                                  p->C % b->act_block == 0 ? b->act_tag : dnnl_format_tag_any);
     dnnl_data_type_t ddt = b->act_dt;
-    if (ddt != dnnl_f32 && feeds_output_only(g, nd->out, 0))
+    dnnl_format_tag_t dtag = p->M % b->act_block == 0 ? b->act_tag : dnnl_format_tag_any;
+    if (ddt != dnnl_f32 && feeds_output_only(g, nd->out, 0)) {
+        /* plain too, as the output is: a blocked layout would pad ISNet's
+         * one channel to 16 for the Resize and Sigmoid after it */
         ddt = dnnl_f32;
-    dnnl_memory_desc_init_by_tag(&dst, 4, dd, ddt,
-                                 p->M % b->act_block == 0 ? b->act_tag : dnnl_format_tag_any);
+        dtag = dnnl_nchw;
+    }
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, ddt, dtag);
     dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a);
     if (p->group == 1) {
         dnnl_dims_t wd = {p->M, p->C, p->kh, p->kw};
@@ -254,7 +258,8 @@ static int dn_conv(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struc
         dnnl_primitive_desc_destroy(pd);
         pd = NULL;
         dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->act_dt, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&dst, 4, dd, ddt,
+                                     dtag == dnnl_nchw ? dnnl_nchw : dnnl_format_tag_any);
         DN(dnnl_dilated_convolution_forward_desc_init(
                &cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wt, p->b ? &bias : NULL,
                &dst, strides, dil, pl, pr),

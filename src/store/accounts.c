@@ -85,12 +85,13 @@ out:
     return rc;
 }
 
-int bgr_store_account_get(struct bgr_store *s, const char *id, struct bgr_account *out,
-                          struct bgr_error *err)
+/* Reads account id on a borrowed connection. */
+static int account_read(struct bgr_store *s, sqlite3 *db, const char *id, struct bgr_account *out,
+                        struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
     sqlite3_stmt *st = NULL;
-    int rc = bgr_st_prepare(db, "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?", &st, err);
+    int rc = bgr_st_prepare_cached(s, db, "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?", &st,
+                                   err);
     if (rc)
         goto out;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -102,7 +103,15 @@ int bgr_store_account_get(struct bgr_store *s, const char *id, struct bgr_accoun
     else
         rc = bgr_st_fail(db, err, "read account");
 out:
-    sqlite3_finalize(st);
+    bgr_st_cached_done(st);
+    return rc;
+}
+
+int bgr_store_account_get(struct bgr_store *s, const char *id, struct bgr_account *out,
+                          struct bgr_error *err)
+{
+    sqlite3 *db = bgr_st_acquire(s);
+    int rc = account_read(s, db, id, out, err);
     bgr_st_release(s, db);
     return rc;
 }
@@ -254,11 +263,14 @@ int bgr_store_key_lookup(struct bgr_store *s, const char *key, int64_t now_ms,
         return bgr_error_set(err, BGR_EUNAUTHORIZED, "missing or invalid API key");
     bgr_sha256(key, strlen(key), hash);
     db = bgr_st_acquire(s);
-    rc = bgr_st_prepare(db,
-                        "SELECT k.hash, k.revoked_at, k.last_used_at, a.id"
-                        " FROM api_keys k JOIN accounts a ON a.id = k.account_id"
-                        " WHERE k.hash = ?",
-                        &st, err);
+    rc = bgr_st_read_begin(s, db, err); /* one snapshot for the key and its account */
+    if (rc)
+        goto out;
+    rc = bgr_st_prepare_cached(s, db,
+                               "SELECT k.hash, k.revoked_at, k.last_used_at, a.id"
+                               " FROM api_keys k JOIN accounts a ON a.id = k.account_id"
+                               " WHERE k.hash = ?",
+                               &st, err);
     if (rc)
         goto out;
     sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
@@ -276,21 +288,25 @@ int bgr_store_key_lookup(struct bgr_store *s, const char *key, int64_t now_ms,
     }
     last_used = sqlite3_column_int64(st, 2);
     bgr_st_col_text(st, 3, account_id, sizeof(account_id));
-    sqlite3_finalize(st);
+    bgr_st_cached_done(st);
     st = NULL;
+    /* On the same connection: one pool round trip per authentication. */
+    rc = account_read(s, db, account_id, acct, err);
+    if (!rc)
+        rc = bgr_st_read_end(s, db, err);
     /* Last use is bookkeeping for admins: a write at most once a minute per
      * key, and its failure (say, the CLI holds the lock) is not the client's. */
-    if (now_ms - last_used >= 60000 &&
+    if (!rc && now_ms - last_used >= 60000 &&
         bgr_st_prepare(db, "UPDATE api_keys SET last_used_at = ? WHERE hash = ?", &st, NULL) == 0) {
         sqlite3_bind_int64(st, 1, now_ms);
         sqlite3_bind_blob(st, 2, hash, sizeof(hash), SQLITE_STATIC);
         (void)sqlite3_step(st);
+        sqlite3_finalize(st);
+        st = NULL;
     }
 out:
-    sqlite3_finalize(st);
+    bgr_st_cached_done(st); /* the lookup's (every other statement is finalized) */
     bgr_st_release(s, db);
-    if (!rc)
-        rc = bgr_store_account_get(s, account_id, acct, err);
     return rc;
 }
 

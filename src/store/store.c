@@ -66,6 +66,16 @@ static const char *const migrations[] = {
     " status INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
     " created_at INTEGER NOT NULL);"
     "CREATE INDEX outbox_due ON outbox(status, next_attempt_at);",
+    /* 3: usage counted per (account, day) in the same transaction as each
+     * usage row, so api_calls and /v1/usage read a few rows instead of
+     * counting every request of the month */
+    "CREATE TABLE usage_days(account_id TEXT NOT NULL, day INTEGER NOT NULL,"
+    " n INTEGER NOT NULL, PRIMARY KEY(account_id, day)) WITHOUT ROWID;"
+    "INSERT INTO usage_days(account_id, day, n)"
+    " SELECT account_id, day, COUNT(*) FROM usage GROUP BY account_id, day;"
+    /* nothing reads usage rows by account and day any more: the index
+     * only cost a page write per commit */
+    "DROP INDEX usage_account_day;",
 };
 
 int bgr_store_schema_version(void)
@@ -111,6 +121,59 @@ int bgr_st_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct bgr_e
         return bgr_st_fail(db, err, "prepare");
     }
     return 0;
+}
+
+int bgr_st_prepare_cached(struct bgr_store *s, sqlite3 *db, const char *sql, sqlite3_stmt **st,
+                          struct bgr_error *err)
+{
+    struct bgr_st_conn *c = NULL;
+    for (int i = 0; i <= s->pool_size && !c; i++)
+        if (s->stmts[i].db == db)
+            c = &s->stmts[i];
+    BGR_ASSERT(c != NULL); /* a connection of this store */
+    for (int i = 0; i < c->n; i++) {
+        if (c->sql[i] == sql) {
+            *st = c->st[i];
+            return 0;
+        }
+    }
+    int rc = bgr_st_prepare(db, sql, st, err);
+    if (rc || c->n == BGR_STMT_CACHE)
+        return rc; /* a full cache still answers, but the statement is not kept */
+    c->sql[c->n] = sql;
+    c->st[c->n++] = *st;
+    return 0;
+}
+
+void bgr_st_cached_done(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static const char sql_begin[] = "BEGIN", sql_commit[] = "COMMIT";
+
+/* Steps a kept statement without results. */
+static int step_cached(struct bgr_store *s, sqlite3 *db, const char *sql, struct bgr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bgr_st_prepare_cached(s, db, sql, &st, err);
+    if (!rc && sqlite3_step(st) != SQLITE_DONE)
+        rc = bgr_st_fail(db, err, sql);
+    bgr_st_cached_done(st);
+    return rc;
+}
+
+int bgr_st_read_begin(struct bgr_store *s, sqlite3 *db, struct bgr_error *err)
+{
+    return step_cached(s, db, sql_begin, err);
+}
+
+int bgr_st_read_end(struct bgr_store *s, sqlite3 *db, struct bgr_error *err)
+{
+    return sqlite3_get_autocommit(db) ? 0 : step_cached(s, db, sql_commit, err);
 }
 
 int bgr_st_exec(sqlite3 *db, const char *sql, struct bgr_error *err)
@@ -349,6 +412,8 @@ static int migrate(sqlite3 *db, int target, struct bgr_error *err)
         goto out;
     }
     version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st); /* an active statement would lock out DROP INDEX */
+    st = NULL;
     if (version > bgr_store_schema_version()) {
         rc = bgr_error_set(err, BGR_EIO,
                            "store: database schema version %d is newer than this program's %d",
@@ -392,15 +457,26 @@ static int check_plans(const struct bgr_plan *p, size_t n, struct bgr_error *err
     return 0;
 }
 
+/* SQLite's memory statistics take a process-wide mutex on every
+ * allocation, which the server's threads then queue on; nothing reads them.
+ * Only possible before SQLite initialises (later it is a harmless no-op). */
+static void sqlite_setup(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, struct bgr_store **out,
                    struct bgr_error *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     struct bgr_store_opts defaults = {0};
     struct bgr_plan def_plans[BGR_PLAN_DEFAULT_COUNT];
     struct bgr_store *s;
     char *results = NULL;
+    sqlite3 *wdb = NULL;
     int rc, target;
 
+    pthread_once(&once, sqlite_setup);
     if (!opts)
         opts = &defaults;
     if (!opts->plans) {
@@ -427,6 +503,7 @@ int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, stru
     pthread_mutex_init(&s->rate_mu, NULL);
     s->conns = bgr_xcalloc((size_t)s->pool_size, sizeof(*s->conns));
     s->conn_busy = bgr_xcalloc((size_t)s->pool_size, sizeof(*s->conn_busy));
+    s->stmts = bgr_xcalloc((size_t)s->pool_size + 1, sizeof(*s->stmts));
 
     if (asprintf(&s->db_path, "%s/bgremover.db", data_dir) < 0 ||
         asprintf(&results, "%s/results", data_dir) < 0) {
@@ -442,8 +519,15 @@ int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, stru
         rc = open_conn(s, &s->conns[i], err);
         if (rc)
             goto out;
+        s->stmts[i].db = s->conns[i];
     }
     rc = migrate(s->conns[0], target, err);
+    if (!rc)
+        rc = open_conn(s, &wdb, err);
+    if (!rc) {
+        bgr_st_writer_init(s, wdb);
+        s->stmts[s->pool_size].db = wdb;
+    }
 out:
     free(results);
     if (rc) {
@@ -458,6 +542,11 @@ void bgr_store_close(struct bgr_store *s)
 {
     if (!s)
         return;
+    sqlite3 *wdb = bgr_st_writer_release(s); /* NULL when it never started */
+    for (int i = 0; s->stmts && i <= s->pool_size; i++)
+        for (int k = 0; k < s->stmts[i].n; k++)
+            sqlite3_finalize(s->stmts[i].st[k]); /* else sqlite3_close would refuse */
+    sqlite3_close(wdb);
     for (int i = 0; i < s->pool_size; i++)
         sqlite3_close(s->conns[i]);
     for (int b = 0; b < BGR_RATE_BUCKETS; b++) {
@@ -473,6 +562,7 @@ void bgr_store_close(struct bgr_store *s)
     pthread_mutex_destroy(&s->rate_mu);
     free(s->conns);
     free(s->conn_busy);
+    free(s->stmts);
     free(s->data_dir);
     free(s->db_path);
     free(s);

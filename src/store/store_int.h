@@ -13,6 +13,16 @@
 
 #define BGR_MAX_PLANS 16
 #define BGR_RATE_BUCKETS 256
+#define BGR_STMT_CACHE 16 /* statements kept prepared per connection */
+
+/* A connection's kept statements (see bgr_st_prepare_cached). Only the
+ * thread holding the connection touches it. */
+struct bgr_st_conn {
+    sqlite3 *db;
+    int n;
+    const char *sql[BGR_STMT_CACHE]; /* the literal's address is the key */
+    sqlite3_stmt *st[BGR_STMT_CACHE];
+};
 
 /* One account's per-minute window (in memory: one server per data dir). */
 struct bgr_rate_entry {
@@ -37,7 +47,35 @@ struct bgr_store {
 
     pthread_mutex_t rate_mu;
     struct bgr_rate_entry *rate[BGR_RATE_BUCKETS];
+
+    struct bgr_st_writer *writer; /* group commit of per-request writes (commit.c) */
+    struct bgr_st_conn *stmts;    /* pool_size + 1 (the writer's last) */
 };
+
+/* ---- group commit (commit.c) ------------------------------------------------
+ * A write for the group commit. run executes the op's SQL on the writer's
+ * connection inside a transaction shared with the other ops queued
+ * meanwhile; it returns 0 or a negative enum bgr_err and must write its
+ * outputs (in ctx) afresh each time: after a failed batch it runs again,
+ * alone. The op lives on the caller's stack. */
+struct bgr_st_op {
+    int (*run)(sqlite3 *db, void *ctx, struct bgr_error *err);
+    void *ctx;
+    /* writer-owned */
+    struct bgr_st_op *next;
+    pthread_cond_t cv; /* its caller waits here */
+    bool done;
+    int rc;
+    struct bgr_error err;
+};
+struct bgr_st_writer;
+/* Sets the writer up on db (a connection of its own, which the writer owns
+ * until bgr_st_writer_release hands it back; no write may be in flight). */
+void bgr_st_writer_init(struct bgr_store *s, sqlite3 *db);
+sqlite3 *bgr_st_writer_release(struct bgr_store *s);
+/* Queues op and returns once the transaction holding it has committed (0)
+ * or failed (its error, detail in *err). The caller may run the batch. */
+int bgr_st_write(struct bgr_store *s, struct bgr_st_op *op, struct bgr_error *err);
 
 /* Borrows a connection (waits for one) / gives it back. */
 sqlite3 *bgr_st_acquire(struct bgr_store *s);
@@ -47,6 +85,21 @@ void bgr_st_release(struct bgr_store *s, sqlite3 *db);
 int bgr_st_fail(sqlite3 *db, struct bgr_error *err, const char *what);
 /* Prepares sql (BGR_EIO on failure). */
 int bgr_st_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct bgr_error *err);
+/* The statements every request runs, prepared once per connection and
+ * kept (parsing them cost more than running them). sql must be a string
+ * literal (its address is the cache key); db a connection of s's pool or
+ * its writer. Hand the statement back with bgr_st_cached_done (reset,
+ * bindings cleared: it must not keep a read snapshot open), never with
+ * sqlite3_finalize. NULL is accepted. */
+int bgr_st_prepare_cached(struct bgr_store *s, sqlite3 *db, const char *sql, sqlite3_stmt **st,
+                          struct bgr_error *err);
+void bgr_st_cached_done(sqlite3_stmt *st);
+/* A read transaction on a pool connection (BEGIN / COMMIT, kept prepared):
+ * the statements between share one snapshot and one WAL read lock, where
+ * each autocommit statement would take its own (fcntl calls). end also
+ * commits writes made meanwhile; bgr_st_release rolls back a forgotten one. */
+int bgr_st_read_begin(struct bgr_store *s, sqlite3 *db, struct bgr_error *err);
+int bgr_st_read_end(struct bgr_store *s, sqlite3 *db, struct bgr_error *err);
 /* Runs a statement without results (or several, via sqlite3_exec). */
 int bgr_st_exec(sqlite3 *db, const char *sql, struct bgr_error *err);
 /* BEGIN IMMEDIATE (takes the write lock now, waiting per busy_timeout). */

@@ -6,6 +6,11 @@
  * most one minute). It makes X-RateLimit-Reset exact: the window's end.
  * Daily limit: a row per (account, UTC day) incremented in a write
  * transaction, so it is exact across restarts and processes.
+ * Both writes per request (the daily charge here, the usage record after
+ * the response is built) are group-committed by the writer (commit.c).
+ * Usage: a row per admitted request (the detail) plus a counter per
+ * (account, day) kept in the same transaction, which is what api_calls and
+ * /v1/usage read: a month is at most 31 rows, however busy it was.
  * Credits: derived from the results table (each result row carries the
  * credits it was charged), so there is one source of truth for
  * credits_used, images_processed and the balance checked at commit.
@@ -40,26 +45,31 @@ static struct bgr_rate_entry *rate_entry(struct bgr_store *s, const char *id)
     return e;
 }
 
-/* Today's admitted count; increments it when inc and below the limit.
- * *n receives the count after the call. */
-static int daily_count(struct bgr_store *s, const struct bgr_account *acct, int64_t day, bool inc,
-                       int64_t *n, bool *over, struct bgr_error *err)
+struct daily_op {
+    struct bgr_store *s;
+    const struct bgr_account *acct;
+    int64_t day;
+    bool inc;
+    int64_t count; /* out: today's count after the call */
+    bool over;     /* out: the limit was reached before this request */
+};
+
+/* Reads today's admitted count and, when inc and below the limit, adds
+ * this request: inside the writer's transaction (inc) or alone (peek). */
+static int daily_run(sqlite3 *db, void *ctx, struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
+    struct daily_op *o = ctx;
     sqlite3_stmt *st = NULL;
-    int64_t count = 0;
-    int rc = inc ? bgr_st_begin(db, err) : 0;
+    int rc = bgr_st_prepare_cached(
+        o->s, db, "SELECT n FROM daily_counts WHERE account_id = ? AND day = ?", &st, err);
     if (rc)
         goto out;
-    rc =
-        bgr_st_prepare(db, "SELECT n FROM daily_counts WHERE account_id = ? AND day = ?", &st, err);
-    if (rc)
-        goto out;
-    sqlite3_bind_text(st, 1, acct->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, day);
+    o->count = 0;
+    sqlite3_bind_text(st, 1, o->acct->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, o->day);
     switch (sqlite3_step(st)) {
     case SQLITE_ROW:
-        count = sqlite3_column_int64(st, 0);
+        o->count = sqlite3_column_int64(st, 0);
         break;
     case SQLITE_DONE:
         break;
@@ -67,31 +77,48 @@ static int daily_count(struct bgr_store *s, const struct bgr_account *acct, int6
         rc = bgr_st_fail(db, err, "read daily count");
         goto out;
     }
-    sqlite3_finalize(st);
+    bgr_st_cached_done(st);
     st = NULL;
-    *over = acct->plan.per_day != BGR_UNLIMITED && count >= acct->plan.per_day;
-    if (inc && !*over) {
-        rc = bgr_st_prepare(db,
-                            "INSERT INTO daily_counts(account_id, day, n) VALUES(?,?,1)"
-                            " ON CONFLICT(account_id, day) DO UPDATE SET n = n + 1",
-                            &st, err);
+    o->over = o->acct->plan.per_day != BGR_UNLIMITED && o->count >= o->acct->plan.per_day;
+    if (o->inc && !o->over) {
+        rc = bgr_st_prepare_cached(o->s, db,
+                                   "INSERT INTO daily_counts(account_id, day, n) VALUES(?,?,1)"
+                                   " ON CONFLICT(account_id, day) DO UPDATE SET n = n + 1",
+                                   &st, err);
         if (rc)
             goto out;
-        sqlite3_bind_text(st, 1, acct->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, day);
+        sqlite3_bind_text(st, 1, o->acct->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, o->day);
         if (sqlite3_step(st) != SQLITE_DONE) {
             rc = bgr_st_fail(db, err, "count request");
             goto out;
         }
-        count++;
+        o->count++;
     }
-    if (inc)
-        rc = bgr_st_commit(db, err);
 out:
-    sqlite3_finalize(st);
-    bgr_st_release(s, db);
-    if (!rc)
-        *n = count;
+    bgr_st_cached_done(st);
+    return rc;
+}
+
+/* Today's admitted count; increments it when inc and below the limit (a
+ * group-committed write). *n receives the count after the call. */
+static int daily_count(struct bgr_store *s, const struct bgr_account *acct, int64_t day, bool inc,
+                       int64_t *n, bool *over, struct bgr_error *err)
+{
+    struct daily_op o = {s, acct, day, inc, 0, false};
+    int rc;
+    if (inc) {
+        struct bgr_st_op op = {.run = daily_run, .ctx = &o};
+        rc = bgr_st_write(s, &op, err);
+    } else {
+        sqlite3 *db = bgr_st_acquire(s);
+        rc = daily_run(db, &o, err);
+        bgr_st_release(s, db);
+    }
+    if (!rc) {
+        *n = o.count;
+        *over = o.over;
+    }
     return rc;
 }
 
@@ -248,38 +275,67 @@ int bgr_store_credits_exact(struct bgr_store *s, const struct bgr_account *acct,
 #define CREDITS_CEIL                                                                               \
     "COALESCE(CAST(SUM(credits) AS INTEGER) + (SUM(credits) > CAST(SUM(credits) AS INTEGER)), 0)"
 
+struct usage_op {
+    struct bgr_store *s;
+    const char *account_id, *route;
+    int64_t now_ms, duration_ms;
+    int http_status;
+};
+
+/* The usage row and its day's counter, in the writer's transaction. */
+static int usage_run(sqlite3 *db, void *ctx, struct bgr_error *err)
+{
+    const struct usage_op *o = ctx;
+    int64_t day = bgr_day_from_ms(o->now_ms);
+    sqlite3_stmt *st = NULL;
+    int rc =
+        bgr_st_prepare_cached(o->s, db,
+                              "INSERT INTO usage(account_id, ts, day, route, status, duration_ms)"
+                              " VALUES(?,?,?,?,?,?)",
+                              &st, err);
+    if (rc)
+        goto out;
+    sqlite3_bind_text(st, 1, o->account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, o->now_ms);
+    sqlite3_bind_int64(st, 3, day);
+    sqlite3_bind_text(st, 4, o->route ? o->route : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, o->http_status);
+    sqlite3_bind_int64(st, 6, o->duration_ms);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = bgr_st_fail(db, err, "record usage");
+        goto out;
+    }
+    bgr_st_cached_done(st);
+    rc = bgr_st_prepare_cached(o->s, db,
+                               "INSERT INTO usage_days(account_id, day, n) VALUES(?,?,1)"
+                               " ON CONFLICT(account_id, day) DO UPDATE SET n = n + 1",
+                               &st, err);
+    if (rc)
+        goto out;
+    sqlite3_bind_text(st, 1, o->account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, day);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = bgr_st_fail(db, err, "count usage");
+out:
+    bgr_st_cached_done(st);
+    return rc;
+}
+
 int bgr_store_usage_record(struct bgr_store *s, const char *account_id, int64_t now_ms,
                            const char *route, int http_status, int64_t duration_ms,
                            struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
-    int rc = bgr_st_prepare(db,
-                            "INSERT INTO usage(account_id, ts, day, route, status, duration_ms)"
-                            " VALUES(?,?,?,?,?,?)",
-                            &st, err);
-    if (rc)
-        goto out;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now_ms);
-    sqlite3_bind_int64(st, 3, bgr_day_from_ms(now_ms));
-    sqlite3_bind_text(st, 4, route ? route : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, http_status);
-    sqlite3_bind_int64(st, 6, duration_ms);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = bgr_st_fail(db, err, "record usage");
-out:
-    sqlite3_finalize(st);
-    bgr_st_release(s, db);
-    return rc;
+    struct usage_op o = {s, account_id, route, now_ms, duration_ms, http_status};
+    struct bgr_st_op op = {.run = usage_run, .ctx = &o};
+    return bgr_st_write(s, &op, err);
 }
 
 /* One aggregate row: SELECT <agg> ... bound (account, first, last). */
-static int agg3(sqlite3 *db, const char *sql, const char *account_id, int64_t first, int64_t last,
-                int64_t *a, int64_t *b, struct bgr_error *err)
+static int agg3(struct bgr_store *s, sqlite3 *db, const char *sql, const char *account_id,
+                int64_t first, int64_t last, int64_t *a, int64_t *b, struct bgr_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = bgr_st_prepare(db, sql, &st, err);
+    int rc = bgr_st_prepare_cached(s, db, sql, &st, err);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
@@ -292,7 +348,7 @@ static int agg3(sqlite3 *db, const char *sql, const char *account_id, int64_t fi
     } else {
         rc = bgr_st_fail(db, err, "aggregate usage");
     }
-    sqlite3_finalize(st);
+    bgr_st_cached_done(st);
     return rc;
 }
 
@@ -304,14 +360,20 @@ int bgr_store_usage_month(struct bgr_store *s, const char *account_id, int64_t n
     sqlite3 *db = bgr_st_acquire(s);
     int rc;
     bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
+    rc = bgr_st_read_begin(s, db, err); /* both numbers from one snapshot */
     /* Whole credits, a started one counted (charges may be fractional). */
-    rc = agg3(db,
-              "SELECT COUNT(*), " CREDITS_CEIL " FROM images"
-              " WHERE account_id = ? AND day BETWEEN ? AND ?",
-              account_id, first, last, &u.images_processed, &u.credits_used, err);
     if (!rc)
-        rc = agg3(db, "SELECT COUNT(*) FROM usage WHERE account_id = ? AND day BETWEEN ? AND ?",
+        rc = agg3(s, db,
+                  "SELECT COUNT(*), " CREDITS_CEIL " FROM images"
+                  " WHERE account_id = ? AND day BETWEEN ? AND ?",
+                  account_id, first, last, &u.images_processed, &u.credits_used, err);
+    if (!rc)
+        rc = agg3(s, db,
+                  "SELECT COALESCE(SUM(n), 0) FROM usage_days"
+                  " WHERE account_id = ? AND day BETWEEN ? AND ?",
                   account_id, first, last, &u.api_calls, NULL, err);
+    if (!rc)
+        rc = bgr_st_read_end(s, db, err);
     bgr_st_release(s, db);
     if (!rc)
         *out = u;
@@ -422,8 +484,7 @@ int bgr_store_usage_range(struct bgr_store *s, const char *account_id, int64_t s
     }
     db = bgr_st_acquire(s);
     rc = fold_days(db,
-                   "SELECT day, COUNT(*), 0 FROM usage WHERE account_id = ? AND day BETWEEN ? AND ?"
-                   " GROUP BY day",
+                   "SELECT day, n, 0 FROM usage_days WHERE account_id = ? AND day BETWEEN ? AND ?",
                    account_id, &r, g, 0, err);
     if (!rc)
         rc = fold_days(db,
@@ -431,7 +492,7 @@ int bgr_store_usage_range(struct bgr_store *s, const char *account_id, int64_t s
                        " WHERE account_id = ? AND day BETWEEN ? AND ? GROUP BY day",
                        account_id, &r, g, 1, err);
     if (!rc)
-        rc = agg3(db,
+        rc = agg3(s, db,
                   "SELECT COALESCE(SUM(processing_ms), 0), COUNT(*) FROM images"
                   " WHERE account_id = ? AND day BETWEEN ? AND ?",
                   account_id, start_day, end_day, &sum_ms, &r.total_images, err);

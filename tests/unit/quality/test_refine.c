@@ -103,6 +103,27 @@ BGR_TEST(refine_snaps_confident_interior)
     bgr_pixels_release(&img);
 }
 
+/* A crisp model edge whose colour edge lies 2 px further out (a halo of
+ * subject colour in the background, a shadow): the colour fit alone would
+ * spill alpha over those pixels; the pixels the model calls background
+ * must stay exactly clear, and the subject side is untouched. */
+BGR_TEST(refine_no_spill_past_crisp_edge)
+{
+    struct bgr_error err;
+    int w = 160, h = 120, edge = 80;
+    struct bgr_pixels img = two_colours(w, h, edge + 2);
+    uint8_t *m = ramp(w, h, edge + 0.25, 1.0); /* one soft px, at edge */
+    BGR_REQUIRE(bgr_image_refine_matte(&img, m, &err) == 0);
+    int spill = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = edge + 1; x < w; x++)
+            spill = m[y * w + x] > spill ? m[y * w + x] : spill;
+    BGR_CHECK_EQ_INT(spill, 0);
+    BGR_CHECK_EQ_INT(m[(h / 2) * w + edge - 3], 255);
+    free(m);
+    bgr_pixels_release(&img);
+}
+
 /* Larger than the grid (the subsampled, interpolated path): the same. */
 BGR_TEST(refine_large_image_uses_grid)
 {

@@ -819,4 +819,114 @@ BGR_TEST(credits_atomic_across_processes)
     free(dir);
 }
 
+/* Group commit (issue 4): threads of two processes charge the daily limit
+ * and record usage at once; the writes share transactions, yet exactly
+ * per_day requests are admitted and every admitted one is counted once, in
+ * the usage rows, the per-day counters and the month's api_calls. */
+struct usage_racer {
+    struct bgr_store *s;
+    struct bgr_account a;
+    int admitted, refused, other;
+};
+
+static void *race_usage(void *arg)
+{
+    struct usage_racer *r = arg;
+    for (int i = 0; i < 100; i++) {
+        struct bgr_error e;
+        struct bgr_rate_status st;
+        int rc = bgr_store_rate_hit(r->s, &r->a, t0() + i, &st, &e);
+        if (rc == 0 &&
+            bgr_store_usage_record(r->s, r->a.id, t0() + i, "GET /v1/account", 200, 1, &e) == 0)
+            __atomic_add_fetch(&r->admitted, 1, __ATOMIC_SEQ_CST);
+        else if (rc == BGR_EDAILY_LIMIT_EXCEEDED)
+            __atomic_add_fetch(&r->refused, 1, __ATOMIC_SEQ_CST);
+        else
+            __atomic_add_fetch(&r->other, 1, __ATOMIC_SEQ_CST);
+    }
+    return NULL;
+}
+
+BGR_TEST(usage_group_commit_exact)
+{
+    char *dir = tmp_dir();
+    struct bgr_plan plan = {"t", 1000000, 500, 1 << 20, 3600, 10};
+    struct bgr_store_opts o = {.plans = &plan, .n_plans = 1};
+    struct bgr_store *s = NULL;
+    struct bgr_error e = {0};
+    struct usage_racer r = {0};
+    struct bgr_month_usage mu;
+    struct bgr_usage_report rep;
+    pthread_t th[6];
+    int status = 0;
+    BGR_REQUIRE(bgr_store_open(dir, &o, &s, &e) == 0);
+    BGR_REQUIRE(bgr_store_account_create(s, "g@example.com", "t", t0(), &r.a, &e) == 0);
+    bgr_store_close(s);
+    pid_t child = fork();
+    BGR_REQUIRE(child >= 0);
+    BGR_REQUIRE(bgr_store_open(dir, &o, &s, &e) == 0); /* after fork: its own connections */
+    r.s = s;
+    for (int i = 0; i < 6; i++)
+        pthread_create(&th[i], NULL, race_usage, &r);
+    for (int i = 0; i < 6; i++)
+        pthread_join(th[i], NULL);
+    if (child == 0) {
+        bgr_store_close(s);
+        _exit(r.other ? 1 : 0);
+    }
+    BGR_REQUIRE(waitpid(child, &status, 0) == child && WIFEXITED(status));
+    BGR_CHECK_EQ_INT(WEXITSTATUS(status), 0); /* no error in the child either */
+    BGR_CHECK_EQ_INT(r.other, 0);
+    BGR_CHECK_EQ_INT(db_int(dir, "SELECT COUNT(*) FROM usage"), 500);
+    BGR_CHECK_EQ_INT(db_int(dir, "SELECT SUM(n) FROM usage_days"), 500);
+    BGR_CHECK_EQ_INT(db_int(dir, "SELECT SUM(n) FROM daily_counts"), 500);
+    BGR_CHECK_EQ_INT(bgr_store_usage_month(s, r.a.id, t0(), &mu, &e), 0);
+    BGR_CHECK_EQ_INT(mu.api_calls, 500);
+    BGR_REQUIRE(bgr_store_usage_range(s, r.a.id, bgr_day_from_ms(t0()) - 3, bgr_day_from_ms(t0()),
+                                      BGR_GRAN_DAILY, &rep, &e) == 0);
+    BGR_CHECK_EQ_INT(rep.total_requests, 500);
+    BGR_CHECK_EQ_INT(rep.n_buckets, 4);
+    BGR_CHECK_EQ_INT(rep.buckets[0].requests, 500);
+    bgr_usage_report_release(&rep);
+    bgr_store_close(s);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* Migration 3 counts the usage rows an older database already holds. */
+BGR_TEST(usage_days_backfilled)
+{
+    char *dir = tmp_dir();
+    struct bgr_store_opts o = {.schema_version = 2};
+    struct bgr_store *s = NULL;
+    struct bgr_error e = {0};
+    struct bgr_account a;
+    struct bgr_month_usage mu;
+    char path[512], sql[256];
+    sqlite3 *db = NULL;
+    BGR_REQUIRE(bgr_store_open(dir, &o, &s, &e) == 0);
+    BGR_REQUIRE(bgr_store_account_create(s, "m@example.com", "pro", t0(), &a, &e) == 0);
+    bgr_store_close(s);
+    snprintf(path, sizeof(path), "%s/bgremover.db", dir);
+    BGR_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    for (int i = 0; i < 7; i++) {
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO usage(account_id, ts, day, route, status, duration_ms)"
+                 " VALUES('%s', %lld, %lld, 'GET /v1/account', 200, 1)",
+                 a.id, (long long)t0(), (long long)bgr_day_from_ms(t0()));
+        BGR_CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    sqlite3_close(db);
+    s = open_store(dir);
+    BGR_REQUIRE(s);
+    BGR_CHECK_EQ_INT(bgr_store_usage_month(s, a.id, t0(), &mu, &e), 0);
+    BGR_CHECK_EQ_INT(mu.api_calls, 7);
+    BGR_CHECK_EQ_INT(bgr_store_usage_record(s, a.id, t0(), "GET /v1/usage", 200, 1, &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_usage_month(s, a.id, t0(), &mu, &e), 0);
+    BGR_CHECK_EQ_INT(mu.api_calls, 8);
+    bgr_store_close(s);
+    rm_rf(dir);
+    free(dir);
+}
+
 BGR_TEST_MAIN()
