@@ -16,6 +16,7 @@
  * answers 503 SERVICE_BUSY when full.
  */
 #include "api/api_int.h"
+#include "api/removebg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -147,78 +148,20 @@ static int parse_json(const uint8_t *body, size_t len, struct api_remove_params 
     return 0;
 }
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
 /* Decodes standard or URL-safe base64 (padding optional, whitespace
  * skipped, an optional "data:...;base64," prefix) into a malloc'd buffer of
- * at most max bytes. */
+ * at most max bytes, with the same decoder as the remove.bg route. */
 static int b64_decode(const char *s, size_t max, uint8_t **out, size_t *outlen,
                       struct bgr_error *err)
 {
-    if (strncmp(s, "data:", 5) == 0) {
-        const char *comma = strchr(s, ',');
-        if (!comma || comma - s < 12 || strncmp(comma - 7, ";base64", 7) != 0)
-            return bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                                 "Invalid image_file_b64: a data: URI must be base64");
-        s = comma + 1;
-    }
-    size_t n = strlen(s);
-    if (n / 4 * 3 > max + 3)
+    int rc = rbg_b64_decode(s, max, out, outlen);
+    if (rc == -2)
         return bgr_error_set(err, BGR_EFILE_TOO_LARGE,
                              "The image exceeds the plan's maximum file size of %zu bytes", max);
-    uint8_t *d = malloc(n / 4 * 3 + 3);
-    if (!d)
-        return bgr_error_set(err, BGR_ENOMEM, "out of memory");
-    size_t j = 0, pad = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64val(c);
-        if (v < 0 || pad) {
-            free(d);
-            return bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                                 "Invalid image_file_b64: not valid base64");
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            d[j++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (bits >= 6 || pad > 2) {
-        free(d);
+    if (rc)
         return bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                             "Invalid image_file_b64: not valid base64");
-    }
-    if (j > max) {
-        free(d);
-        return bgr_error_set(
-            err, BGR_EFILE_TOO_LARGE,
-            "The image (%zu bytes) exceeds the plan's maximum file size of %zu bytes", j, max);
-    }
-    *out = d;
-    *outlen = j;
+                             "Invalid image_file_b64: not valid base64 (or a data: URI "
+                             "that is not base64)");
     return 0;
 }
 
