@@ -113,3 +113,55 @@ int bgr_cli_main(int argc, char **argv)
     opterr = 0; /* we word the messages ourselves */
     return c->fn(argc - 1, argv + 1);
 }
+
+int bgr_cli_model_option(const char *cmd, int c, const char *arg, struct bgr_cli_model_args *m,
+                         struct bgr_output_opts *o)
+{
+    struct bgr_error err;
+    bgr_error_clear(&err);
+    switch (c) {
+    case 'm':
+        m->model = arg;
+        return 0;
+    case 'd':
+        m->model_dir = arg;
+        return 0;
+    case 'B':
+        if (strcmp(arg, "dnnl") == 0)
+            m->mo.backend = BGR_BACKEND_DNNL;
+        else if (strcmp(arg, "ref") == 0)
+            m->mo.backend = BGR_BACKEND_REF;
+        else
+            return bgr_cli_usage_error(cmd, "--backend: '%s' is not dnnl or ref", arg);
+        return 0;
+    case 'P':
+        /* int8 is a name the engine knows; it refuses it at load (exit 1)
+         * until it has an int8 path, which is a processing error, not usage. */
+        if (strcmp(arg, "auto") == 0)
+            m->mo.precision = BGR_PREC_AUTO;
+        else if (strcmp(arg, "fp32") == 0)
+            m->mo.precision = BGR_PREC_FP32;
+        else if (strcmp(arg, "bf16") == 0)
+            m->mo.precision = BGR_PREC_BF16;
+        else if (strcmp(arg, "int8") == 0)
+            m->mo.precision = BGR_PREC_INT8;
+        else
+            return bgr_cli_usage_error(cmd, "--precision: '%s' is not auto, fp32, bf16 or int8",
+                                       arg);
+        return 0;
+    case 'j':
+        if (bgr_cli_parse_int(arg, 1, 1024, &m->mo.n_threads))
+            return bgr_cli_usage_error(cmd, "--threads: '%s' is not a number from 1 to 1024", arg);
+        return 0;
+    case 'R':
+        if (bgr_parse_refine(arg, &o->refine, &err))
+            return bgr_cli_usage_error(cmd, "--refine: %s", err.msg);
+        return 0;
+    case 'D':
+        if (bgr_parse_bool(arg, "decontaminate", &o->decontaminate, &err))
+            return bgr_cli_usage_error(cmd, "--decontaminate: %s", err.msg);
+        return 0;
+    default:
+        return 1;
+    }
+}

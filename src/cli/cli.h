@@ -14,6 +14,9 @@
 
 #include <stddef.h>
 
+#include "infer/infer.h"
+#include "pipeline/pipeline.h"
+
 enum { BGR_EXIT_OK = 0, BGR_EXIT_FAIL = 1, BGR_EXIT_USAGE = 2 };
 
 /* One prototype per line of commands.def. */
@@ -47,5 +50,19 @@ int bgr_cli_bad_option(const char *cmd, int c, char **argv);
 
 /* Parses a whole decimal int in [lo, hi] into *out: 0, or -1 if s is not one. */
 int bgr_cli_parse_int(const char *s, int lo, int hi, int *out);
+
+/* The model and matte options that remove, eval and bench share, as getopt
+ * codes: 'm' --model, 'd' --model-dir, 'B' --backend, 'P' --precision,
+ * 'j' --threads, 'R' --refine, 'D' --decontaminate. The model fields are
+ * pointers into argv (not copied). Returns 0 when c is one of them and arg
+ * is good, 1 when c is not one of them, or BGR_EXIT_USAGE after reporting
+ * the bad value under cmd's name. */
+struct bgr_cli_model_args {
+    const char *model;     /* name or path; NULL = the default model */
+    const char *model_dir; /* NULL = the default directory */
+    struct bgr_model_opts mo;
+};
+int bgr_cli_model_option(const char *cmd, int c, const char *arg, struct bgr_cli_model_args *m,
+                         struct bgr_output_opts *o);
 
 #endif

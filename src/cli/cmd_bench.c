@@ -37,8 +37,7 @@
 #define MAX_PROFILE 32
 
 struct bench_args {
-    struct bgr_model_opts mo;
-    const char *model, *model_dir;
+    struct bgr_cli_model_args m; /* model, model dir, model options */
     int runs, verbose, png_levels;
     struct bgr_output_opts opts; /* pipeline options: the product's defaults, --refine */
     char **images;
@@ -79,44 +78,11 @@ static int parse_args(int argc, char **argv, struct bench_args *a)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct bgr_error err;
     int c;
     a->runs = -1;
     bgr_output_opts_init(&a->opts);
     while ((c = getopt_long(argc, argv, ":m:d:j:n:vh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm':
-            a->model = optarg;
-            break;
-        case 'd':
-            a->model_dir = optarg;
-            break;
-        case 'P':
-            if (strcmp(optarg, "auto") == 0)
-                a->mo.precision = BGR_PREC_AUTO;
-            else if (strcmp(optarg, "fp32") == 0)
-                a->mo.precision = BGR_PREC_FP32;
-            else if (strcmp(optarg, "bf16") == 0)
-                a->mo.precision = BGR_PREC_BF16;
-            else if (strcmp(optarg, "int8") == 0)
-                a->mo.precision = BGR_PREC_INT8;
-            else
-                return bgr_cli_usage_error(CMD, "--precision: '%s' is not auto, fp32, bf16 or int8",
-                                           optarg);
-            break;
-        case 'B':
-            if (strcmp(optarg, "dnnl") == 0)
-                a->mo.backend = BGR_BACKEND_DNNL;
-            else if (strcmp(optarg, "ref") == 0)
-                a->mo.backend = BGR_BACKEND_REF;
-            else
-                return bgr_cli_usage_error(CMD, "--backend: '%s' is not dnnl or ref", optarg);
-            break;
-        case 'j':
-            if (bgr_cli_parse_int(optarg, 1, 1024, &a->mo.n_threads))
-                return bgr_cli_usage_error(CMD, "--threads: '%s' is not a number from 1 to 1024",
-                                           optarg);
-            break;
         case 'n':
             if (bgr_cli_parse_int(optarg, 1, 100000, &a->runs))
                 return bgr_cli_usage_error(CMD, "--runs: '%s' is not a number from 1 to 100000",
@@ -125,27 +91,20 @@ static int parse_args(int argc, char **argv, struct bench_args *a)
         case 'L':
             a->png_levels = 1;
             break;
-        case 'R':
-            if (bgr_parse_refine(optarg, &a->opts.refine, &err))
-                return bgr_cli_usage_error(CMD, "--refine: %s", err.msg);
-            break;
-        case 'D':
-            if (strcmp(optarg, "true") == 0)
-                a->opts.decontaminate = true;
-            else if (strcmp(optarg, "false") == 0)
-                a->opts.decontaminate = false;
-            else
-                return bgr_cli_usage_error(CMD, "--decontaminate: '%s' is not true or false",
-                                           optarg);
-            break;
         case 'v':
             a->verbose++;
             break;
         case 'h':
             usage(stdout);
             return HELP_SHOWN;
-        default:
-            return bgr_cli_bad_option(CMD, c, argv);
+        default: {
+            int r = bgr_cli_model_option(CMD, c, optarg, &a->m, &a->opts);
+            if (r == 1)
+                return bgr_cli_bad_option(CMD, c, argv);
+            if (r)
+                return r;
+            break;
+        }
         }
     }
     a->images = argv + optind;
@@ -201,12 +160,12 @@ static int load_model(const struct bench_args *a, struct bgr_model **m)
     char *path = NULL;
     double t0;
     bgr_error_clear(&err);
-    if (bgr_models_resolve(a->model, a->model_dir, &path, &err)) {
+    if (bgr_models_resolve(a->m.model, a->m.model_dir, &path, &err)) {
         bgr_cli_error(CMD, "%s", err.msg);
         return BGR_EXIT_FAIL;
     }
     t0 = bgr_now_sec();
-    if (bgr_model_load_file(path, &a->mo, m, &err)) {
+    if (bgr_model_load_file(path, &a->m.mo, m, &err)) {
         bgr_cli_error(CMD, "%s", err.msg);
         free(path);
         return BGR_EXIT_FAIL;
@@ -216,7 +175,7 @@ static int load_model(const struct bench_args *a, struct bgr_model **m)
     printf("model %s: %.2f GMAC (%.1f GFLOP) per run, %s, backend %s, loaded in %.0f ms, "
            "%zu MiB planned; RSS after load %.0f MiB (peak so far %.0f)\n",
            path, bgr_model_macs(*m) / 1e9, 2 * bgr_model_macs(*m) / 1e9,
-           bgr_model_precision_name(*m), a->mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl", load_ms,
+           bgr_model_precision_name(*m), a->m.mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl", load_ms,
            bgr_model_planned_bytes(*m) >> 20, rss, hwm);
     free(path);
     return 0;

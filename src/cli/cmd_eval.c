@@ -29,10 +29,10 @@
 #define MAX_NAMES 100000
 
 struct eval_args {
-    const char *gt, *pred, *save, *model, *model_dir;
+    const char *gt, *pred, *save;
     bool synthetic;
     struct bgr_output_opts opts;
-    struct bgr_model_opts model_opts;
+    struct bgr_cli_model_args m; /* model, model dir, model options */
     int verbose;
 };
 
@@ -99,44 +99,20 @@ static int parse_args(int argc, char **argv, struct eval_args *a)
         case 'S':
             a->synthetic = true;
             break;
-        case 'R':
-            if (bgr_parse_refine(optarg, &a->opts.refine, &err))
-                return bgr_cli_usage_error(CMD, "--refine: %s", err.msg);
-            break;
-        case 'D':
-            if (bgr_parse_bool(optarg, "decontaminate", &a->opts.decontaminate, &err))
-                return bgr_cli_usage_error(CMD, "--decontaminate: %s", err.msg);
-            break;
-        case 'm':
-            a->model = optarg;
-            break;
-        case 'd':
-            a->model_dir = optarg;
-            break;
-        case 'P':
-            if (strcmp(optarg, "auto") == 0)
-                a->model_opts.precision = BGR_PREC_AUTO;
-            else if (strcmp(optarg, "fp32") == 0)
-                a->model_opts.precision = BGR_PREC_FP32;
-            else if (strcmp(optarg, "bf16") == 0)
-                a->model_opts.precision = BGR_PREC_BF16;
-            else
-                return bgr_cli_usage_error(CMD, "--precision: '%s' is not auto, fp32 or bf16",
-                                           optarg);
-            break;
-        case 'j':
-            if (bgr_cli_parse_int(optarg, 1, 1024, &a->model_opts.n_threads))
-                return bgr_cli_usage_error(CMD, "--threads: '%s' is not a number from 1 to 1024",
-                                           optarg);
-            break;
         case 'v':
             a->verbose++;
             break;
         case 'h':
             usage(stdout);
             return -1;
-        default:
-            return bgr_cli_bad_option(CMD, c, argv);
+        default: {
+            int r = bgr_cli_model_option(CMD, c, optarg, &a->m, &a->opts);
+            if (r == 1)
+                return bgr_cli_bad_option(CMD, c, argv);
+            if (r)
+                return r;
+            break;
+        }
         }
     }
     if (optind < argc)
@@ -461,8 +437,8 @@ static int load_model(const struct eval_args *a, struct bgr_model **model)
     struct bgr_error err;
     char *path = NULL;
     bgr_error_clear(&err);
-    if (bgr_models_resolve(a->model, a->model_dir, &path, &err) ||
-        bgr_model_load_file(path, &a->model_opts, model, &err)) {
+    if (bgr_models_resolve(a->m.model, a->m.model_dir, &path, &err) ||
+        bgr_model_load_file(path, &a->m.mo, model, &err)) {
         bgr_cli_error(CMD, "%s%s%s", path ? path : "", path ? ": " : "", err.msg);
         free(path);
         return BGR_EXIT_FAIL;

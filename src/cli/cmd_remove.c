@@ -36,10 +36,8 @@ enum out_mode { OUT_BESIDE, OUT_FILE, OUT_DIR, OUT_STDOUT };
 
 struct remove_args {
     struct bgr_output_opts opts;
-    struct bgr_model_opts model_opts;
+    struct bgr_cli_model_args m; /* model, model dir, model options */
     const char *output;
-    const char *model;
-    const char *model_dir;
     bool format_given;
     int verbose;
     enum out_mode mode;
@@ -82,7 +80,7 @@ static void usage(FILE *f)
            "  -m, --model NAME|PATH   medium (default), small, or an .onnx file\n"
            "  -d, --model-dir DIR     where installed models live (see 'bgremover models')\n"
            "      --backend B         dnnl (default) or ref (plain C, slow, for checking)\n"
-           "      --precision P       auto (default), fp32 or bf16\n"
+           "      --precision P       auto (default), fp32, bf16 (int8 is refused for now)\n"
            "  -j, --threads N         threads for inference (default: all cores)\n\n"
            "  -v, --verbose           print model load time, precision and per-stage timings\n"
            "                          (twice: per-operator timings too)\n"
@@ -113,30 +111,6 @@ static int format_from_name(const char *path, enum bgr_format *f)
     else
         return -1;
     return 1;
-}
-
-static int parse_backend(const char *s, enum bgr_backend *b)
-{
-    if (strcmp(s, "dnnl") == 0)
-        *b = BGR_BACKEND_DNNL;
-    else if (strcmp(s, "ref") == 0)
-        *b = BGR_BACKEND_REF;
-    else
-        return -1;
-    return 0;
-}
-
-static int parse_precision(const char *s, enum bgr_precision *p)
-{
-    if (strcmp(s, "auto") == 0)
-        *p = BGR_PREC_AUTO;
-    else if (strcmp(s, "fp32") == 0)
-        *p = BGR_PREC_FP32;
-    else if (strcmp(s, "bf16") == 0)
-        *p = BGR_PREC_BF16;
-    else
-        return -1;
-    return 0;
 }
 
 static bool is_dir(const char *path)
@@ -215,42 +189,20 @@ static int parse_args(int argc, char **argv, struct remove_args *a)
                                       &a->opts.crop_margin_percent, &err))
                 return bgr_cli_usage_error(CMD, "--crop-margin: %s", err.msg);
             break;
-        case 'R':
-            if (bgr_parse_refine(optarg, &a->opts.refine, &err))
-                return bgr_cli_usage_error(CMD, "--refine: %s", err.msg);
-            break;
-        case 'D':
-            if (bgr_parse_bool(optarg, "decontaminate", &a->opts.decontaminate, &err))
-                return bgr_cli_usage_error(CMD, "--decontaminate: %s", err.msg);
-            break;
-        case 'm':
-            a->model = optarg;
-            break;
-        case 'd':
-            a->model_dir = optarg;
-            break;
-        case 'B':
-            if (parse_backend(optarg, &a->model_opts.backend))
-                return bgr_cli_usage_error(CMD, "--backend: '%s' is not dnnl or ref", optarg);
-            break;
-        case 'P':
-            if (parse_precision(optarg, &a->model_opts.precision))
-                return bgr_cli_usage_error(CMD, "--precision: '%s' is not auto, fp32 or bf16",
-                                           optarg);
-            break;
-        case 'j':
-            if (bgr_cli_parse_int(optarg, 1, 1024, &a->model_opts.n_threads))
-                return bgr_cli_usage_error(CMD, "--threads: '%s' is not a number from 1 to 1024",
-                                           optarg);
-            break;
         case 'v':
             a->verbose++;
             break;
         case 'h':
             usage(stdout);
             return HELP_SHOWN;
-        default:
-            return bgr_cli_bad_option(CMD, c, argv);
+        default: {
+            int r = bgr_cli_model_option(CMD, c, optarg, &a->m, &a->opts);
+            if (r == 1)
+                return bgr_cli_bad_option(CMD, c, argv);
+            if (r)
+                return r;
+            break;
+        }
         }
     }
     a->inputs = argv + optind;
@@ -265,7 +217,7 @@ static int parse_args(int argc, char **argv, struct remove_args *a)
         return bgr_cli_usage_error(CMD, "--mask writes PNG; --format %s does not apply",
                                    bgr_format_name(a->opts.format));
     if (a->verbose > 1)
-        a->model_opts.verbose = 1;
+        a->m.mo.verbose = 1;
 
     if (a->output && !*a->output)
         return bgr_cli_usage_error(CMD, "-o: empty path");
@@ -409,13 +361,13 @@ static int load_model(const struct remove_args *a, struct bgr_model **model)
     int rc;
 
     bgr_error_clear(&err);
-    rc = bgr_models_resolve(a->model, a->model_dir, &path, &err);
+    rc = bgr_models_resolve(a->m.model, a->m.model_dir, &path, &err);
     if (rc) {
         bgr_cli_error(CMD, "%s", err.msg);
         return rc == BGR_EUSAGE ? BGR_EXIT_USAGE : BGR_EXIT_FAIL;
     }
     t0 = bgr_now_sec();
-    rc = bgr_model_load_file(path, &a->model_opts, model, &err);
+    rc = bgr_model_load_file(path, &a->m.mo, model, &err);
     if (rc) {
         if (strstr(err.msg, path)) /* the engine named the file already */
             bgr_cli_error(CMD, "%s", err.msg);
@@ -427,7 +379,7 @@ static int load_model(const struct remove_args *a, struct bgr_model **model)
     if (a->verbose)
         fprintf(stderr, "model %s: loaded in %.1f ms, backend %s, precision %s\n", path,
                 (bgr_now_sec() - t0) * 1e3,
-                a->model_opts.backend == BGR_BACKEND_REF ? "ref" : "dnnl",
+                a->m.mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl",
                 bgr_model_precision_name(*model));
     free(path);
     return 0;
