@@ -79,7 +79,7 @@ fuzz: setup
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_FUZZ=ON -DBGR_SANITIZE=address,undefined \
 	  -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_http fuzz_api fuzz_params fuzz_image \
-	  fuzz_onnx fuzz_config
+	  fuzz_onnx fuzz_config fuzz_removebg
 	tests/fuzz/run-fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 serve: setup build

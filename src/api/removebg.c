@@ -28,15 +28,6 @@
 #include "image/image.h"
 #include "net/net.h"
 
-struct rbg_req {
-    struct rbg_opts o;
-    const char *image_url, *b64, *bg_url;
-    const uint8_t *file, *bg_file;
-    size_t file_len, bg_file_len;
-    int n_sources, n_bg;
-    const char *code; /* remove.bg code of the first error */
-};
-
 /* Records remove.bg's code and formats the detail (a macro, so the
  * format string stays a literal the compiler checks). */
 #define BAD(c_, ...) (r->code = (c_), bgr_error_set(err, BGR_EINVALID_PARAMETER, __VA_ARGS__))
@@ -130,16 +121,15 @@ static int set_param(struct rbg_req *r, const char *name, const char *v, struct 
     return 0;
 }
 
-static int parse_multipart(struct bgr_http_req *req, struct rbg_req *r, struct bgr_error *err)
+static int parse_multipart(struct bgr_arena *a, const char *content_type, const uint8_t *body,
+                           size_t len, struct rbg_req *r, struct bgr_error *err)
 {
     const char *boundary;
     struct bgr_http_part *parts;
     size_t n;
-    int rc = bgr_http_multipart_boundary(&req->arena, bgr_http_req_header(req, "Content-Type"),
-                                         &boundary, err);
+    int rc = bgr_http_multipart_boundary(a, content_type, &boundary, err);
     if (!rc)
-        rc = bgr_http_multipart_parse(&req->arena, boundary, req->body.data, req->body.len, NULL,
-                                      &parts, &n, err);
+        rc = bgr_http_multipart_parse(a, boundary, body, len, NULL, &parts, &n, err);
     for (size_t i = 0; !rc && i < n; i++) {
         const struct bgr_http_part *p = &parts[i];
         if (p->len == 0)
@@ -160,7 +150,7 @@ static int parse_multipart(struct bgr_http_req *req, struct rbg_req *r, struct b
             r->code = "invalid_request";
             return bgr_error_set(err, BGR_EINVALID_PARAMETER, "Field %.64s is too long", p->name);
         }
-        char *v = bgr_arena_strndup(&req->arena, (const char *)p->data, p->len);
+        char *v = bgr_arena_strndup(a, (const char *)p->data, p->len);
         if (!v)
             return bgr_error_set(err, BGR_ENOMEM, "out of memory");
         rc = set_param(r, p->name, v, err);
@@ -168,22 +158,22 @@ static int parse_multipart(struct bgr_http_req *req, struct rbg_req *r, struct b
     return rc;
 }
 
-static int parse_urlencoded(struct bgr_http_req *req, struct rbg_req *r, struct bgr_error *err)
+static int parse_urlencoded(struct bgr_arena *a, const uint8_t *body, size_t len, struct rbg_req *r,
+                            struct bgr_error *err)
 {
     struct bgr_http_field *f;
     size_t n;
-    int rc = bgr_http_urlencoded_parse(&req->arena, (const char *)req->body.data, req->body.len, 64,
-                                       &f, &n, err);
+    int rc = bgr_http_urlencoded_parse(a, (const char *)body, len, 64, &f, &n, err);
     for (size_t i = 0; !rc && i < n; i++)
         if (f[i].len > 0)
             rc = set_param(r, f[i].name, f[i].value, err);
     return rc;
 }
 
-static int parse_json(struct bgr_http_req *req, struct rbg_req *r, json_t **root,
+static int parse_json(const uint8_t *body, size_t len, struct rbg_req *r, json_t **root,
                       struct bgr_error *err)
 {
-    int rc = bgr_http_json_parse(req->body.data, req->body.len, API_JSON_DEPTH, root, err);
+    int rc = bgr_http_json_parse(body, len, API_JSON_DEPTH, root, err);
     if (rc)
         return rc;
     if (!json_is_object(*root))
@@ -322,6 +312,63 @@ static const char *work_code(int rc, bool from_url)
     }
 }
 
+int rbg_parse_request(struct bgr_arena *a, const char *content_type, const char *mime,
+                      const uint8_t *body, size_t len, struct rbg_req *r, json_t **root,
+                      struct bgr_error *err)
+{
+    int rc = 0;
+    memset(r, 0, sizeof *r);
+    rbg_opts_init(&r->o);
+    *root = NULL;
+
+    if (len == 0)
+        ; /* no parameters: missing_source below */
+    else if (strcmp(mime, "multipart/form-data") == 0)
+        rc = parse_multipart(a, content_type, body, len, r, err);
+    else if (strcmp(mime, "application/json") == 0)
+        rc = parse_json(body, len, r, root, err);
+    else if (strcmp(mime, "application/x-www-form-urlencoded") == 0)
+        rc = parse_urlencoded(a, body, len, r, err);
+    else {
+        r->code = "invalid_request";
+        rc = bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                           "Content-Type must be multipart/form-data, application/json or "
+                           "application/x-www-form-urlencoded");
+    }
+    if (rc)
+        return rc;
+    if (r->n_sources == 0) {
+        r->code = "missing_source";
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                             "No image given: send image_file, image_file_b64 or image_url");
+    }
+    if (r->n_sources > 1) {
+        r->code = "multiple_sources";
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                             "Multiple image sources given: send only one of image_file, "
+                             "image_file_b64 and image_url");
+    }
+    if (r->n_bg > 1) {
+        r->code = "multiple_bg_sources";
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                             "Give only one of bg_image_file, bg_image_url and bg_color");
+    }
+    if (r->n_bg && r->o.has_bg_color) {
+        r->code = "multiple_bg_sources";
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                             "Give only one of bg_image_file, bg_image_url and bg_color");
+    }
+    if (r->image_url && api_check_url(r->image_url, "image_url", err) != 0) {
+        r->code = "invalid_image_url";
+        return BGR_EINVALID_PARAMETER;
+    }
+    if (r->bg_url && api_check_url(r->bg_url, "bg_image_url", err) != 0) {
+        r->code = "invalid_bg_image_url";
+        return BGR_EINVALID_PARAMETER;
+    }
+    return 0;
+}
+
 void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
 {
     struct bgr_api *api = app;
@@ -334,61 +381,11 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
     struct bgr_image img = {0};
     struct bgr_buf out = {0};
     size_t max = ctx->acct.plan.max_bytes > 0 ? (size_t)ctx->acct.plan.max_bytes : SIZE_MAX;
-    int rc = 0;
-    rbg_opts_init(&r.o);
-
-    const char *mime = bgr_http_req_mime(req);
-    if (req->body.len == 0)
-        ; /* no parameters: missing_source below */
-    else if (strcmp(mime, "multipart/form-data") == 0)
-        rc = parse_multipart(req, &r, &e);
-    else if (strcmp(mime, "application/json") == 0)
-        rc = parse_json(req, &r, &root, &e);
-    else if (strcmp(mime, "application/x-www-form-urlencoded") == 0)
-        rc = parse_urlencoded(req, &r, &e);
-    else {
-        r.code = "invalid_request";
-        rc = bgr_error_set(&e, BGR_EINVALID_PARAMETER,
-                           "Content-Type must be multipart/form-data, application/json or "
-                           "application/x-www-form-urlencoded");
-    }
+    int rc =
+        rbg_parse_request(&req->arena, bgr_http_req_header(req, "Content-Type"),
+                          bgr_http_req_mime(req), req->body.data, req->body.len, &r, &root, &e);
     if (rc)
         goto fail;
-    if (r.n_sources == 0) {
-        r.code = "missing_source";
-        rc = bgr_error_set(&e, BGR_EINVALID_PARAMETER,
-                           "No image given: send image_file, image_file_b64 or image_url");
-        goto fail;
-    }
-    if (r.n_sources > 1) {
-        r.code = "multiple_sources";
-        rc = bgr_error_set(&e, BGR_EINVALID_PARAMETER,
-                           "Multiple image sources given: send only one of image_file, "
-                           "image_file_b64 and image_url");
-        goto fail;
-    }
-    if (r.n_bg > 1) {
-        r.code = "multiple_bg_sources";
-        rc = bgr_error_set(&e, BGR_EINVALID_PARAMETER,
-                           "Give only one of bg_image_file, bg_image_url and bg_color");
-        goto fail;
-    }
-    if (r.n_bg && r.o.has_bg_color) {
-        r.code = "multiple_bg_sources";
-        rc = bgr_error_set(&e, BGR_EINVALID_PARAMETER,
-                           "Give only one of bg_image_file, bg_image_url and bg_color");
-        goto fail;
-    }
-    if (r.image_url && api_check_url(r.image_url, "image_url", &e) != 0) {
-        r.code = "invalid_image_url";
-        rc = BGR_EINVALID_PARAMETER;
-        goto fail;
-    }
-    if (r.bg_url && api_check_url(r.bg_url, "bg_image_url", &e) != 0) {
-        r.code = "invalid_bg_image_url";
-        rc = BGR_EINVALID_PARAMETER;
-        goto fail;
-    }
 
     /* The image's bytes. */
     if (r.b64) {

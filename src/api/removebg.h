@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/core.h"
 #include "infer/infer.h"
 #include "pipeline/pipeline.h"
@@ -103,6 +105,29 @@ int rbg_b64_decode(const char *s, size_t max, uint8_t **out, size_t *outlen);
 /* Standard base64 with padding, malloc'd and NUL-terminated; NULL on
  * out-of-memory. */
 char *rbg_b64_encode(const uint8_t *p, size_t n, size_t *outlen);
+
+/* ---- the request (removebg.c) ---- */
+
+/* A POST /v1.0/removebg request's parameters and sources, parsed. Strings
+ * and file bytes point into the body, the arena or the JSON root. */
+struct rbg_req {
+    struct rbg_opts o;
+    const char *image_url, *b64, *bg_url;
+    const uint8_t *file, *bg_file;
+    size_t file_len, bg_file_len;
+    int n_sources, n_bg;
+    const char *code; /* remove.bg code of the first error */
+};
+
+/* Parses a body (multipart/form-data, JSON or urlencoded by mime, the
+ * lower-cased type/subtype of content_type) into *r and checks what needs
+ * no work: exactly one source, at most one background, the URLs' syntax.
+ * Split from the handler so the fuzz target drives the very code the
+ * server runs. The caller owns *root (json_decref), set or not. Errors:
+ * BGR_EINVALID_PARAMETER with r->code set, those of the body parsers. */
+int rbg_parse_request(struct bgr_arena *a, const char *content_type, const char *mime,
+                      const uint8_t *body, size_t len, struct rbg_req *r, json_t **root,
+                      struct bgr_error *err);
 
 /* ---- rendering on a worker (removebg_render.c) ---- */
 

@@ -493,7 +493,8 @@ int rbg_b64_decode(const char *s, size_t max, uint8_t **out, size_t *outlen)
         s = comma + 1;
     }
     size_t n = strlen(s);
-    if (n / 4 * 3 > max + 3)
+    /* Not max + 3: max is SIZE_MAX for plans without a byte cap. */
+    if (n / 4 * 3 > max && n / 4 * 3 - max > 3)
         return -2;
     uint8_t *d = malloc(n / 4 * 3 + 3);
     if (!d)
