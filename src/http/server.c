@@ -398,6 +398,24 @@ static int offload(struct bgr_http_server *srv, struct req_state *st, struct MHD
     return rc == 0 ? 0 : -1;
 }
 
+/* Most HTTP clients send the whole body before they read the answer; an
+ * early answer (401, 403, 429) followed by closing the connection with
+ * their upload unread makes the kernel reset it, and the client sees a
+ * broken connection instead of the error. So a refusal of a request whose
+ * declared body fits the route's cap is sent once that body has been read
+ * and dropped (never stored); a larger or undeclared body is refused at
+ * once. Returns true when the answer waits. */
+static bool drain_before_answer(struct req_state *st)
+{
+    uint64_t clen = 0;
+    const char *cl = bgr_http_req_header(&st->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!st->req.route || !st->req.route->max_body || !cl || !parse_content_length(cl, &clen) ||
+        clen == 0 || clen > st->req.route->max_body)
+        return false;
+    st->req.body.cap_limit = (size_t)clen; /* bounds the discarding below */
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -418,7 +436,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         begin_request(srv, st, c, url, method);
         if (st->resp.status) {
             st->discard_body = true;
-            return send_response(srv, st, c);
+            if (!drain_before_answer(st))
+                return send_response(srv, st, c);
         }
         return MHD_YES;
     }
