@@ -409,8 +409,8 @@ static bool drain_before_answer(struct req_state *st)
 {
     uint64_t clen = 0;
     const char *cl = bgr_http_req_header(&st->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (!st->req.route || !st->req.route->max_body || !cl || !parse_content_length(cl, &clen) ||
-        clen == 0 || clen > st->req.route->max_body)
+    if (st->resp.status == 413 || !st->req.route || !st->req.body_cap || !cl ||
+        !parse_content_length(cl, &clen) || clen == 0 || clen > st->req.body_cap)
         return false;
     st->req.body.cap_limit = (size_t)clen; /* bounds the discarding below */
     return true;
