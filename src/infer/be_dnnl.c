@@ -20,7 +20,6 @@
 #include <dnnl_debug.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #ifdef BGR_HAVE_OPENMP
 #include <omp.h>
 #endif
@@ -129,22 +128,6 @@ out:
     return rc;
 }
 
-/* The arena and scratchpad on transparent huge pages where the kernel
- * offers them on request (Debian's default THP mode is madvise): a run sweeps
- * ~128 MiB of activations, and 4 KiB pages cost a first-run fault per page
- * and TLB misses on every run. Falls back to plain pages silently. */
-static void *big_alloc(size_t size)
-{
-    const size_t huge = (size_t)2 << 20;
-    if (size < huge)
-        return aligned_alloc(64, size ? (size + 63) / 64 * 64 : 64);
-    size = (size + huge - 1) / huge * huge;
-    void *p = aligned_alloc(huge, size);
-    if (p)
-        (void)madvise(p, size, MADV_HUGEPAGE);
-    return p;
-}
-
 /* Output reorder (if needed), memory plan, arena and scratchpad binding. */
 static int dn_finish(struct bgr_dnnl_be *b, const struct bgr_graph *g, struct bgr_error *err)
 {
@@ -197,8 +180,8 @@ static int dn_finish(struct bgr_dnnl_be *b, const struct bgr_graph *g, struct bg
                            b->arena_size >> 20, BGR_MAX_ARENA >> 20);
         goto out;
     }
-    b->arena = big_alloc(b->arena_size);
-    b->scratch = big_alloc(b->scratch_size + 64);
+    b->arena = aligned_alloc(64, b->arena_size ? b->arena_size : 64);
+    b->scratch = aligned_alloc(64, (b->scratch_size + 63) / 64 * 64 + 64);
     if (!b->arena || !b->scratch) {
         rc = bgr_error_set(err, BGR_ENOMEM, "oneDNN backend: cannot allocate %zu bytes",
                            b->arena_size + b->scratch_size);
