@@ -37,6 +37,7 @@ struct bgr_serve_config {
     char *model_dir;  /* "" = the models module's default */
     char *model;      /* name or path; "" = medium */
     char *backend;    /* "dnnl" or "ref" */
+    char *precision;  /* "auto", "fp32", "bf16" or "int8" (the engine may refuse it at load) */
     char *tls_cert;   /* paths; both or neither */
     char *tls_key;
     char *log_level; /* debug, info, warn, error */
@@ -46,6 +47,7 @@ struct bgr_serve_config {
     int64_t queue_size;
     int64_t max_connections;
     int64_t header_timeout_s;
+    int64_t max_inflight_body_bytes; /* sum of request bodies held in memory at once */
     int64_t max_pixels;
     int64_t threads; /* inference threads; 0 = all cores */
     int64_t sweep_interval_s;

@@ -81,6 +81,8 @@ static const struct opt opts[] = {
     {"model", "BGR_MODEL", T_STR, OFF(model), 0, 0, "medium",
      "model name or path to an .onnx file"},
     {"backend", "BGR_BACKEND", T_STR, OFF(backend), 0, 0, "dnnl", "inference backend: dnnl or ref"},
+    {"precision", "BGR_PRECISION", T_STR, OFF(precision), 0, 0, "auto",
+     "compute precision: auto, fp32, bf16 or int8 (start-up fails if the engine cannot)"},
     {"threads", "BGR_THREADS", T_INT, OFF(threads), 0, 1024, "0",
      "inference threads; 0: all cores"},
     {"workers", "BGR_WORKERS", T_INT, OFF(workers), 1, 64, "2",
@@ -91,6 +93,9 @@ static const struct opt opts[] = {
      "concurrent HTTP connections (one thread each)"},
     {"header_timeout_s", "BGR_HEADER_TIMEOUT_S", T_INT, OFF(header_timeout_s), 1, 3600, "20",
      "seconds a connection has to send complete request headers (slow clients)"},
+    {"max_inflight_body_bytes", "BGR_MAX_INFLIGHT_BODY_BYTES", T_INT, OFF(max_inflight_body_bytes),
+     1024 * 1024, 1LL << 40, "268435456",
+     "request body bytes held in memory at once, all connections together; past it 503"},
     {"max_pixels", "BGR_MAX_PIXELS", T_INT, OFF(max_pixels), 1, INT64_MAX, "50000000",
      "largest image in pixels, checked from the header before decoding"},
     {"tls_cert", "BGR_TLS_CERT", T_STR, OFF(tls_cert), 0, 0, "",
@@ -286,6 +291,11 @@ int bgr_serve_config_check(const struct bgr_serve_config *c, struct bgr_error *e
     if (strcmp(c->backend, "dnnl") && strcmp(c->backend, "ref"))
         return bgr_error_set(err, BGR_EUSAGE, "backend: expected dnnl or ref, not '%s'",
                              c->backend);
+    if (strcmp(c->precision, "auto") && strcmp(c->precision, "fp32") &&
+        strcmp(c->precision, "bf16") && strcmp(c->precision, "int8"))
+        return bgr_error_set(err, BGR_EUSAGE,
+                             "precision: expected auto, fp32, bf16 or int8, not '%s'",
+                             c->precision);
     if (strcmp(c->log_level, "debug") && strcmp(c->log_level, "info") &&
         strcmp(c->log_level, "warn") && strcmp(c->log_level, "error"))
         return bgr_error_set(err, BGR_EUSAGE, "log_level: expected debug, info, warn or error");

@@ -40,6 +40,7 @@ static void usage(FILE *f)
                "      --public-url URL       base of output_url/poll_url\n"
                "      --model-dir DIR        model directory\n"
                "      --model NAME|PATH      model (default medium)\n"
+               "      --precision P          auto (default), fp32, bf16 or int8\n"
                "      --workers N            worker threads (default 2)\n"
                "      --queue-size N         waiting sync requests before 503 (default 16)\n"
                "      --tls-cert FILE        PEM certificate: serve HTTPS (with --tls-key)\n"
@@ -81,6 +82,18 @@ static enum bgr_log_level level_of(const char *s)
     return BGR_LOG_INFO;
 }
 
+/* The config checked the name (bgr_serve_config_check). */
+static enum bgr_precision precision_of(const char *s)
+{
+    if (!strcmp(s, "fp32"))
+        return BGR_PREC_FP32;
+    if (!strcmp(s, "bf16"))
+        return BGR_PREC_BF16;
+    if (!strcmp(s, "int8"))
+        return BGR_PREC_INT8;
+    return BGR_PREC_AUTO;
+}
+
 /* Parses argv into flags (applied last) and the config file path. */
 static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, size_t cap,
                       const char **config)
@@ -95,7 +108,8 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         O_QUEUE,
         O_CERT,
         O_KEY,
-        O_PRIV
+        O_PRIV,
+        O_PREC
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -108,19 +122,20 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         {"tls-cert", required_argument, NULL, O_CERT},
         {"tls-key", required_argument, NULL, O_KEY},
         {"allow-private-urls", no_argument, NULL, O_PRIV},
+        {"precision", required_argument, NULL, O_PREC},
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    static const char *const keys[] = {"listen",  "data_dir",          "public_url", "model_dir",
-                                       "model",   "workers",           "queue_size", "tls_cert",
-                                       "tls_key", "allow_private_urls"};
+    static const char *const keys[] = {
+        "listen",     "data_dir", "public_url", "model_dir",          "model",    "workers",
+        "queue_size", "tls_cert", "tls_key",    "allow_private_urls", "precision"};
     int c;
     while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
         if (*nkv >= cap)
             return bgr_cli_usage_error("serve", "too many options");
-        if (c >= O_LISTEN && c <= O_PRIV) {
+        if (c >= O_LISTEN && c <= O_PREC) {
             kv[(*nkv)++] = (struct flag_kv){keys[c - O_LISTEN], c == O_PRIV ? "true" : optarg};
         } else if (c == 's') {
             char *eq = strchr(optarg, '=');
@@ -216,6 +231,7 @@ int bgr_cmd_serve(int argc, char **argv)
         .tls_key_pem = key,
         .max_connections = (unsigned)cfg.max_connections,
         .header_timeout_s = (unsigned)cfg.header_timeout_s,
+        .max_inflight_body_bytes = (size_t)cfg.max_inflight_body_bytes,
         .routes = routes,
         .nroutes = nroutes,
         .prepare = bgr_api_prepare,
@@ -244,11 +260,19 @@ int bgr_cmd_serve(int argc, char **argv)
     double t0 = bgr_now_sec();
     struct bgr_model_opts mo = {
         .backend = strcmp(cfg.backend, "ref") == 0 ? BGR_BACKEND_REF : BGR_BACKEND_DNNL,
-        .precision = BGR_PREC_AUTO,
+        .precision = precision_of(cfg.precision),
         .n_threads = (int)cfg.threads,
     };
-    if (bgr_model_load_file(model_path, &mo, &model, &e))
+    if ((rc = bgr_model_load_file(model_path, &mo, &model, &e)) != 0) {
+        /* The engine refuses what it cannot do (int8 before it has a path
+         * for it, bf16 without the CPU support): stop rather than serve
+         * without a model, and say which settings were refused. */
+        char why[sizeof e.msg];
+        snprintf(why, sizeof why, "%s", e.msg);
+        bgr_error_set(&e, rc, "cannot load the model (backend %s, precision %s): %s", cfg.backend,
+                      cfg.precision, why);
         goto fail;
+    }
     bgr_log(BGR_LOG_INFO, "model %s loaded in %.2f s (%s)", model_path, bgr_now_sec() - t0,
             bgr_model_precision_name(model));
 

@@ -23,8 +23,12 @@
  *      (404/405 otherwise), the prepare hook runs (it may answer at once, e.g.
  *      401 or 429) and returns the body cap;
  *   2. a Content-Length over the cap is answered 413 before any body byte is
- *      read; bytes are counted as they stream (chunked bodies too);
- *   3. the handler runs with the whole body in req->body;
+ *      read; bytes are counted as they stream (chunked bodies too); the
+ *      body's bytes are reserved from a server-wide budget
+ *      (max_inflight_body_bytes) before they are buffered, and a body that
+ *      does not fit what is left is answered 503 SERVICE_BUSY;
+ *   3. the handler runs with the whole body in req->body, which is freed
+ *      (and its reservation given back) as soon as the handler returns;
  *   4. the response gets X-Request-ID (and Retry-After on 429/503), is
  *      sent, counted in the metrics and written to the access log.
  */
@@ -185,6 +189,11 @@ struct bgr_http_config {
     unsigned max_connections;  /* 0 = 256 */
     unsigned timeout_s;        /* idle connection timeout; 0 = 60 */
     unsigned header_timeout_s; /* headers due within this of connect or the last request; 0 = 20 */
+    /* Sum of the request bodies held in memory at once (being received or
+     * in use by a handler); 0 = BGR_HTTP_INFLIGHT_BODY_DEFAULT. A body that
+     * does not fit what is left is refused with 503 SERVICE_BUSY and
+     * Retry-After; one larger than the whole of it with 413. */
+    size_t max_inflight_body_bytes;
     const struct bgr_http_route *routes;
     size_t nroutes;
     bgr_http_prepare_fn prepare; /* may be NULL */
@@ -193,6 +202,8 @@ struct bgr_http_config {
     struct bgr_http_metrics *metrics; /* may be NULL; not owned */
     bool access_log;                  /* one INFO line per request */
 };
+
+#define BGR_HTTP_INFLIGHT_BODY_DEFAULT ((size_t)256 * 1024 * 1024)
 
 struct bgr_http_server;
 
@@ -267,7 +278,9 @@ int bgr_http_json_parse(const uint8_t *body, size_t len, int max_depth, json_t *
 
 /* ---- metrics ---------------------------------------------------------------- */
 
-/* Thread-safe counters rendered in the Prometheus text format. */
+/* Thread-safe counters rendered in the Prometheus text format. A server
+ * started with these metrics adds its body budget to them
+ * (bgremover_http_inflight_body_bytes and friends) while it runs. */
 struct bgr_http_metrics *bgr_http_metrics_new(void);
 void bgr_http_metrics_free(struct bgr_http_metrics *m); /* NULL ok */
 /* One finished request (the server calls it). route is a route name. */

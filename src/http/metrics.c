@@ -9,6 +9,8 @@
  */
 #include "http/http.h"
 
+#include "http/budget.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,7 @@ struct bgr_http_metrics {
     uint64_t bucket[NBUCKETS + 1]; /* last = +Inf */
     double sum_s;
     uint64_t images_ok, images_failed;
+    const struct bgr_http_budget *budget; /* the running server's, or NULL */
 };
 
 struct bgr_http_metrics *bgr_http_metrics_new(void)
@@ -67,6 +70,13 @@ void bgr_http_metrics_request(struct bgr_http_metrics *m, const char *route, int
         m->req[i].count++;
     else
         m->dropped++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void bgr_http_metrics_set_budget(struct bgr_http_metrics *m, const struct bgr_http_budget *b)
+{
+    pthread_mutex_lock(&m->mu);
+    m->budget = b;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -122,6 +132,23 @@ int bgr_http_metrics_render(struct bgr_http_metrics *m, const struct bgr_http_ga
                              "bgremover_processing_seconds_sum %.6f\n"
                              "bgremover_processing_seconds_count %llu\n",
                              (unsigned long long)cum, m->sum_s, (unsigned long long)cum);
+    if (!rc && m->budget)
+        rc = bgr_buf_appendf(
+            out, err,
+            "# HELP bgremover_http_inflight_body_bytes Bytes of request bodies reserved now "
+            "(being received or in use).\n"
+            "# TYPE bgremover_http_inflight_body_bytes gauge\n"
+            "bgremover_http_inflight_body_bytes %zu\n"
+            "# HELP bgremover_http_inflight_body_limit_bytes The cap on them "
+            "(max_inflight_body_bytes).\n"
+            "# TYPE bgremover_http_inflight_body_limit_bytes gauge\n"
+            "bgremover_http_inflight_body_limit_bytes %zu\n"
+            "# HELP bgremover_http_body_budget_refused_total Bodies refused (503) because the cap "
+            "was reached.\n"
+            "# TYPE bgremover_http_body_budget_refused_total counter\n"
+            "bgremover_http_body_budget_refused_total %llu\n",
+            bgr_http_budget_used(m->budget), m->budget->limit,
+            (unsigned long long)bgr_http_budget_refused(m->budget));
     pthread_mutex_unlock(&m->mu);
     for (size_t g = 0; !rc && g < ngauges; g++)
         rc = bgr_buf_appendf(out, err, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", gauges[g].name,

@@ -12,6 +12,11 @@
  * connection is resumed to send the answer (the finish hook then runs on the
  * event loop, as for every other request).
  *
+ * Request bodies are held in memory whole, so their sum is capped too (see
+ * budget.h): a request reserves its body's bytes before the first one is
+ * buffered, and gives them back in body_free, the only place a body buffer
+ * is freed, as soon as the handler no longer needs it.
+ *
  * This file is the one wrapper around libmicrohttpd: nothing else in
  * bgremover includes microhttpd.h (but deadline.c, its helper against slow
  * clients).
@@ -33,6 +38,7 @@
 
 #include <microhttpd.h>
 
+#include "http/budget.h"
 #include "http/deadline.h"
 
 /* Bodies sent to routes that take none are read (up to this) and ignored. */
@@ -44,10 +50,14 @@
  * leaves others to serve, and several requests share one commit. */
 #define EVENT_THREADS_MIN 4
 #define EVENT_THREADS_MAX 16
+/* Retry-After of a 503 for want of body budget: bodies are held through
+ * their queue wait and inference, a second or two per image. */
+#define BUDGET_RETRY_S 2
 
 struct bgr_http_server {
     struct MHD_Daemon *daemon;
     struct bgr_http_deadline *deadline; /* header deadline (slowloris, idle keep-alive) */
+    struct bgr_http_budget budget;      /* bytes of request bodies held at once */
     struct bgr_http_config cfg;
     uint16_t port;
     pthread_mutex_t mu; /* guards offloaded */
@@ -67,7 +77,10 @@ struct req_state {
     struct bgr_http_server *srv;
     struct MHD_Connection *conn;
     size_t discarded;
-    char overflow_msg[160]; /* 413 decided while the body streamed */
+    size_t cap;       /* largest body accepted: body_cap, or less if the whole budget is less */
+    size_t reserved;  /* bytes of srv->budget held; the body buffer's cap_limit while it grows */
+    int overflow_err; /* 413 or 503 decided while the body streamed (0 = none) */
+    char overflow_msg[160]; /* its message */
     char path_buf[512];     /* sanitised path for the log */
 };
 
@@ -343,16 +356,78 @@ static void begin_request(struct bgr_http_server *srv, struct req_state *st,
         return;
 
     size_t cap = req->body_cap ? req->body_cap : NO_BODY_SLACK;
+    /* A body larger than the whole budget could never be admitted: it is
+     * too large (413), not a reason to retry later (503). */
+    if (cap > srv->budget.limit)
+        cap = srv->budget.limit;
+    st->cap = cap;
     bgr_buf_init(&req->body, cap);
     uint64_t clen = 0;
     const char *cl = bgr_http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && parse_content_length(cl, &clen) && clen > cap) {
+    if (!cl || !parse_content_length(cl, &clen) || clen == 0)
+        return; /* nothing declared: a chunked body reserves as it streams */
+    if (clen > cap) {
         /* Refused from the header alone: not a byte of the body is read. */
         char msg[160];
         snprintf(msg, sizeof msg,
                  "The request body (%" PRIu64 " bytes) exceeds the limit of %zu bytes", clen, cap);
         bgr_http_reply_error(&st->resp, BGR_EFILE_TOO_LARGE, msg);
+        return;
     }
+    if (!bgr_http_budget_take(&srv->budget, (size_t)clen)) {
+        /* Decided before a body byte is buffered; the body is then drained
+         * unstored like any early refusal (drain_before_answer). */
+        bgr_http_budget_count_refusal(&srv->budget);
+        bgr_http_reply_error(&st->resp, BGR_ESERVICE_BUSY,
+                             "The server is receiving too many uploads at once, retry later");
+        st->resp.retry_after_s = BUDGET_RETRY_S;
+        return;
+    }
+    st->reserved = (size_t)clen;
+    req->body.cap_limit = st->reserved;
+}
+
+/* Frees the request's body and gives back its reservation: the one place
+ * either happens, so whichever way a request ends (handled, refused while
+ * streaming, client gone, timed out) its bytes are returned exactly once. */
+static void body_free(struct bgr_http_server *srv, struct req_state *st)
+{
+    bgr_buf_release(&st->req.body);
+    bgr_http_budget_give(&srv->budget, st->reserved);
+    st->reserved = 0;
+}
+
+/* Makes room for n more body bytes within the request's reservation,
+ * reserving more for a body of undeclared length (chunked). The buffer's
+ * cap_limit follows the reservation and its storage is sized to it, so the
+ * memory held is the reservation (plus a NUL byte). Returns 0,
+ * BGR_EFILE_TOO_LARGE (past the request's cap), BGR_ESERVICE_BUSY (the
+ * budget is spent) or BGR_ENOMEM. */
+static int body_make_room(struct bgr_http_server *srv, struct req_state *st, size_t n)
+{
+    struct bgr_buf *b = &st->req.body;
+    if (n > st->cap - b->len)
+        return BGR_EFILE_TOO_LARGE;
+    size_t need = b->len + n;
+    if (need > st->reserved) {
+        /* Doubling bounds a long chunked body to a few reservations and
+         * reallocations; if the double does not fit, the exact need may. */
+        size_t want = st->reserved > st->cap / 2 ? st->cap : 2 * st->reserved;
+        if (want < need)
+            want = need;
+        if (!bgr_http_budget_take(&srv->budget, want - st->reserved)) {
+            if (want == need || !bgr_http_budget_take(&srv->budget, need - st->reserved)) {
+                bgr_http_budget_count_refusal(&srv->budget);
+                return BGR_ESERVICE_BUSY;
+            }
+            want = need;
+        }
+        st->reserved = want;
+        b->cap_limit = want;
+    }
+    if (b->cap < st->reserved + 1 && bgr_buf_reserve(b, st->reserved - b->len, NULL) != 0)
+        return BGR_ENOMEM;
+    return 0;
 }
 
 /* The thread of one offloaded handler: runs it, then resumes the suspended
@@ -362,6 +437,7 @@ static void *offload_main(void *arg)
     struct req_state *st = arg;
     struct bgr_http_server *srv = st->srv;
     st->req.route->handler(srv->cfg.app, &st->req, &st->resp);
+    body_free(srv, st); /* the response never points into the body */
     st->handled = true;
     pthread_mutex_lock(&srv->mu);
     MHD_resume_connection(st->conn); /* st may be freed by MHD from here on */
@@ -416,6 +492,14 @@ static bool drain_before_answer(struct req_state *st)
     return true;
 }
 
+/* The answer to a body refused while it streamed (413 or 503). */
+static void refuse_streaming(struct req_state *st)
+{
+    bgr_http_reply_error(&st->resp, st->overflow_err, st->overflow_msg);
+    if (st->overflow_err == BGR_ESERVICE_BUSY)
+        st->resp.retry_after_s = BUDGET_RETRY_S;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -451,11 +535,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             st->discarded += n;
             return st->discarded > st->req.body.cap_limit + NO_BODY_SLACK ? MHD_NO : MHD_YES;
         }
-        if (bgr_buf_append(&st->req.body, upload_data, n, NULL) != 0) {
-            snprintf(st->overflow_msg, sizeof st->overflow_msg,
-                     "The request body exceeds the limit of %zu bytes", st->req.body.cap_limit);
-            bgr_buf_release(&st->req.body);
-            bgr_http_reply_error(&st->resp, BGR_EFILE_TOO_LARGE, st->overflow_msg);
+        int rc = body_make_room(srv, st, n);
+        if (rc == 0)
+            rc = bgr_buf_append(&st->req.body, upload_data, n, NULL);
+        if (rc != 0) {
+            if (rc == BGR_EFILE_TOO_LARGE) {
+                st->overflow_err = BGR_EFILE_TOO_LARGE;
+                snprintf(st->overflow_msg, sizeof st->overflow_msg,
+                         "The request body exceeds the limit of %zu bytes", st->cap);
+            } else {
+                st->overflow_err = BGR_ESERVICE_BUSY;
+                snprintf(st->overflow_msg, sizeof st->overflow_msg,
+                         "The server is receiving too many uploads at once, retry later");
+            }
+            body_free(srv, st);
+            st->req.body.cap_limit = st->cap; /* bounds the discarding above */
+            refuse_streaming(st);
             st->discard_body = true;
             /* Some MHD versions accept a response only once the body is
              * complete; try now, else it goes out after the discarded rest
@@ -469,14 +564,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     if (st->handled) /* resumed after an offloaded handler */
         return send_response(srv, st, c);
-    if (st->overflow_msg[0])
-        bgr_http_reply_error(&st->resp, BGR_EFILE_TOO_LARGE, st->overflow_msg);
+    if (st->overflow_err)
+        refuse_streaming(st);
     if (!st->resp.status) {
         if (!st->req.route->max_body)
-            bgr_buf_release(&st->req.body); /* ignored */
+            body_free(srv, st); /* ignored */
         if ((st->req.route->flags & BGR_ROUTE_BLOCKING) && offload(srv, st, c) == 0)
             return MHD_YES;
         st->req.route->handler(srv->cfg.app, &st->req, &st->resp);
+        body_free(srv, st); /* the response never points into the body */
     }
     return send_response(srv, st, c);
 }
@@ -507,7 +603,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
     }
     bgr_http_resp_release(&st->resp);
-    bgr_buf_release(&st->req.body);
+    body_free(srv, st);
     bgr_arena_release(&st->req.arena);
     free(st);
 }
@@ -573,6 +669,9 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
 
     struct bgr_http_server *srv = bgr_xcalloc(1, sizeof *srv);
     srv->cfg = *cfg;
+    bgr_http_budget_init(&srv->budget, cfg->max_inflight_body_bytes
+                                           ? cfg->max_inflight_body_bytes
+                                           : BGR_HTTP_INFLIGHT_BODY_DEFAULT);
     if ((rc = bgr_http_deadline_start(cfg->header_timeout_s, &srv->deadline, err)) != 0) {
         free(srv);
         return rc;
@@ -616,6 +715,8 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : 0;
+    if (cfg->metrics)
+        bgr_http_metrics_set_budget(cfg->metrics, &srv->budget);
     *out = srv;
     return 0;
 }
@@ -637,6 +738,10 @@ void bgr_http_server_stop(struct bgr_http_server *s)
         pthread_cond_wait(&s->idle_cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
     MHD_stop_daemon(s->daemon);
+    if (s->cfg.metrics)
+        bgr_http_metrics_set_budget(s->cfg.metrics, NULL);
+    /* Every request has completed and freed its body by now. */
+    BGR_ASSERT(bgr_http_budget_used(&s->budget) == 0);
     bgr_http_deadline_stop(s->deadline);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->idle_cv);

@@ -1,16 +1,21 @@
 /*
  * test_http.c - unit tests of src/http: the body parsers (multipart,
- * urlencoded, JSON), routing, request ids, the envelope, metrics, and a live
- * server on 127.0.0.1 driven over a raw socket (caps, 404/405, ids).
+ * urlencoded, JSON), routing, request ids, the envelope, metrics, the
+ * in-flight body budget, and a live server on 127.0.0.1 driven over a raw
+ * socket (caps, the budget's 503, 404/405, ids).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "http/budget.h"
 #include "http/http.h"
 #include "runner.h"
 
@@ -466,6 +471,284 @@ BGR_TEST(live_server)
     BGR_CHECK(strstr((const char *)b.data, "route=\"unmatched\",status=\"404\"} 1"));
     bgr_buf_release(&b);
     bgr_http_metrics_free(m);
+}
+
+/* ---- in-flight body budget ------------------------------------------------ */
+
+BGR_TEST(budget_take_give)
+{
+    struct bgr_http_budget b;
+    bgr_http_budget_init(&b, 1000);
+    BGR_CHECK(bgr_http_budget_take(&b, 0));
+    BGR_CHECK(bgr_http_budget_take(&b, 600));
+    BGR_CHECK(!bgr_http_budget_take(&b, 401)); /* all or nothing */
+    BGR_CHECK_EQ_INT(bgr_http_budget_used(&b), 600);
+    BGR_CHECK(bgr_http_budget_take(&b, 400)); /* exactly to the limit */
+    BGR_CHECK(!bgr_http_budget_take(&b, 1));
+    BGR_CHECK(!bgr_http_budget_take(&b, SIZE_MAX)); /* no wrap-around */
+    bgr_http_budget_give(&b, 600);
+    BGR_CHECK(!bgr_http_budget_take(&b, SIZE_MAX - 100));
+    BGR_CHECK_EQ_INT(bgr_http_budget_used(&b), 400);
+    bgr_http_budget_give(&b, 400);
+    bgr_http_budget_give(&b, 0);
+    BGR_CHECK_EQ_INT(bgr_http_budget_used(&b), 0);
+    /* Refusals are counted by the caller, once per refused request. */
+    BGR_CHECK_EQ_INT(bgr_http_budget_refused(&b), 0);
+    bgr_http_budget_count_refusal(&b);
+    BGR_CHECK_EQ_INT(bgr_http_budget_refused(&b), 1);
+}
+
+#define BUDGET_THREADS 8
+#define BUDGET_ROUNDS 20000
+
+struct budget_worker {
+    struct bgr_http_budget *b;
+    unsigned seed;
+    int over; /* times the counter was seen above the limit */
+    int granted;
+};
+
+static void *budget_worker_main(void *arg)
+{
+    struct budget_worker *w = arg;
+    for (int i = 0; i < BUDGET_ROUNDS; i++) {
+        size_t n = 1 + (size_t)(rand_r(&w->seed) % 300);
+        if (!bgr_http_budget_take(w->b, n))
+            continue;
+        w->granted++;
+        if (bgr_http_budget_used(w->b) > w->b->limit)
+            w->over++;
+        bgr_http_budget_give(w->b, n);
+    }
+    return NULL;
+}
+
+/* Many threads reserving at once: the sum never passes the limit, some
+ * reservations are refused, and everything taken comes back. */
+BGR_TEST(budget_concurrent)
+{
+    struct bgr_http_budget b;
+    bgr_http_budget_init(&b, 1000);
+    struct budget_worker w[BUDGET_THREADS];
+    pthread_t t[BUDGET_THREADS];
+    for (int i = 0; i < BUDGET_THREADS; i++) {
+        w[i] = (struct budget_worker){&b, (unsigned)i * 7919u + 1u, 0, 0};
+        BGR_REQUIRE(pthread_create(&t[i], NULL, budget_worker_main, &w[i]) == 0);
+    }
+    int over = 0, granted = 0;
+    for (int i = 0; i < BUDGET_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        over += w[i].over;
+        granted += w[i].granted;
+    }
+    BGR_CHECK_EQ_INT(over, 0);
+    BGR_CHECK(granted > 0);
+    BGR_CHECK_EQ_INT(bgr_http_budget_used(&b), 0);
+}
+
+static int connect_local(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The value of a metric line "NAME VALUE" in the rendered metrics, or -1. */
+static long long metric_value(struct bgr_http_metrics *m, const char *name)
+{
+    struct bgr_buf b;
+    long long v = -1;
+    char key[128];
+    bgr_buf_init(&b, 0);
+    snprintf(key, sizeof key, "\n%s ", name);
+    if (bgr_http_metrics_render(m, NULL, 0, &b, NULL) == 0 &&
+        bgr_buf_append(&b, "", 1, NULL) == 0) {
+        const char *p = strstr((const char *)b.data, key);
+        if (p)
+            v = strtoll(p + strlen(key), NULL, 10);
+    }
+    bgr_buf_release(&b);
+    return v;
+}
+
+/* Waits (bounded, not timed) until the server reports `want` reserved bytes:
+ * the point where a request's headers have been taken in. */
+static bool wait_inflight(struct bgr_http_metrics *m, long long want)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (metric_value(m, "bgremover_http_inflight_body_bytes") == want)
+            return true;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    return false;
+}
+
+static const struct bgr_http_route budget_routes[] = {
+    {BGR_HTTP_POST, "/v1/upload", "upload", 0, 1000, h_dummy},
+    {BGR_HTTP_POST, "/v1/offloaded", "offloaded", BGR_ROUTE_BLOCKING, 1000, h_dummy},
+};
+
+/* Sends a chunked body of nchunks chunks of 200 bytes; the response in out. */
+static void send_chunked(uint16_t port, const char *path, int nchunks, char *out, size_t cap)
+{
+    char req[4096];
+    int n = snprintf(req, sizeof req,
+                     "POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                     "Connection: close\r\n\r\n",
+                     path);
+    for (int i = 0; i < nchunks; i++) {
+        n += snprintf(req + n, sizeof req - (size_t)n, "c8\r\n");
+        memset(req + n, 'c', 200);
+        n += 200;
+        n += snprintf(req + n, sizeof req - (size_t)n, "\r\n");
+    }
+    n += snprintf(req + n, sizeof req - (size_t)n, "0\r\n\r\n");
+    roundtrip(port, req, (size_t)n, out, cap);
+}
+
+/* A server with a 1500-byte budget: one upload holds 900 of it while the
+ * others arrive. */
+BGR_TEST(live_server_budget)
+{
+    struct bgr_http_metrics *m = bgr_http_metrics_new();
+    struct bgr_http_config cfg = {.listen = "127.0.0.1:0",
+                                  .routes = budget_routes,
+                                  .nroutes = BGR_ARRAY_LEN(budget_routes),
+                                  .metrics = m,
+                                  .max_inflight_body_bytes = 1500};
+    struct bgr_http_server *srv = NULL;
+    struct bgr_error e = {0};
+    static char out[65536], body[1000];
+    char req[4096];
+    memset(body, 'b', sizeof body);
+    BGR_REQUIRE(bgr_http_server_start(&cfg, &srv, &e) == 0);
+    uint16_t port = bgr_http_server_port(srv);
+    BGR_CHECK_EQ_INT(metric_value(m, "bgremover_http_inflight_body_limit_bytes"), 1500);
+    BGR_CHECK_EQ_INT(metric_value(m, "bgremover_http_inflight_body_bytes"), 0);
+
+    /* A: declares 900 bytes, sends 10 of them and waits. */
+    int a = connect_local(port);
+    BGR_REQUIRE(a >= 0);
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/offloaded HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n"
+                     "Connection: close\r\n\r\n");
+    memcpy(req + n, body, 10);
+    BGR_REQUIRE(send(a, req, (size_t)n + 10, MSG_NOSIGNAL) == n + 10);
+    BGR_REQUIRE(wait_inflight(m, 900));
+
+    /* B: 700 more do not fit: 503 with Retry-After, after its body was read. */
+    n = snprintf(req, sizeof req,
+                 "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 700\r\n"
+                 "Connection: close\r\n\r\n");
+    memcpy(req + n, body, 700);
+    roundtrip(port, req, (size_t)n + 700, out, sizeof out);
+    BGR_CHECK(strncmp(out, "HTTP/1.1 503", 12) == 0);
+    BGR_CHECK(strstr(out, "Retry-After: 2\r\n"));
+    BGR_CHECK(strstr(out, "\"code\":\"SERVICE_BUSY\""));
+
+    /* C: 600 bytes fit what is left, chunked (reserved as they stream). */
+    n = snprintf(req, sizeof req,
+                 "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 600\r\n"
+                 "Connection: close\r\n\r\n");
+    memcpy(req + n, body, 600);
+    roundtrip(port, req, (size_t)n + 600, out, sizeof out);
+    BGR_CHECK(strncmp(out, "HTTP/1.1 200", 12) == 0);
+    send_chunked(port, "/v1/upload", 3, out, sizeof out);
+    BGR_CHECK(strncmp(out, "HTTP/1.1 200", 12) == 0);
+    BGR_CHECK(strstr(out, "\"len\":600"));
+
+    /* D: a chunked body growing past what is left: 503 mid-stream. */
+    send_chunked(port, "/v1/upload", 4, out, sizeof out);
+    BGR_CHECK(strncmp(out, "HTTP/1.1 503", 12) == 0);
+    BGR_CHECK(strstr(out, "Retry-After: 2\r\n"));
+    BGR_CHECK(strstr(out, "\"code\":\"SERVICE_BUSY\""));
+    BGR_CHECK(wait_inflight(m, 900)); /* D's reservation came back */
+
+    /* A finishes: nothing of it was lost, and the budget is whole again. */
+    BGR_CHECK(send(a, body + 10, 890, MSG_NOSIGNAL) == 890);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < sizeof out && (r = recv(a, out + got, sizeof out - 1 - got, 0)) > 0)
+        got += (size_t)r;
+    out[got] = '\0';
+    close(a);
+    BGR_CHECK(strncmp(out, "HTTP/1.1 200", 12) == 0);
+    BGR_CHECK(strstr(out, "\"len\":900"));
+    BGR_CHECK(wait_inflight(m, 0));
+
+    /* A client gone mid-body gives its reservation back too. */
+    a = connect_local(port);
+    BGR_REQUIRE(a >= 0);
+    n = snprintf(req, sizeof req,
+                 "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\n\r\n");
+    memcpy(req + n, body, 100);
+    BGR_CHECK(send(a, req, (size_t)n + 100, MSG_NOSIGNAL) == n + 100);
+    BGR_CHECK(wait_inflight(m, 800));
+    close(a);
+    BGR_CHECK(wait_inflight(m, 0));
+    BGR_CHECK_EQ_INT(metric_value(m, "bgremover_http_body_budget_refused_total"), 2);
+
+    bgr_http_server_stop(srv); /* asserts that nothing is still reserved */
+    bgr_http_metrics_free(m);
+}
+
+/* A client that stops sending mid-body is cut by the idle timeout, and its
+ * reservation comes back with it. */
+BGR_TEST(live_server_budget_timeout)
+{
+    struct bgr_http_metrics *m = bgr_http_metrics_new();
+    struct bgr_http_config cfg = {.listen = "127.0.0.1:0",
+                                  .routes = budget_routes,
+                                  .nroutes = BGR_ARRAY_LEN(budget_routes),
+                                  .metrics = m,
+                                  .timeout_s = 1,
+                                  .max_inflight_body_bytes = 1500};
+    struct bgr_http_server *srv = NULL;
+    struct bgr_error e = {0};
+    char req[4096];
+    BGR_REQUIRE(bgr_http_server_start(&cfg, &srv, &e) == 0);
+    int a = connect_local(bgr_http_server_port(srv));
+    BGR_REQUIRE(a >= 0);
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\n\r\n");
+    memset(req + n, 'b', 100);
+    BGR_CHECK(send(a, req, (size_t)n + 100, MSG_NOSIGNAL) == n + 100);
+    BGR_CHECK(wait_inflight(m, 800));
+    BGR_CHECK(wait_inflight(m, 0)); /* the server gave up on it, the socket still open */
+    close(a);
+    bgr_http_server_stop(srv);
+    bgr_http_metrics_free(m);
+}
+
+/* A body larger than the whole budget can never be admitted: 413, not 503. */
+BGR_TEST(live_server_budget_below_cap)
+{
+    struct bgr_http_config cfg = {.listen = "127.0.0.1:0",
+                                  .routes = budget_routes,
+                                  .nroutes = BGR_ARRAY_LEN(budget_routes),
+                                  .max_inflight_body_bytes = 500};
+    struct bgr_http_server *srv = NULL;
+    struct bgr_error e = {0};
+    static char out[65536];
+    char req[4096];
+    BGR_REQUIRE(bgr_http_server_start(&cfg, &srv, &e) == 0);
+    uint16_t port = bgr_http_server_port(srv);
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 700\r\n"
+                     "Connection: close\r\n\r\n");
+    roundtrip(port, req, (size_t)n, out, sizeof out);
+    BGR_CHECK(strncmp(out, "HTTP/1.1 413", 12) == 0);
+    BGR_CHECK(strstr(out, "limit of 500 bytes"));
+    send_chunked(port, "/v1/upload", 3, out, sizeof out);
+    BGR_CHECK(strncmp(out, "HTTP/1.1 413", 12) == 0);
+    send_chunked(port, "/v1/upload", 2, out, sizeof out);
+    BGR_CHECK(strncmp(out, "HTTP/1.1 200", 12) == 0);
+    bgr_http_server_stop(srv);
 }
 
 BGR_TEST(listen_parse)
