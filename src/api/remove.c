@@ -269,10 +269,10 @@ void api_remove(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
     if (rc) {
         if (rc == BGR_EUNSUPPORTED_FORMAT || rc == BGR_ERESOLUTION_TOO_HIGH ||
             rc == BGR_EINTERNAL || rc == BGR_ENOMEM)
-            bgr_http_metrics_image(api->metrics, false, 0);
+            bgr_http_metrics_image(api->metrics, false);
         goto fail;
     }
-    bgr_http_metrics_image(api->metrics, true, (double)img.processing_ms);
+    bgr_http_metrics_image(api->metrics, true);
     json_t *data = bgr_jobs_image_json(&img, api->public_url);
     if (!data) {
         rc = bgr_error_set(&e, BGR_ENOMEM, "out of memory");

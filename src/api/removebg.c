@@ -470,10 +470,10 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
     if (rc) {
         r.code = rctx.out.code ? rctx.out.code : work_code(rc, r.image_url != NULL);
         if (rc != BGR_EINSUFFICIENT_CREDITS && rc != BGR_ESERVICE_BUSY)
-            bgr_http_metrics_image(api->metrics, false, 0);
+            bgr_http_metrics_image(api->metrics, false);
         goto fail;
     }
-    bgr_http_metrics_image(api->metrics, true, (double)img.processing_ms);
+    bgr_http_metrics_image(api->metrics, true);
     /* The committed result file is the answer (so what was charged is
      * exactly what is sent). */
     char path[1024];

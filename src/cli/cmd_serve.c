@@ -178,6 +178,14 @@ static int load_config(int argc, char **argv, struct bgr_serve_config *cfg)
     return 0;
 }
 
+/* The jobs' per-image hook (a worker thread): every processed image, batch
+ * items included, lands in the processing-time histogram. */
+static void image_done(void *ctx, bool ok, int64_t processing_ms)
+{
+    if (ok)
+        bgr_http_metrics_processing(ctx, (double)processing_ms);
+}
+
 int bgr_cmd_serve(int argc, char **argv)
 {
     struct bgr_serve_config cfg;
@@ -288,6 +296,8 @@ int bgr_cmd_serve(int argc, char **argv)
     jc.webhook_max_attempts = (int)cfg.webhook_max_attempts;
     jc.sweep_interval_ms = cfg.sweep_interval_s * 1000;
     jc.fetch_total_timeout_ms = (long)cfg.fetch_timeout_s * 1000;
+    jc.on_image = image_done;
+    jc.on_image_ctx = metrics;
     if (bgr_jobs_start(store, &jc, &jobs, &e))
         goto fail;
     bgr_api_set_jobs(&api, jobs);

@@ -285,9 +285,12 @@ struct bgr_http_metrics *bgr_http_metrics_new(void);
 void bgr_http_metrics_free(struct bgr_http_metrics *m); /* NULL ok */
 /* One finished request (the server calls it). route is a route name. */
 void bgr_http_metrics_request(struct bgr_http_metrics *m, const char *route, int status);
-/* One image processed for a request, and its processing time (the
- * histogram; failures are counted by the caller's own series). */
-void bgr_http_metrics_image(struct bgr_http_metrics *m, bool ok, double ms);
+/* One image of a request (POST /v1/remove, the remove.bg route), by
+ * result: bgremover_request_images_total. */
+void bgr_http_metrics_image(struct bgr_http_metrics *m, bool ok);
+/* One image a worker processed, for a request or a batch item, and the
+ * worker's time for it: the bgremover_processing_seconds histogram. */
+void bgr_http_metrics_processing(struct bgr_http_metrics *m, double ms);
 /* Renders every metric; extra series (name, help, value, type "gauge" or
  * "counter", NULL = gauge) are appended as given: values other modules own,
  * such as the queue depth, read by the caller at render time. */

@@ -80,20 +80,25 @@ void bgr_http_metrics_set_budget(struct bgr_http_metrics *m, const struct bgr_ht
     pthread_mutex_unlock(&m->mu);
 }
 
-void bgr_http_metrics_image(struct bgr_http_metrics *m, bool ok, double ms)
+void bgr_http_metrics_image(struct bgr_http_metrics *m, bool ok)
+{
+    pthread_mutex_lock(&m->mu);
+    if (ok)
+        m->images_ok++;
+    else
+        m->images_failed++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void bgr_http_metrics_processing(struct bgr_http_metrics *m, double ms)
 {
     double s = ms / 1000.0;
     pthread_mutex_lock(&m->mu);
-    if (ok) {
-        m->images_ok++;
-        size_t b = 0;
-        while (b < NBUCKETS && s > buckets_s[b])
-            b++;
-        m->bucket[b]++;
-        m->sum_s += s;
-    } else {
-        m->images_failed++;
-    }
+    size_t b = 0;
+    while (b < NBUCKETS && s > buckets_s[b])
+        b++;
+    m->bucket[b]++;
+    m->sum_s += s;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -116,7 +121,8 @@ int bgr_http_metrics_render(struct bgr_http_metrics *m, const struct bgr_http_ga
             "# TYPE bgremover_request_images_total counter\n"
             "bgremover_request_images_total{result=\"success\"} %llu\n"
             "bgremover_request_images_total{result=\"failure\"} %llu\n"
-            "# HELP bgremover_processing_seconds Time to process one image (POST /v1/remove).\n"
+            "# HELP bgremover_processing_seconds Worker time to process one image (requests and "
+            "batch items).\n"
             "# TYPE bgremover_processing_seconds histogram\n",
             (unsigned long long)m->images_ok, (unsigned long long)m->images_failed);
     uint64_t cum = 0;

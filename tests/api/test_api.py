@@ -710,6 +710,8 @@ class T10Operations(unittest.TestCase):
     def test_metrics(self):
         acct, key = MAIN.new_account("pro")
         self.assertEqual(MAIN.remove_file(key, photo("chelsea")).status, 200)
+        MAIN.get("/healthz")  # the series below, also when this test runs alone
+        MAIN.get("/no-such-route")
         r = MAIN.get("/metrics")
         self.assertEqual(r.status, 200)
         self.assertTrue(r.header("Content-Type").startswith("text/plain"))
@@ -722,6 +724,25 @@ class T10Operations(unittest.TestCase):
         m = re.search(r"(?m)^bgremover_images_processed_total (\d+)", text)
         self.assertTrue(m and int(m.group(1)) > 0, "no images counted")
         self.assertRegex(text, r'bgremover_http_requests_total\{route="remove",status="200"\} \d+')
+
+    def test_metrics_count_batch_items(self):
+        # A fresh server: its histogram holds exactly the two batch items.
+        srv = Server("metrics-batch", args=["--allow-private-urls"]).start()
+        try:
+            acct, key = srv.new_account("pro")
+            body = {"images": [{"image_url": FILES.url("/chelsea.png")},
+                               {"image_url": FILES.url("/coffee.png")}]}
+            r = srv.request("POST", "/v1/remove/batch", body=body, key=key)
+            self.assertEqual(r.status, 202, r.body)
+            st = T08Batch.poll(self, srv, key, r.data["poll_url"])
+            self.assertEqual((st["completed"], st["failed"]), (2, 0))
+            text = srv.get("/metrics").body.decode()
+            m = re.search(r"(?m)^bgremover_processing_seconds_count (\d+)", text)
+            self.assertTrue(m, text)
+            self.assertEqual(int(m.group(1)), 2)
+            self.assertRegex(text, r'(?m)^bgremover_request_images_total\{result="success"\} 0$')
+        finally:
+            srv.cleanup()
 
     def test_service_busy(self):
         srv = Server("busy", args=["--workers", "1", "--queue-size", "1"]).start()

@@ -334,8 +334,9 @@ BGR_TEST(metrics_render)
     bgr_http_metrics_request(m, "remove", 200);
     bgr_http_metrics_request(m, "remove", 200);
     bgr_http_metrics_request(m, "account", 401);
-    bgr_http_metrics_image(m, true, 1500);
-    bgr_http_metrics_image(m, false, 10);
+    bgr_http_metrics_image(m, true);
+    bgr_http_metrics_processing(m, 1500);
+    bgr_http_metrics_image(m, false);
     struct bgr_http_gauge g = {"bgremover_queue_depth", "Jobs waiting.", 3, NULL};
     struct bgr_buf b;
     bgr_buf_init(&b, 0);
