@@ -43,8 +43,9 @@ static void usage(FILE *f)
                "0 background, 255 subject) and images/NAME.* (the photos, same size).\n"
                "Prints per image and mean: MAE, MSE, SAD (sum |error| / 1000), IoU at 0.5,\n"
                "boundary F (band ceil(0.008 x diagonal) px), gradient error (sigma 1.4, / 1000),\n"
-               "composite error (cutout vs ground truth over black and white, mean |diff|), and\n"
-               "the median SAD. See docs/QUALITY.md.\n\n"
+               "composite error (cutout vs ground truth over black and white, mean |diff|),\n"
+               "connectivity error (Rhemann et al. 2009, all pixels, / 1000) and the median\n"
+               "SAD. See docs/QUALITY.md.\n\n"
                "      --gt DIR            the ground truth folder (required)\n"
                "      --pred DIR          score DIR/NAME.png (RGBA cutout or grayscale matte)\n"
                "                          instead of running the model\n"
@@ -408,8 +409,8 @@ static int eval_one(struct bgr_model *model, const struct eval_args *a, const ch
                                       photo.bands, gtp.width, gtp.height);
     r->refine_ms = t.refine_ms;
     r->mp = (double)n / 1e6;
-    printf("%-30s %8.5f %8.5f %9.3f %7.4f %7.4f %8.3f %8.5f", name, r->m.mae, r->m.mse, r->m.sad,
-           r->m.iou, r->m.bf, r->m.grad, r->m.comp);
+    printf("%-30s %8.5f %8.5f %9.3f %7.4f %7.4f %8.3f %8.5f %8.3f", name, r->m.mae, r->m.mse,
+           r->m.sad, r->m.iou, r->m.bf, r->m.grad, r->m.comp, r->m.conn);
     if (a->synthetic && r->m.fringe >= 0)
         printf(" %8.5f", r->m.fringe);
     else if (a->synthetic)
@@ -477,8 +478,8 @@ int bgr_cmd_eval(int argc, char **argv)
                a.synthetic ? " on re-composited photos (--synthetic)" : "",
                bgr_refine_name(a.opts.refine), a.opts.decontaminate ? "true" : "false",
                bgr_model_precision_name(model));
-    printf("%-30s %8s %8s %9s %7s %7s %8s %8s%s\n", "name", "mae", "mse", "sad", "iou", "bf",
-           "grad", "comp", a.synthetic ? "   fringe" : "");
+    printf("%-30s %8s %8s %9s %7s %7s %8s %8s %8s%s\n", "name", "mae", "mse", "sad", "iou", "bf",
+           "grad", "comp", "conn", a.synthetic ? "   fringe" : "");
     struct bgr_eval_metrics sum = {0};
     double refine_ms = 0, mp = 0;
     int n_fringe = 0;
@@ -492,7 +493,7 @@ int bgr_cmd_eval(int argc, char **argv)
         }
         struct bgr_eval_metrics *m = &res[ok].m;
         sum.mae += m->mae, sum.mse += m->mse, sum.sad += m->sad, sum.iou += m->iou;
-        sum.bf += m->bf, sum.grad += m->grad, sum.comp += m->comp;
+        sum.bf += m->bf, sum.grad += m->grad, sum.comp += m->comp, sum.conn += m->conn;
         if (m->fringe >= 0) /* images with soft ground truth only */
             sum.fringe += m->fringe, n_fringe++;
         refine_ms += res[ok].refine_ms, mp += res[ok].mp;
@@ -502,15 +503,16 @@ int bgr_cmd_eval(int argc, char **argv)
     printf("evaluated %d of %d images, %d error(s)\n", ok, n, failed);
     if (ok) {
         double k = ok;
-        printf("%-30s %8.5f %8.5f %9.3f %7.4f %7.4f %8.3f %8.5f", "mean", sum.mae / k, sum.mse / k,
-               sum.sad / k, sum.iou / k, sum.bf / k, sum.grad / k, sum.comp / k);
+        printf("%-30s %8.5f %8.5f %9.3f %7.4f %7.4f %8.3f %8.5f %8.3f", "mean", sum.mae / k,
+               sum.mse / k, sum.sad / k, sum.iou / k, sum.bf / k, sum.grad / k, sum.comp / k,
+               sum.conn / k);
         if (a.synthetic)
             printf(" %8.5f", n_fringe ? sum.fringe / n_fringe : 0.0);
         printf("\n");
         printf("mean_mae=%.6f mean_mse=%.6f mean_sad=%.3f median_sad=%.3f mean_iou=%.4f "
-               "mean_bf=%.4f mean_grad=%.3f mean_comp=%.5f",
+               "mean_bf=%.4f mean_grad=%.3f mean_comp=%.5f mean_conn=%.3f",
                sum.mae / k, sum.mse / k, sum.sad / k, bgr_eval_median(sads, (size_t)ok),
-               sum.iou / k, sum.bf / k, sum.grad / k, sum.comp / k);
+               sum.iou / k, sum.bf / k, sum.grad / k, sum.comp / k, sum.conn / k);
         if (a.synthetic)
             printf(" mean_fringe=%.5f (n=%d)", n_fringe ? sum.fringe / n_fringe : 0.0, n_fringe);
         if (!a.pred)

@@ -2,7 +2,8 @@
  * eval.h - cutout quality metrics against a ground-truth alpha matte, the
  * same figures as the reviewers' /work/shared/eval/eval.py (docs/QUALITY.md
  * defines each): MAE, MSE, SAD/1000, IoU at 0.5, boundary F-measure,
- * gradient error, plus a composite error that also counts colour fringes.
+ * gradient error, plus a connectivity error (conn.c) and a composite error
+ * that also counts colour fringes.
  *
  * Mattes are 8-bit, w x h, row-major, 0 = background, 255 = foreground,
  * read as value / 255. Nothing is resized: callers check sizes. Pure
@@ -21,6 +22,7 @@ struct bgr_eval_metrics {
     double iou;           /* of p >= 0.5 and g >= 0.5; 1 when both empty */
     double bf;            /* boundary F-measure of those binary masks */
     double grad;          /* sum (|grad p| - |grad g|)^2 / 1000, sigma 1.4 */
+    double conn;          /* connectivity error / 1000, see bgr_eval_conn */
     double comp;          /* composite error, see bgr_eval_composite */
     double fringe;        /* edge colour error, see bgr_eval_fringe */
 };
@@ -28,9 +30,9 @@ struct bgr_eval_metrics {
 /* Boundary tolerance of eval.py: ceil(0.008 * image diagonal) pixels. */
 #define BGR_EVAL_BF_TOL 0.008
 
-/* MAE, MSE, SAD, IoU, BF and gradient error of pred against gt (both
- * w x h). Errors: BGR_ENOMEM (it needs a few w x h scratch planes). comp
- * is left 0. */
+/* MAE, MSE, SAD, IoU, BF, gradient and connectivity error of pred against
+ * gt (both w x h). Errors: BGR_ENOMEM (it needs a few w x h scratch planes).
+ * comp is left 0. */
 int bgr_eval_alpha(const uint8_t *pred, const uint8_t *gt, int w, int h, struct bgr_eval_metrics *m,
                    struct bgr_error *err);
 
@@ -52,6 +54,17 @@ double bgr_eval_composite(const uint8_t *fg, int fg_bands, const uint8_t *pred, 
  * (`eval --synthetic`). */
 double bgr_eval_fringe(const uint8_t *fg, int fg_bands, const uint8_t *pred, const uint8_t *gt,
                        const uint8_t *truth, int truth_bands, int w, int h);
+
+/* Connectivity error (Rhemann et al. 2009, as in the Deep Image Matting
+ * evaluation) of pred against gt, both w x h, into *out. For thresholds
+ * t_i = i/10, i = 1..10: Omega_i is the largest 8-connected component of
+ * (p >= t_i and g >= t_i); each pixel not yet given a level and not in
+ * Omega_i gets l = t_(i-1); pixels never given one get l = 1. With
+ * d = x - l, phi(x) = 1 - d when d >= 0.15, else 1; the error is
+ * sum |phi(p) - phi(g)| / 1000 over all pixels (no trimap). Thresholds are
+ * compared exactly (conn.c says why). Errors: BGR_ENOMEM. */
+int bgr_eval_conn(const uint8_t *pred, const uint8_t *gt, int w, int h, double *out,
+                  struct bgr_error *err);
 
 /* Gradient magnitude of a w x h matte (values / 255) by Gaussian-derivative
  * filters (sigma 1.4, edge-replicated borders) into out (w * h doubles,

@@ -172,6 +172,7 @@ int bgr_eval_alpha(const uint8_t *pred, const uint8_t *gt, int w, int h, struct 
     for (size_t i = 0; i < n; i++)
         ge += (gp[i] - gp[n + i]) * (gp[i] - gp[n + i]);
     m->grad = ge / 1000.0;
+    rc = bgr_eval_conn(pred, gt, w, h, &m->conn, err);
 out:
     free(gp);
     free(bins);

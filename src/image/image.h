@@ -120,6 +120,13 @@ int bgr_image_matte_from_output(const float *output, int ow, int oh, uint8_t *ma
  * img is RGB or RGBA (alpha ignored). Errors: BGR_ENOMEM. */
 int bgr_image_refine_matte(const struct bgr_pixels *img, uint8_t *matte, struct bgr_error *err);
 
+/* refine=full's refinement: the above, then a closed-form matting solve
+ * (Levin et al., PAMI 2008) over the soft band where the guided filter ran
+ * at half weight or more (hair, fur), at full resolution; skipped when that
+ * band exceeds 150,000 pixels (about 130 ms). Same contract. */
+int bgr_image_refine_matte_full(const struct bgr_pixels *img, uint8_t *matte,
+                                struct bgr_error *err);
+
 /* Foreground colour estimation (blur-fusion, Forte and Pitie 2021): every
  * pixel with 0 < matte < 255 gets the colour the subject would have there
  * without the old background mixed in, so edges do not carry a fringe onto

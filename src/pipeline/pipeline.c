@@ -156,8 +156,10 @@ int bgr_pipeline_matte(struct bgr_model *model, struct bgr_pixels *pix,
     if (rc)
         return rc;
     double t0 = bgr_now_sec();
-    if (opts->refine != BGR_REFINE_NONE)
+    if (opts->refine == BGR_REFINE_FAST)
         rc = bgr_image_refine_matte(pix, matte, err);
+    else if (opts->refine == BGR_REFINE_FULL)
+        rc = bgr_image_refine_matte_full(pix, matte, err);
     if (rc == 0 && opts->decontaminate && !opts->mask_only) /* colours unused for a mask */
         rc = bgr_image_decontaminate(pix, matte, err);
     if (rc)

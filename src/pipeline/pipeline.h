@@ -38,7 +38,8 @@ enum bgr_refine {
     BGR_REFINE_NONE = 0, /* the model's matte as the reference runtime makes it */
     BGR_REFINE_FAST,     /* guided filter + interior snap (default) */
     BGR_REFINE_FULL,     /* fast, on the mean of the model run on the image and
-                          * on its mirror image: one more model run */
+                          * on its mirror image (one more model run), then a
+                          * closed-form matting solve over hair and fur */
 };
 
 struct bgr_output_opts {
