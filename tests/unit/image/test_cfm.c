@@ -10,37 +10,7 @@
 
 #include "image/cfm.h"
 #include "runner.h"
-
-/* w x h RGB: red left of column `edge`, blue from it on. */
-static struct bgr_pixels two_colours(int w, int h, int edge)
-{
-    struct bgr_pixels p = {0};
-    struct bgr_error err;
-    if (bgr_pixels_alloc(&p, w, h, 3, &err) != 0)
-        abort();
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            uint8_t *d = p.data + ((size_t)y * (size_t)w + (size_t)x) * 3;
-            d[0] = x < edge ? 220 : 20;
-            d[1] = 30;
-            d[2] = x < edge ? 20 : 230;
-        }
-    return p;
-}
-
-/* The model's typical soft edge: 1 left of c - width/2, 0 right of
- * c + width/2, linear between. */
-static uint8_t *ramp(int w, int h, double c, double width)
-{
-    uint8_t *m = malloc((size_t)w * (size_t)h);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            double v = 0.5 - ((double)x + 0.5 - c) / width;
-            v = v < 0 ? 0 : v > 1 ? 1 : v;
-            m[y * w + x] = (uint8_t)(v * 255 + 0.5);
-        }
-    return m;
-}
+#include "synth_image.h"
 
 static const struct bgr_cfm_params params = {1e-5, 0.01, 500, 1e-6};
 
@@ -57,8 +27,8 @@ BGR_TEST(soft_prior_snaps_to_colour_edge)
 {
     struct bgr_error err;
     int w = 40, h = 12;
-    struct bgr_pixels img = two_colours(w, h, 20);
-    uint8_t *m = ramp(w, h, 20, 12), *band = malloc((size_t)w * (size_t)h);
+    struct bgr_pixels img = synth_two_colours(w, h, 20);
+    uint8_t *m = synth_ramp(w, h, 20, 12), *band = malloc((size_t)w * (size_t)h);
     int it = 0;
     BGR_REQUIRE(bgr_image_cfm_band_of(m, w, h, 13, 242, 1, band, &err) == 0);
     BGR_REQUIRE(bgr_image_cfm_band(&img, band, m, &params, &it, &err) == 0);
@@ -83,8 +53,8 @@ BGR_TEST(pixels_outside_band_are_fixed)
 {
     struct bgr_error err;
     int w = 30, h = 10;
-    struct bgr_pixels img = two_colours(w, h, 15);
-    uint8_t *m = ramp(w, h, 15, 8), *orig = malloc((size_t)w * (size_t)h),
+    struct bgr_pixels img = synth_two_colours(w, h, 15);
+    uint8_t *m = synth_ramp(w, h, 15, 8), *orig = malloc((size_t)w * (size_t)h),
             *band = calloc((size_t)w * (size_t)h, 1);
     memcpy(orig, m, (size_t)w * (size_t)h);
     for (int y = 2; y < 8; y++)
@@ -109,8 +79,8 @@ BGR_TEST(strong_prior_keeps_matte_and_empty_band_is_noop)
 {
     struct bgr_error err;
     int w = 16, h = 16;
-    struct bgr_pixels img = two_colours(w, h, 8);
-    uint8_t *m = ramp(w, h, 8, 6), *orig = malloc((size_t)w * (size_t)h),
+    struct bgr_pixels img = synth_two_colours(w, h, 8);
+    uint8_t *m = synth_ramp(w, h, 8, 6), *orig = malloc((size_t)w * (size_t)h),
             *band = calloc((size_t)w * (size_t)h, 1);
     memcpy(orig, m, (size_t)w * (size_t)h);
     BGR_REQUIRE(bgr_image_cfm_band(&img, band, m, &params, NULL, &err) == 0);
@@ -140,8 +110,8 @@ BGR_TEST(full_equals_fast_on_a_crisp_edge)
     /* No soft pixels: the guided filter is off, so the band is empty. */
     struct bgr_error err;
     int w = 64, h = 48;
-    struct bgr_pixels img = two_colours(w, h, 30);
-    uint8_t *a = ramp(w, h, 30, 0.5), *b = malloc((size_t)w * (size_t)h);
+    struct bgr_pixels img = synth_two_colours(w, h, 30);
+    uint8_t *a = synth_ramp(w, h, 30, 0.5), *b = malloc((size_t)w * (size_t)h);
     memcpy(b, a, (size_t)w * (size_t)h);
     BGR_REQUIRE(bgr_image_refine_matte(&img, a, &err) == 0);
     BGR_REQUIRE(bgr_image_refine_matte_full(&img, b, &err) == 0);
@@ -158,8 +128,8 @@ BGR_TEST(full_follows_colour_edge_under_wide_soft_matte)
      * that the colours show than the guided filter does. */
     struct bgr_error err;
     int w = 96, h = 48;
-    struct bgr_pixels img = two_colours(w, h, 48);
-    uint8_t *a = ramp(w, h, 48, 16), *b = malloc((size_t)w * (size_t)h);
+    struct bgr_pixels img = synth_two_colours(w, h, 48);
+    uint8_t *a = synth_ramp(w, h, 48, 16), *b = malloc((size_t)w * (size_t)h);
     memcpy(b, a, (size_t)w * (size_t)h);
     BGR_REQUIRE(bgr_image_refine_matte(&img, a, &err) == 0);
     BGR_REQUIRE(bgr_image_refine_matte_full(&img, b, &err) == 0);

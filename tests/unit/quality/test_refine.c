@@ -11,36 +11,7 @@
 #include "image/image.h"
 #include "pipeline/pipeline.h"
 #include "runner.h"
-
-/* w x h RGB: red left of column edge, blue from it on. */
-static struct bgr_pixels two_colours(int w, int h, int edge)
-{
-    struct bgr_pixels p = {0};
-    struct bgr_error err;
-    if (bgr_pixels_alloc(&p, w, h, 3, &err) != 0)
-        abort();
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            uint8_t *d = p.data + ((size_t)y * (size_t)w + (size_t)x) * 3;
-            d[0] = x < edge ? 220 : 20;
-            d[1] = 30;
-            d[2] = x < edge ? 20 : 230;
-        }
-    return p;
-}
-
-/* The model's typical edge: a linear ramp `width` px wide centred on c. */
-static uint8_t *ramp(int w, int h, double c, double width)
-{
-    uint8_t *m = malloc((size_t)w * (size_t)h);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            double v = 0.5 - ((double)x + 0.5 - c) / width;
-            v = v < 0 ? 0 : v > 1 ? 1 : v;
-            m[y * w + x] = (uint8_t)(v * 255 + 0.5);
-        }
-    return m;
-}
+#include "synth_image.h"
 
 static double sad_vs(const uint8_t *a, const uint8_t *b, size_t n)
 {
@@ -57,8 +28,8 @@ static double sad_vs(const uint8_t *a, const uint8_t *b, size_t n)
 static void check_sharpens(int w, int h, int edge, double width, double gain)
 {
     struct bgr_error err;
-    struct bgr_pixels img = two_colours(w, h, edge);
-    uint8_t *m = ramp(w, h, edge, width), *truth = ramp(w, h, edge, 0.001);
+    struct bgr_pixels img = synth_two_colours(w, h, edge);
+    uint8_t *m = synth_ramp(w, h, edge, width), *truth = synth_ramp(w, h, edge, 0.001);
     size_t n = (size_t)w * (size_t)h, row = (size_t)(h / 2) * (size_t)w;
     double before = sad_vs(m, truth, n);
     int jump_before = m[row + (size_t)edge - 1] - m[row + (size_t)edge];
@@ -85,7 +56,7 @@ BGR_TEST(refine_snaps_confident_interior)
 {
     struct bgr_error err;
     int w = 120, h = 90;
-    struct bgr_pixels img = two_colours(w, h, w); /* all red, some texture below */
+    struct bgr_pixels img = synth_two_colours(w, h, w); /* all red, some texture below */
     for (size_t i = 0; i < (size_t)w * (size_t)h; i++)
         img.data[i * 3 + 1] = (uint8_t)(30 + (i * 7919) % 40);
     uint8_t *m = malloc((size_t)w * (size_t)h);
@@ -111,8 +82,8 @@ BGR_TEST(refine_no_spill_past_crisp_edge)
 {
     struct bgr_error err;
     int w = 160, h = 120, edge = 80;
-    struct bgr_pixels img = two_colours(w, h, edge + 2);
-    uint8_t *m = ramp(w, h, edge + 0.25, 1.0); /* one soft px, at edge */
+    struct bgr_pixels img = synth_two_colours(w, h, edge + 2);
+    uint8_t *m = synth_ramp(w, h, edge + 0.25, 1.0); /* one soft px, at edge */
     BGR_REQUIRE(bgr_image_refine_matte(&img, m, &err) == 0);
     int spill = 0;
     for (int y = 0; y < h; y++)
@@ -139,7 +110,7 @@ BGR_TEST(decontaminate_recovers_foreground)
     int w = 400, h = 100;
     struct bgr_pixels img = {0};
     BGR_REQUIRE(bgr_pixels_alloc(&img, w, h, 3, &err) == 0);
-    uint8_t *m = ramp(w, h, 200, 8);
+    uint8_t *m = synth_ramp(w, h, 200, 8);
     const double F[3] = {200, 40, 30}, B[3] = {20, 210, 40};
     for (int i = 0; i < w * h; i++) {
         double a = m[i] / 255.0;
@@ -176,7 +147,7 @@ BGR_TEST(tiny_images)
     struct bgr_error err;
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         int w = sizes[k][0], h = sizes[k][1];
-        struct bgr_pixels img = two_colours(w, h, w / 2);
+        struct bgr_pixels img = synth_two_colours(w, h, w / 2);
         uint8_t *m = malloc((size_t)w * (size_t)h);
         memset(m, 255, (size_t)w * (size_t)h);
         BGR_CHECK(bgr_image_refine_matte(&img, m, &err) == 0);
@@ -234,7 +205,7 @@ BGR_TEST(parsers)
 static int crop_size(int margin, bool pct, int *ow, int *oh)
 {
     struct bgr_error err;
-    struct bgr_pixels img = two_colours(50, 50, 25), out = {0};
+    struct bgr_pixels img = synth_two_colours(50, 50, 25), out = {0};
     uint8_t m[50 * 50] = {0};
     for (int y = 20; y < 30; y++)
         for (int x = 20; x < 30; x++)
