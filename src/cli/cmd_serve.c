@@ -272,8 +272,8 @@ int bgr_cmd_serve(int argc, char **argv)
         .n_threads = (int)cfg.threads,
     };
     if ((rc = bgr_model_load_file(model_path, &mo, &model, &e)) != 0) {
-        /* The engine refuses what it cannot do (int8 before it has a path
-         * for it, bf16 without the CPU support): stop rather than serve
+        /* The engine refuses what it cannot do (int8 without its calibration
+         * file, bf16 without the CPU support): stop rather than serve
          * without a model, and say which settings were refused. */
         char why[sizeof e.msg];
         snprintf(why, sizeof why, "%s", e.msg);

@@ -18,13 +18,30 @@ void bgr_ref_be_free(struct bgr_ref_be *b);
 size_t bgr_ref_be_bytes(const struct bgr_ref_be *b); /* planned activation bytes */
 
 struct bgr_dnnl_be;
+/* How the oneDNN backend computes. */
+struct bgr_dnnl_cfg {
+    int n_threads; /* 0 = all cores */
+    int bf16;      /* activations and weights in bf16 (only where bgr_dnnl_has_bf16()) */
+    /* int8 (with bf16 set): per graph value id, the calibrated range of the
+     * values that feed convolutions, NaN where unknown; NULL = no int8.
+     * Borrowed for the call only. */
+    const float *q_lo, *q_hi;
+};
+
 /* Reorders weights into the layouts the primitives chose and creates every
- * primitive. Afterwards the graph's constants are no longer read. bf16:
- * activations and weights in bf16 (only where bgr_dnnl_has_bf16()). */
-int bgr_dnnl_be_new(struct bgr_graph *g, int n_threads, int bf16, struct bgr_dnnl_be **out,
+ * primitive. Afterwards the graph's constants are no longer read. */
+int bgr_dnnl_be_new(struct bgr_graph *g, const struct bgr_dnnl_cfg *cfg, struct bgr_dnnl_be **out,
                     struct bgr_error *err);
 /* Whether this CPU runs bf16 natively (AVX512-BF16 or later). */
 int bgr_dnnl_has_bf16(void);
+/* Whether this CPU has int8 dot-product instructions (AVX512-VNNI). */
+int bgr_dnnl_has_vnni(void);
+/* Calibration (an fp32 backend only, else -1): from now on every run widens
+ * lo[v], hi[v] to the range seen at the input of each convolution; the
+ * caller's arrays (graph value ids), which must outlive the backend. */
+int bgr_dnnl_be_calibrate(struct bgr_dnnl_be *b, float *lo, float *hi);
+/* Number of convolutions the backend runs in int8. */
+int bgr_dnnl_be_int8_convs(const struct bgr_dnnl_be *b);
 int bgr_dnnl_be_run(struct bgr_dnnl_be *b, const float *in, float *out, double *op_ms,
                     struct bgr_error *err);
 void bgr_dnnl_be_free(struct bgr_dnnl_be *b);

@@ -13,7 +13,9 @@
  *
  * Precision: fp32, or on request bf16 activations and weights (fp32 bias and
  * accumulation inside oneDNN) where oneDNN chooses layouts, converted by the
- * same reorders at the graph's input and output.
+ * same reorders at the graph's input and output; int8 is bf16 with most
+ * convolutions in int8 (be_dnnl_q.c). In calibration mode (fp32) a run also
+ * records the range of every convolution's source.
  */
 #include "infer/be_dnnl.h"
 
@@ -236,14 +238,18 @@ out:
     return rc;
 }
 
-int bgr_dnnl_be_new(struct bgr_graph *g, int n_threads, int bf16, struct bgr_dnnl_be **out,
+int bgr_dnnl_be_new(struct bgr_graph *g, const struct bgr_dnnl_cfg *cfg, struct bgr_dnnl_be **out,
                     struct bgr_error *err)
 {
     struct bgr_dnnl_be *b = bgr_xcalloc(1, sizeof *b);
-    int rc = 0, *ids = NULL;
+    int rc = 0, *ids = NULL, n_threads = cfg->n_threads;
     dnnl_memory_desc_t md;
+    /* calibration scans fp32 sources; int8 keeps the rest in bf16 */
+    BGR_ASSERT(!cfg->q_lo || cfg->bf16);
     b->n_threads = n_threads;
-    b->act_dt = bf16 ? dnnl_bf16 : dnnl_f32;
+    b->act_dt = cfg->bf16 ? dnnl_bf16 : dnnl_f32;
+    b->q_lo = cfg->q_lo;
+    b->q_hi = cfg->q_hi;
     b->act_tag = act_tag_for_cpu();
     b->act_block = b->act_tag == dnnl_nChw16c ? 16 : b->act_tag == dnnl_nChw8c ? 8 : 1;
 #ifdef BGR_HAVE_OPENMP
@@ -256,8 +262,9 @@ int bgr_dnnl_be_new(struct bgr_graph *g, int n_threads, int bf16, struct bgr_dnn
         goto out;
     bgr_graph_lifetimes(g, &ids);
     b->val_buf = bgr_xmalloc(((size_t)g->nvals + 1) * sizeof *b->val_buf);
+    b->qbuf = bgr_xmalloc(((size_t)g->nvals + 1) * sizeof *b->qbuf);
     for (int v = 0; v < g->nvals; v++)
-        b->val_buf[v] = -1;
+        b->val_buf[v] = b->qbuf[v] = -1;
     bgr_dn_plain_md(&md, g->vals[g->input].dims);
     b->in_buf = bgr_dn_add_buf(b, &md, g->vals[g->input].first, g->vals[g->input].last);
     if (b->in_buf < 0)
@@ -268,11 +275,36 @@ int bgr_dnnl_be_new(struct bgr_graph *g, int n_threads, int bf16, struct bgr_dnn
             goto out;
     if ((rc = dn_finish(b, g, err)))
         goto out;
+    b->q_lo = b->q_hi = NULL; /* borrowed for the build only */
     *out = b;
     b = NULL;
 out:
     free(ids);
     bgr_dnnl_be_free(b);
+    return rc;
+}
+
+/* Calibration: widens the recorded range of e's source value by what its
+ * buffer holds now (every earlier execution has finished). Blocked
+ * layouts' padding holds zeros, which only widens a range to 0. */
+static int dn_cal_scan(struct bgr_dnnl_be *b, const struct dn_exec *e, struct bgr_error *err)
+{
+    int rc = 0, v = e->cal - 1;
+    void *p = NULL;
+    const struct dn_buf *f = &b->bufs[e->cal_buf];
+    BGR_ASSERT(f->md.data_type == dnnl_f32);
+    DN(dnnl_stream_wait(b->stream), "stream wait", NULL);
+    DN(dnnl_memory_get_data_handle(f->mem, &p), "binding", NULL);
+    size_t n = dnnl_memory_desc_get_size(&f->md) / sizeof(float);
+    const float *x = p;
+    float lo = b->cal_lo[v], hi = b->cal_hi[v];
+    for (size_t i = 0; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    b->cal_lo[v] = lo;
+    b->cal_hi[v] = hi;
+out:
     return rc;
 }
 
@@ -292,6 +324,8 @@ int bgr_dnnl_be_run(struct bgr_dnnl_be *b, const float *in, float *out, double *
     DN(dnnl_memory_set_data_handle(b->user_out, out), "output binding", NULL);
     for (int i = 0; i < b->nex; i++) {
         const struct dn_exec *e = &b->ex[i];
+        if (e->cal && b->cal_lo && (rc = dn_cal_scan(b, e, err)))
+            goto out;
         double t0 = op_ms ? bgr_now_sec() : 0;
         if (e->prim) {
             DN(dnnl_primitive_execute(e->prim, b->stream, e->nargs, e->args), "execution", NULL);
@@ -314,6 +348,15 @@ int bgr_dnnl_be_run(struct bgr_dnnl_be *b, const float *in, float *out, double *
     }
 out:
     return rc;
+}
+
+int bgr_dnnl_be_calibrate(struct bgr_dnnl_be *b, float *lo, float *hi)
+{
+    if (b->act_dt != dnnl_f32)
+        return -1;
+    b->cal_lo = lo;
+    b->cal_hi = hi;
+    return 0;
 }
 
 size_t bgr_dnnl_be_bytes(const struct bgr_dnnl_be *b)
@@ -367,5 +410,6 @@ void bgr_dnnl_be_free(struct bgr_dnnl_be *b)
     free(b->bufs);
     free(b->weights);
     free(b->val_buf);
+    free(b->qbuf);
     free(b);
 }

@@ -34,6 +34,9 @@ struct dn_exec {
     int kind;                    /* enum bgr_opk, or BGR_OP__COUNT for reorders */
     const struct bgr_node *node; /* fallback only (graph outlives the backend) */
     int fb_src, fb_dst;          /* fallback buffers */
+    /* calibration: 1 + the graph value whose range buffer cal_buf holds
+     * before this execution (a convolution's fp32 source), 0 = none */
+    int cal, cal_buf;
 };
 
 struct bgr_dnnl_be {
@@ -65,6 +68,14 @@ struct bgr_dnnl_be {
      * leaves it to oneDNN */
     dnnl_format_tag_t act_tag;
     int act_block;
+    /* int8 (be_dnnl_q.c): calibrated ranges per value (borrowed, set only
+     * while the backend is built), the buffer holding each value's
+     * quantised copy (-1 none), and how many convolutions run in int8 */
+    const float *q_lo, *q_hi;
+    int *qbuf;
+    int n_int8;
+    /* calibration (fp32): the caller's per-value ranges, NULL = off */
+    float *cal_lo, *cal_hi;
 };
 
 int bgr_dn_fail(dnnl_status_t st, const char *what, const struct bgr_node *nd,
@@ -92,5 +103,35 @@ void bgr_dn_plain_md(dnnl_memory_desc_t *md, const int64_t d[4]);
 /* be_dnnl_ops.c: the primitives of one step. */
 int bgr_dn_step(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd, int k,
                 struct bgr_error *err);
+/* Whether value v reaches the graph output through Relu, Sigmoid and Resize only. */
+int bgr_dn_feeds_output_only(const struct bgr_graph *g, int v, int depth);
+
+/* be_dnnl_q.c: how one convolution runs in int8. Activations are quantised
+ * per tensor (q = x * s_in, u8 when the calibrated minimum is >= 0, else
+ * s8), weights per output channel (q = w * s_w[oc], s8); the conv's output
+ * scales 1 / (s_in * s_w[oc]) bring the s32 accumulator back to real units
+ * in a bf16 destination. */
+struct bgr_dn_q {
+    int on;                     /* 0: this conv stays in the backend's float type */
+    dnnl_data_type_t sdt;       /* dnnl_u8 or dnnl_s8 */
+    float s_in;                 /* source scale */
+    float *s_w;                 /* M weight scales, owned */
+    float *bias;                /* M, in accumulator units (oneDNN 2.x adds the bias
+                                 * before the output scales); owned, NULL = none */
+    dnnl_primitive_attr_t attr; /* scratchpad, output scales, [ReLU]; owned */
+};
+/* Decides whether nd runs in int8 and fills *q (q->on = 0 when not). */
+int bgr_dn_q_prepare(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
+                     struct bgr_dn_q *q, struct bgr_error *err);
+void bgr_dn_q_release(struct bgr_dn_q *q); /* accepts an untouched (zeroed) q */
+/* A Concat whose readers all run in int8: each input is quantised straight
+ * into its channel slice of one u8/s8 nhwc buffer, which then is the value
+ * (no bf16 copy of it exists). 1 when it does not apply (dn_concat then). */
+int bgr_dn_q_concat(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
+                    int k, struct bgr_error *err);
+/* The buffer holding value v quantised by scale into layout want (u8/s8),
+ * made by a reorder before step k, or the one an earlier conv made. */
+int bgr_dn_q_src(struct bgr_dnnl_be *b, int v, const dnnl_memory_desc_t *want, float scale, int k,
+                 int *out, const struct bgr_node *nd, struct bgr_error *err);
 
 #endif

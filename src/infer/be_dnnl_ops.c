@@ -35,12 +35,15 @@ static int keep_weights(struct bgr_dnnl_be *b, dnnl_memory_t m)
     return 0;
 }
 
-/* Reorders the plain OIHW weights into the layout the convolution chose. */
+/* Reorders the plain OIHW weights into the layout the convolution chose;
+ * scales (one group only), when not NULL, multiplies output channel oc by
+ * scales[oc] on the way (int8: the reorder rounds and saturates). */
 static int load_weights(struct bgr_dnnl_be *b, const struct bgr_conv_p *p,
-                        const dnnl_memory_desc_t *want, dnnl_memory_t *out,
+                        const dnnl_memory_desc_t *want, const float *scales, dnnl_memory_t *out,
                         const struct bgr_node *nd, struct bgr_error *err)
 {
     int rc = 0;
+    dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t user_md;
     dnnl_memory_t user = NULL, w = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -56,7 +59,12 @@ static int load_weights(struct bgr_dnnl_be *b, const struct bgr_conv_p *p,
     /* oneDNN only reads the source of a reorder */
     DN(dnnl_memory_create(&user, &user_md, b->eng, (void *)p->w), "weights", nd);
     DN(dnnl_memory_create(&w, want, b->eng, DNNL_MEMORY_ALLOCATE), "weights", nd);
-    DN(dnnl_reorder_primitive_desc_create(&pd, &user_md, b->eng, want, b->eng, NULL),
+    if (scales) {
+        BGR_ASSERT(G == 1);
+        DN(dnnl_primitive_attr_create(&attr), "attributes", nd);
+        DN(dnnl_primitive_attr_set_output_scales(attr, p->M, 1 << 0, scales), "weight scales", nd);
+    }
+    DN(dnnl_reorder_primitive_desc_create(&pd, &user_md, b->eng, want, b->eng, attr),
        "weights reorder", nd);
     DN(dnnl_primitive_create(&r, pd), "weights reorder", nd);
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, w}};
@@ -74,6 +82,8 @@ out:
         dnnl_memory_destroy(user);
     if (w)
         dnnl_memory_destroy(w);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
@@ -87,16 +97,20 @@ static int is_ref_impl(const_dnnl_primitive_desc_t pd)
 enum { SUM_NONE = 0, SUM_BINARY, SUM_IN_PLACE };
 
 /* The convolution again, with the layouts the first try chose fixed and
- * post-ops: [ReLU,] then the fused Add's operand as post-op post. */
+ * post-ops: [ReLU,] then the fused Add's operand as post-op post. base:
+ * the attributes to start from (int8: output scales), NULL for plain. */
 static int conv_with_post(struct bgr_dnnl_be *b, const struct bgr_node *nd,
-                          const dnnl_convolution_desc_t *cd, int binary, dnnl_primitive_desc_t *pd,
-                          struct bgr_error *err)
+                          const dnnl_convolution_desc_t *cd, const_dnnl_primitive_attr_t base,
+                          int binary, dnnl_primitive_desc_t *pd, struct bgr_error *err)
 {
     int rc = 0;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd2 = NULL;
-    DN(dnnl_primitive_attr_create(&attr), "attributes", nd);
+    if (base)
+        DN(dnnl_primitive_attr_clone(&attr, base), "attributes", nd);
+    else
+        DN(dnnl_primitive_attr_create(&attr), "attributes", nd);
     DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attributes", nd);
     DN(dnnl_post_ops_create(&po), "post-ops", nd);
     if (nd->conv.relu)
@@ -130,8 +144,8 @@ out:
  * post-op; else *how stays SUM_NONE and the caller adds in place after the
  * conv. *tbuf: the operand's buffer in the conv's dst layout. */
 static int conv_sum(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
-                    int k, const dnnl_convolution_desc_t *cd0, dnnl_primitive_desc_t *pd, int *tbuf,
-                    int *how, struct bgr_error *err)
+                    int k, const dnnl_convolution_desc_t *cd0, const_dnnl_primitive_attr_t base,
+                    dnnl_primitive_desc_t *pd, int *tbuf, int *how, struct bgr_error *err)
 {
     int rc, v = nd->in[nd->conv.sum_in];
     dnnl_convolution_desc_t cd = *cd0;
@@ -145,14 +159,14 @@ static int conv_sum(struct bgr_dnnl_be *b, const struct bgr_graph *g, const stru
      * into the conv's own source */
     if (*tbuf != b->val_buf[v] || (g->vals[v].last == k && v != g->output && v != nd->in[0] &&
                                    b->bufs[*tbuf].parent < 0 && !b->bufs[*tbuf].has_views)) {
-        if ((rc = conv_with_post(b, nd, &cd, 0, pd, err)) < 0)
+        if ((rc = conv_with_post(b, nd, &cd, base, 0, pd, err)) < 0)
             return rc;
         if (rc == 1) {
             *how = SUM_IN_PLACE;
             return 0;
         }
     }
-    if ((rc = conv_with_post(b, nd, &cd, 1, pd, err)) < 0)
+    if ((rc = conv_with_post(b, nd, &cd, base, 1, pd, err)) < 0)
         return rc;
     if (rc == 1)
         *how = SUM_BINARY;
@@ -187,7 +201,7 @@ out:
  * to steps of up to 2^-9, which alone cost 0.001 of MAE (ten times the rest
  * of bf16's error on the test photos), while the conv (one output channel)
  * costs nothing. */
-static int feeds_output_only(const struct bgr_graph *g, int v, int depth)
+int bgr_dn_feeds_output_only(const struct bgr_graph *g, int v, int depth)
 {
     if (v == g->output)
         return 1;
@@ -200,7 +214,7 @@ static int feeds_output_only(const struct bgr_graph *g, int v, int depth)
             if (nd->in[i] != v)
                 continue;
             if ((nd->op != BGR_OP_SIGMOID && nd->op != BGR_OP_RELU && nd->op != BGR_OP_RESIZE) ||
-                !feeds_output_only(g, nd->out, depth + 1))
+                !bgr_dn_feeds_output_only(g, nd->out, depth + 1))
                 return 0;
             used = 1;
         }
@@ -208,79 +222,152 @@ static int feeds_output_only(const struct bgr_graph *g, int v, int depth)
     return used;
 }
 
+/* The convolution's descriptor: src and dst layouts as asked, weights any. */
+static int conv_desc(const struct bgr_node *nd, const dnnl_memory_desc_t *src, dnnl_data_type_t wdt,
+                     const dnnl_memory_desc_t *dst, dnnl_convolution_desc_t *cd,
+                     struct bgr_error *err)
+{
+    const struct bgr_conv_p *p = &nd->conv;
+    int rc = 0;
+    dnnl_memory_desc_t wt, bias;
+    dnnl_dims_t bd = {p->M};
+    dnnl_dims_t strides = {p->sh, p->sw}, dil = {p->dh - 1, p->dw - 1};
+    dnnl_dims_t pl = {p->pt, p->pl}, pr = {p->pb, p->pr};
+    dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a);
+    if (p->group == 1) {
+        dnnl_dims_t wd = {p->M, p->C, p->kh, p->kw};
+        dnnl_memory_desc_init_by_tag(&wt, 4, wd, wdt, dnnl_format_tag_any);
+    } else {
+        dnnl_dims_t wd = {p->group, p->M / p->group, p->C / p->group, p->kh, p->kw};
+        dnnl_memory_desc_init_by_tag(&wt, 5, wd, wdt, dnnl_format_tag_any);
+    }
+    DN(dnnl_dilated_convolution_forward_desc_init(cd, dnnl_forward_inference,
+                                                  dnnl_convolution_direct, src, &wt,
+                                                  p->b ? &bias : NULL, dst, strides, dil, pl, pr),
+       "convolution", nd);
+out:
+    return rc;
+}
+
+/* The int8 try (see be_dnnl_q.c): u8/s8 nhwc source, s8 weights, bf16 nhwc
+ * destination. *pd stays NULL where oneDNN offers only its reference kernel
+ * (the caller then goes on in the float type). */
+static int conv_q_pd(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
+                     const struct bgr_dn_q *q, dnnl_convolution_desc_t *cd,
+                     dnnl_primitive_desc_t *pd, struct bgr_error *err)
+{
+    const struct bgr_value *x = &g->vals[nd->in[0]], *o = &g->vals[nd->out];
+    dnnl_memory_desc_t src, dst;
+    int rc;
+    dnnl_dims_t sd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
+    dnnl_dims_t dd = {o->dims[0], o->dims[1], o->dims[2], o->dims[3]};
+    dnnl_memory_desc_init_by_tag(&src, 4, sd, q->sdt, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_bf16, dnnl_nhwc);
+    *pd = NULL;
+    if ((rc = conv_desc(nd, &src, dnnl_s8, &dst, cd, err)))
+        return rc;
+    if (dnnl_primitive_desc_create(pd, cd, q->attr, b->eng, NULL) != dnnl_success) {
+        *pd = NULL;
+        return 0;
+    }
+    if (is_ref_impl(*pd)) {
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = NULL;
+    }
+    return 0;
+}
+
 static int dn_conv(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd,
                    int k, struct bgr_error *err)
 {
     const struct bgr_conv_p *p = &nd->conv;
     const struct bgr_value *x = &g->vals[nd->in[0]], *o = &g->vals[nd->out];
-    dnnl_memory_desc_t src, wt, bias, dst;
+    dnnl_memory_desc_t src, bias, dst;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_t wmem = NULL, bmem = NULL;
     struct dn_exec *e;
+    struct bgr_dn_q q = {0};
     int rc = 0, sbuf, dbuf, tbuf = -1, fused = 0;
     dnnl_dims_t sd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
     dnnl_dims_t dd = {o->dims[0], o->dims[1], o->dims[2], o->dims[3]};
     dnnl_dims_t bd = {p->M};
-    dnnl_dims_t strides = {p->sh, p->sw}, dil = {p->dh - 1, p->dw - 1};
-    dnnl_dims_t pl = {p->pt, p->pl}, pr = {p->pb, p->pr};
-    /* blocked where the channels fill whole blocks (see act_tag), else
-     * oneDNN's choice: padding 3 input or 1 output channels to a block would
-     * multiply the cost of the first and last convolutions */
-    dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt,
-                                 p->C % b->act_block == 0 ? b->act_tag : dnnl_format_tag_any);
-    dnnl_data_type_t ddt = b->act_dt;
-    dnnl_format_tag_t dtag = p->M % b->act_block == 0 ? b->act_tag : dnnl_format_tag_any;
-    if (ddt != dnnl_f32 && feeds_output_only(g, nd->out, 0)) {
-        /* plain too, as the output is: a blocked layout would pad ISNet's
-         * one channel to 16 for the Resize and Sigmoid after it */
-        ddt = dnnl_f32;
-        dtag = dnnl_nchw;
-    }
-    dnnl_memory_desc_init_by_tag(&dst, 4, dd, ddt, dtag);
     dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a);
-    if (p->group == 1) {
-        dnnl_dims_t wd = {p->M, p->C, p->kh, p->kw};
-        dnnl_memory_desc_init_by_tag(&wt, 4, wd, b->act_dt, dnnl_format_tag_any);
-    } else {
-        dnnl_dims_t wd = {p->group, p->M / p->group, p->C / p->group, p->kh, p->kw};
-        dnnl_memory_desc_init_by_tag(&wt, 5, wd, b->act_dt, dnnl_format_tag_any);
+    if ((rc = bgr_dn_q_prepare(b, g, nd, &q, err)))
+        goto out;
+    if (q.on && (rc = conv_q_pd(b, g, nd, &q, &cd, &pd, err)))
+        goto out;
+    if (q.on && !pd)
+        bgr_dn_q_release(&q);
+    if (!q.on && b->bufs[b->val_buf[nd->in[0]]].md.data_type != b->act_dt &&
+        b->bufs[b->val_buf[nd->in[0]]].md.data_type != dnnl_f32) {
+        /* bgr_dn_q_concat promised this conv an int8 kernel */
+        rc = bgr_error_set(err, BGR_EINTERNAL, "node '%s': no int8 kernel for a quantised source",
+                           nd->name);
+        goto out;
     }
-    DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference,
-                                                  dnnl_convolution_direct, &src, &wt,
-                                                  p->b ? &bias : NULL, &dst, strides, dil, pl, pr),
-       "convolution", nd);
-    DN(dnnl_primitive_desc_create(&pd, &cd, p->relu ? b->attr_relu : b->attr, b->eng, NULL),
-       "convolution", nd);
-    if (is_ref_impl(pd) && b->act_tag != dnnl_format_tag_any) {
-        /* no blocked kernel for this shape (fp32 with dilation 8 at 32x32):
-         * oneDNN's choice of layout, a reorder around it costs far less */
-        dnnl_primitive_desc_destroy(pd);
-        pd = NULL;
-        dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&dst, 4, dd, ddt,
-                                     dtag == dnnl_nchw ? dnnl_nchw : dnnl_format_tag_any);
-        DN(dnnl_dilated_convolution_forward_desc_init(
-               &cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wt, p->b ? &bias : NULL,
-               &dst, strides, dil, pl, pr),
-           "convolution", nd);
+    if (!pd) {
+        /* blocked where the channels fill whole blocks (see act_tag), else
+         * oneDNN's choice: padding 3 input or 1 output channels to a block
+         * would multiply the cost of the first and last convolutions */
+        dnnl_format_tag_t stag = p->C % b->act_block == 0 ? b->act_tag : dnnl_format_tag_any;
+        dnnl_data_type_t ddt = b->act_dt;
+        dnnl_format_tag_t dtag = p->M % b->act_block == 0 ? b->act_tag : dnnl_format_tag_any;
+        if (ddt != dnnl_f32 && bgr_dn_feeds_output_only(g, nd->out, 0)) {
+            /* plain too, as the output is: a blocked layout would pad ISNet's
+             * one channel to 16 for the Resize and Sigmoid after it */
+            ddt = dnnl_f32;
+            dtag = dnnl_nchw;
+            /* one channel: nhwc is the same bytes as nchw (oneDNN calls the
+             * two descriptors equal), and oneDNN 2.6 has a jit kernel
+             * (brgconv) for nhwc but only gemm for nchw: ISNet's last conv
+             * (64 -> 1 at 512x512, bf16) took 43 ms with gemm, 6.6 with
+             * brgconv (Zen 5, 2 threads); its source in nhwc comes free
+             * from an int8 conv, else from a reorder */
+            if (p->M == 1 && p->group == 1)
+                stag = dtag = dnnl_nhwc;
+        }
+        dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt, stag);
+        dnnl_memory_desc_init_by_tag(&dst, 4, dd, ddt, dtag);
+        if ((rc = conv_desc(nd, &src, b->act_dt, &dst, &cd, err)))
+            goto out;
         DN(dnnl_primitive_desc_create(&pd, &cd, p->relu ? b->attr_relu : b->attr, b->eng, NULL),
            "convolution", nd);
+        if (is_ref_impl(pd) && b->act_tag != dnnl_format_tag_any) {
+            /* no blocked kernel for this shape (fp32 with dilation 8 at
+             * 32x32): oneDNN's choice of layout, a reorder around it costs
+             * far less */
+            dnnl_primitive_desc_destroy(pd);
+            pd = NULL;
+            dnnl_memory_desc_init_by_tag(&src, 4, sd, b->act_dt, dnnl_format_tag_any);
+            dnnl_memory_desc_init_by_tag(
+                &dst, 4, dd, ddt,
+                dtag == dnnl_nchw || dtag == dnnl_nhwc ? dnnl_nchw : dnnl_format_tag_any);
+            if ((rc = conv_desc(nd, &src, b->act_dt, &dst, &cd, err)))
+                goto out;
+            DN(dnnl_primitive_desc_create(&pd, &cd, p->relu ? b->attr_relu : b->attr, b->eng, NULL),
+               "convolution", nd);
+        }
     }
-    if (p->sum_in && (rc = conv_sum(b, g, nd, k, &cd, &pd, &tbuf, &fused, err)))
+    if (p->sum_in &&
+        (rc = conv_sum(b, g, nd, k, &cd, q.on ? q.attr : NULL, &pd, &tbuf, &fused, err)))
         goto out;
-    if ((rc = bgr_dn_buf_as(b, nd->in[0], dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), k,
-                            &sbuf, nd, err)))
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    if (q.on)
+        rc = bgr_dn_q_src(b, nd->in[0], smd, q.s_in, k, &sbuf, nd, err);
+    else
+        rc = bgr_dn_buf_as(b, nd->in[0], smd, k, &sbuf, nd, err);
+    if (rc)
         goto out;
-    if ((rc = load_weights(b, p, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wmem,
-                           nd, err)))
+    if ((rc = load_weights(b, p, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+                           q.on ? q.s_w : NULL, &wmem, nd, err)))
         goto out;
     if (p->b) {
         void *h = NULL;
         DN(dnnl_memory_create(&bmem, &bias, b->eng, DNNL_MEMORY_ALLOCATE), "bias", nd);
         keep_weights(b, bmem);
         DN(dnnl_memory_get_data_handle(bmem, &h), "bias", nd);
-        memcpy(h, p->b, (size_t)p->M * sizeof(float));
+        memcpy(h, q.on ? q.bias : p->b, (size_t)p->M * sizeof(float));
     }
     if (fused == SUM_IN_PLACE) { /* the operand's buffer becomes the output */
         dbuf = tbuf;
@@ -302,9 +389,15 @@ static int dn_conv(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struc
     if (fused == SUM_BINARY)
         e->args[3 + (p->b != NULL)] = (dnnl_exec_arg_t){
             DNNL_ARG_ATTR_MULTIPLE_POST_OP(p->relu ? 1 : 0) | DNNL_ARG_SRC_1, b->bufs[tbuf].mem};
-    else if (p->sum_in && fused == SUM_NONE)
+    if (b->bufs[sbuf].md.data_type == dnnl_f32) { /* calibration may scan it */
+        e->cal = 1 + nd->in[0];
+        e->cal_buf = sbuf;
+    }
+    b->n_int8 += q.on;
+    if (p->sum_in && fused == SUM_NONE)
         rc = add_in_place(b, nd, dbuf, tbuf, err);
 out:
+    bgr_dn_q_release(&q);
     if (pd)
         dnnl_primitive_desc_destroy(pd);
     return rc;
@@ -563,8 +656,10 @@ int bgr_dn_step(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct b
         return dn_pool(b, g, nd, k, err);
     case BGR_OP_RESIZE:
         return dn_resize(b, g, nd, k, err);
-    case BGR_OP_CONCAT:
-        return dn_concat(b, g, nd, k, err);
+    case BGR_OP_CONCAT: {
+        int rc = bgr_dn_q_concat(b, g, nd, k, err);
+        return rc == 1 ? dn_concat(b, g, nd, k, err) : rc;
+    }
     default:
         return bgr_error_set(err, BGR_EINTERNAL, "node '%s': %s is not executable", nd->name,
                              nd->op_type);

@@ -4,8 +4,10 @@
  */
 #include "infer/infer.h"
 #include "infer/backend.h"
+#include "infer/calib.h"
 
 #include <dnnl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,12 @@ struct bgr_model {
     int profiling;
     double op_ms[BGR_OP__COUNT + 1]; /* last profiled run, index BGR_OP__COUNT: reorders */
     double parse_ms, build_ms;       /* load: ONNX parse and graph passes; backend */
+    char *file;                      /* the path loaded from (owned), NULL for memory */
+    /* int8: the model file's identity; calibration mode: per value id the
+     * range seen so far (owned, read by the backend) */
+    struct bgr_calib_id id;
+    float *cal_lo, *cal_hi;
+    int cal_runs;
 };
 
 static struct bgr_shape shape_of(const struct bgr_value *v)
@@ -48,19 +56,49 @@ static void print_plan(const struct bgr_model *m)
         bgr_dnnl_be_counts(m->dn, ex);
     size_t bytes = bgr_model_planned_bytes(m);
     fprintf(stderr,
-            "infer: %d steps (%d Conv, %d with fused ReLU), %d concat copies, %d reorders, "
+            "infer: %d steps (%d Conv, %d with fused ReLU, %d in int8), %d concat copies, "
+            "%d reorders, "
             "%.2f GMAC, %zu MiB planned, backend %s, %s, oneDNN %d.%d.%d (cpu runtime %u); "
             "parsed in %.0f ms, backend built in %.0f ms\n",
-            m->g.norder, counts[BGR_OP_CONV], fused,
+            m->g.norder, counts[BGR_OP_CONV], fused, m->dn ? bgr_dnnl_be_int8_convs(m->dn) : 0,
             m->dn ? ex[BGR_OP_CONCAT] : counts[BGR_OP_CONCAT], ex[BGR_OP__COUNT], m->g.macs / 1e9,
             bytes >> 20, m->opts.backend == BGR_BACKEND_REF ? "reference" : "oneDNN",
             bgr_model_precision_name(m), dv->major, dv->minor, dv->patch, dv->cpu_runtime,
             m->parse_ms, m->build_ms);
 }
 
+/* The oneDNN backend, for int8 with the calibration file's ranges. */
+static int build_dnnl(struct bgr_model *m, const char *model_path, struct bgr_error *err)
+{
+    struct bgr_dnnl_cfg cfg = {.n_threads = m->opts.n_threads, .bf16 = m->prec != BGR_PREC_FP32};
+    float *lo = NULL, *hi = NULL;
+    char *path = NULL;
+    int rc = 0, n = m->g.nvals + 1;
+    if (m->prec == BGR_PREC_INT8) {
+        if (!model_path) {
+            rc = bgr_error_set(err, BGR_EMODEL,
+                               "int8 loads a model file (its calibration file lies next to it)");
+            goto out;
+        }
+        path = bgr_model_calib_path(model_path);
+        lo = bgr_xmalloc((size_t)n * sizeof *lo);
+        hi = bgr_xmalloc((size_t)n * sizeof *hi);
+        if ((rc = bgr_calib_read(&m->g, path, &m->id, lo, hi, err)))
+            goto out;
+        cfg.q_lo = lo;
+        cfg.q_hi = hi;
+    }
+    rc = bgr_dnnl_be_new(&m->g, &cfg, &m->dn, err);
+out:
+    free(lo);
+    free(hi);
+    free(path);
+    return rc;
+}
+
 /* Loads from data; file, when not NULL, holds data and is released as soon
- * as it has been parsed. */
-static int load(const void *data, size_t len, struct bgr_buf *file,
+ * as it has been parsed; path names it (NULL for memory). */
+static int load(const void *data, size_t len, struct bgr_buf *file, const char *path,
                 const struct bgr_model_opts *opts, struct bgr_model **out, struct bgr_error *err)
 {
     struct bgr_model_opts def = {0};
@@ -73,10 +111,14 @@ static int load(const void *data, size_t len, struct bgr_buf *file,
     enum bgr_precision prec = opts->precision;
     if (prec == BGR_PREC_AUTO) /* the reference backend computes in fp32 only */
         prec = opts->backend == BGR_BACKEND_REF ? BGR_PREC_FP32 : bgr_precision_auto();
-    if (prec == BGR_PREC_INT8)
-        return bgr_error_set(err, BGR_EMODEL, "precision int8 is not supported yet");
-    if (prec == BGR_PREC_BF16 && opts->backend == BGR_BACKEND_REF)
+    if (prec != BGR_PREC_FP32 && opts->backend == BGR_BACKEND_REF)
         return bgr_error_set(err, BGR_EMODEL, "the reference backend computes in fp32 only");
+    /* int8 keeps bf16 between the int8 convolutions; without VNNI oneDNN's
+     * int8 kernels lose precision (saturating u8 x s8 pairs) */
+    if (prec == BGR_PREC_INT8 && (!bgr_dnnl_has_bf16() || !bgr_dnnl_has_vnni()))
+        return bgr_error_set(err, BGR_EMODEL,
+                             "int8 needs a CPU with AVX512-VNNI and AVX512-BF16; this one lacks "
+                             "them");
     /* without native bf16 oneDNN would fall back to slow reference kernels */
     if (prec == BGR_PREC_BF16 && !bgr_dnnl_has_bf16())
         return bgr_error_set(err, BGR_EMODEL,
@@ -85,6 +127,12 @@ static int load(const void *data, size_t len, struct bgr_buf *file,
     m->opts = *opts;
     m->prec = prec;
     double t0 = bgr_now_sec();
+    /* what the calibration file is checked against (about 160 ms for
+     * ISNet's 88 MB, so only where one is read) */
+    if (prec == BGR_PREC_INT8) {
+        bgr_sha256_hex(data, len, m->id.sha256);
+        m->id.size = len;
+    }
     if ((rc = bgr_onnx_load_buf(data, len, file, &m->g, err))) {
         free(m);
         return rc;
@@ -99,7 +147,7 @@ static int load(const void *data, size_t len, struct bgr_buf *file,
     if (opts->backend == BGR_BACKEND_REF) {
         rc = bgr_ref_be_new(&m->g, &m->ref, err);
     } else {
-        rc = bgr_dnnl_be_new(&m->g, opts->n_threads, prec == BGR_PREC_BF16, &m->dn, err);
+        rc = build_dnnl(m, path, err);
         if (rc == 0) /* the primitives hold their own copy of the weights now */
             bgr_graph_drop_consts(&m->g);
     }
@@ -117,7 +165,7 @@ static int load(const void *data, size_t len, struct bgr_buf *file,
 int bgr_model_load_mem(const void *data, size_t len, const struct bgr_model_opts *opts,
                        struct bgr_model **out, struct bgr_error *err)
 {
-    return load(data, len, NULL, opts, out, err);
+    return load(data, len, NULL, NULL, opts, out, err);
 }
 
 int bgr_model_load_file(const char *path, const struct bgr_model_opts *opts, struct bgr_model **out,
@@ -128,9 +176,11 @@ int bgr_model_load_file(const char *path, const struct bgr_model_opts *opts, str
     bgr_buf_init(&buf, BGR_MODEL_FILE_MAX);
     if ((rc = bgr_file_read(path, BGR_MODEL_FILE_MAX, &buf, err)))
         return rc;
-    rc = load(buf.data, buf.len, &buf, opts, out, err);
+    rc = load(buf.data, buf.len, &buf, path, opts, out, err);
     if (rc)
         bgr_error_prefix(err, "%s", path);
+    else
+        (*out)->file = bgr_xstrdup(path);
     bgr_buf_release(&buf); /* released already unless an early check failed */
     return rc;
 }
@@ -143,6 +193,9 @@ void bgr_model_free(struct bgr_model *m)
     bgr_dnnl_be_free(m->dn);
     bgr_graph_release(&m->g);
     pthread_mutex_destroy(&m->mu);
+    free(m->cal_lo);
+    free(m->cal_hi);
+    free(m->file);
     free(m);
 }
 
@@ -186,6 +239,7 @@ int bgr_model_run(struct bgr_model *m, const float *in, size_t in_count, float *
         rc = bgr_dnnl_be_run(m->dn, in, out, timed ? op_ms : NULL, err);
     if (timed && rc == 0)
         memcpy(m->op_ms, op_ms, sizeof op_ms);
+    m->cal_runs += rc == 0 && m->cal_lo;
     pthread_mutex_unlock(&m->mu);
     if (m->opts.verbose && rc == 0)
         print_times(op_ms, (bgr_now_sec() - t0) * 1e3);
@@ -197,9 +251,72 @@ double bgr_model_macs(const struct bgr_model *m)
     return m->g.macs;
 }
 
+int bgr_model_int8_convs(const struct bgr_model *m)
+{
+    return m->dn ? bgr_dnnl_be_int8_convs(m->dn) : 0;
+}
+
 const char *bgr_model_precision_name(const struct bgr_model *m)
 {
-    return m->prec == BGR_PREC_BF16 ? "bf16" : "fp32";
+    return m->prec == BGR_PREC_INT8 ? "int8" : m->prec == BGR_PREC_BF16 ? "bf16" : "fp32";
+}
+
+int bgr_model_calib_start(struct bgr_model *m, struct bgr_error *err)
+{
+    int rc = 0, n = m->g.nvals + 1;
+    pthread_mutex_lock(&m->mu);
+    if (!m->dn || m->prec != BGR_PREC_FP32 || !m->file) {
+        rc = bgr_error_set(err, BGR_EUSAGE,
+                           "calibration runs fp32 on the oneDNN backend, on a model file");
+    } else if (!m->cal_lo) {
+        m->cal_lo = bgr_xmalloc((size_t)n * sizeof *m->cal_lo);
+        m->cal_hi = bgr_xmalloc((size_t)n * sizeof *m->cal_hi);
+        for (int v = 0; v < n; v++) { /* empty ranges until a run widens them */
+            m->cal_lo[v] = INFINITY;
+            m->cal_hi[v] = -INFINITY;
+        }
+        m->cal_runs = 0;
+        rc = bgr_dnnl_be_calibrate(m->dn, m->cal_lo, m->cal_hi);
+        BGR_ASSERT(rc == 0);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+int bgr_model_calib_write(struct bgr_model *m, const char *path, struct bgr_error *err)
+{
+    struct bgr_calib_id id = {.size = 0};
+    struct bgr_buf file;
+    int rc;
+    if (!m->cal_lo)
+        return bgr_error_set(err, BGR_EUSAGE, "no calibration started");
+    /* the file's identity, read again: hashing at every fp32 load would
+     * cost every load what only calibration needs */
+    bgr_buf_init(&file, BGR_MODEL_FILE_MAX);
+    if ((rc = bgr_file_read(m->file, BGR_MODEL_FILE_MAX, &file, err)))
+        return rc;
+    bgr_sha256_hex(file.data, file.len, id.sha256);
+    id.size = file.len;
+    bgr_buf_release(&file);
+    pthread_mutex_lock(&m->mu); /* the ranges change during runs */
+    if (m->cal_runs == 0)
+        rc = bgr_error_set(err, BGR_EUSAGE, "no calibration run yet");
+    else
+        rc = bgr_calib_write(&m->g, m->cal_lo, m->cal_hi, m->cal_runs, &id, path, err);
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+char *bgr_model_calib_path(const char *model_path)
+{
+    static const char ext[] = ".onnx", cal[] = ".int8cal";
+    size_t n = strlen(model_path), e = sizeof ext - 1;
+    if (n >= e && strcmp(model_path + n - e, ext) == 0)
+        n -= e;
+    char *p = bgr_xmalloc(n + sizeof cal);
+    memcpy(p, model_path, n);
+    memcpy(p + n, cal, sizeof cal);
+    return p;
 }
 
 enum bgr_precision bgr_precision_auto(void)

@@ -74,12 +74,31 @@ int bgr_model_run(struct bgr_model *m, const float *in, size_t in_count, float *
 
 /* Multiply-accumulate count of one run (for GFLOP/s reports). */
 double bgr_model_macs(const struct bgr_model *m);
-/* Human-readable name of the precision actually in use ("fp32", "bf16"). */
+/* How many convolutions run in int8 (0 unless the precision is int8). */
+int bgr_model_int8_convs(const struct bgr_model *m);
+/* Human-readable name of the precision actually in use ("fp32", "bf16",
+ * "int8"). */
 const char *bgr_model_precision_name(const struct bgr_model *m);
 /* The precision BGR_PREC_AUTO resolves to on this CPU (decided once per
  * process from what oneDNN reports): BGR_PREC_BF16 where the CPU computes
  * bf16 natively, else BGR_PREC_FP32. */
 enum bgr_precision bgr_precision_auto(void);
+
+/* int8 calibration. After bgr_model_calib_start (a model file loaded in
+ * fp32 on oneDNN, else BGR_EUSAGE) every run records the least and
+ * greatest value of every convolution input; bgr_model_calib_write stores
+ * the ranges of all runs since as text at path (atomically): a header
+ * naming the model file (read again for its SHA-256 and size), then one
+ * line per value. Loading a model file with BGR_PREC_INT8 reads
+ * bgr_model_calib_path(its path): a missing, malformed or mismatched file
+ * is BGR_EMODEL naming `bgremover models calibrate` (int8 from memory is
+ * BGR_EMODEL: there is no file to find one next to).
+ * Errors of write: BGR_EUSAGE (no start, or no run since), BGR_EIO. */
+int bgr_model_calib_start(struct bgr_model *m, struct bgr_error *err);
+int bgr_model_calib_write(struct bgr_model *m, const char *path, struct bgr_error *err);
+/* The default calibration file of a model file: path with its ".onnx"
+ * suffix (if any) replaced by ".int8cal". Caller frees. */
+char *bgr_model_calib_path(const char *model_path);
 
 /* Per-operator-kind profile (bgremover bench -v). Profiling waits for each
  * primitive to finish, so a profiled run is slightly slower; off by default. */

@@ -453,7 +453,8 @@ BGR_TEST(wrong_tensor_sizes_at_run)
         BGR_CHECK_STR(bgr_model_precision_name(m), "fp32");
         bgr_model_free(m);
     }
-    /* int8 is later work; bf16 only on oneDNN with native support */
+    /* int8 loads a file (its calibration file lies next to it: test_int8.c);
+     * bf16 only on oneDNN with native support */
     struct bgr_model *m = NULL;
     struct bgr_model_opts o = {.precision = BGR_PREC_INT8};
     BGR_CHECK_EQ_INT(bgr_model_load_mem(bytes, len, &o, &m, &e), BGR_EMODEL);
