@@ -104,18 +104,14 @@ out:
     return rc;
 }
 
-int bgr_dn_buf_as(struct bgr_dnnl_be *b, int v, const dnnl_memory_desc_t *want, int k, int *out,
-                  const struct bgr_node *nd, struct bgr_error *err)
+int bgr_dn_add_reorder(struct bgr_dnnl_be *b, int src, const dnnl_memory_desc_t *want,
+                       const_dnnl_primitive_attr_t attr, int k, int *out, const struct bgr_node *nd,
+                       struct bgr_error *err)
 {
-    int rc = 0, src = b->val_buf[v], t;
+    int rc = 0, t;
     dnnl_primitive_desc_t pd = NULL;
     struct dn_exec *e;
-    BGR_ASSERT(src >= 0);
-    if (dnnl_memory_desc_equal(&b->bufs[src].md, want)) {
-        *out = src;
-        return 0;
-    }
-    DN(dnnl_reorder_primitive_desc_create(&pd, &b->bufs[src].md, b->eng, want, b->eng, b->attr),
+    DN(dnnl_reorder_primitive_desc_create(&pd, &b->bufs[src].md, b->eng, want, b->eng, attr),
        "reorder", nd);
     if ((t = bgr_dn_add_buf(b, want, k, k)) < 0)
         DN(dnnl_out_of_memory, "buffer", nd);
@@ -128,6 +124,18 @@ out:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
     return rc;
+}
+
+int bgr_dn_buf_as(struct bgr_dnnl_be *b, int v, const dnnl_memory_desc_t *want, int k, int *out,
+                  const struct bgr_node *nd, struct bgr_error *err)
+{
+    int src = b->val_buf[v];
+    BGR_ASSERT(src >= 0);
+    if (dnnl_memory_desc_equal(&b->bufs[src].md, want)) {
+        *out = src;
+        return 0;
+    }
+    return bgr_dn_add_reorder(b, src, want, b->attr, k, out, nd, err);
 }
 
 /* Output reorder (if needed), memory plan, arena and scratchpad binding. */

@@ -95,6 +95,12 @@ int bgr_dn_add_buf(struct bgr_dnnl_be *b, const dnnl_memory_desc_t *md, int firs
  * the scratchpad; fills *e. pd stays the caller's. */
 int bgr_dn_add_exec(struct bgr_dnnl_be *b, dnnl_primitive_desc_t pd, int kind, int nargs,
                     struct dn_exec **e, const struct bgr_node *nd, struct bgr_error *err);
+/* Appends a reorder of buffer src into a new buffer of layout want (alive
+ * at step k only; the caller may extend it) with attr (scales, scratchpad);
+ * *out is the new buffer. */
+int bgr_dn_add_reorder(struct bgr_dnnl_be *b, int src, const dnnl_memory_desc_t *want,
+                       const_dnnl_primitive_attr_t attr, int k, int *out, const struct bgr_node *nd,
+                       struct bgr_error *err);
 /* Buffer holding value v in layout want, adding a reorder before step k when
  * the producer's layout differs. */
 int bgr_dn_buf_as(struct bgr_dnnl_be *b, int v, const dnnl_memory_desc_t *want, int k, int *out,

@@ -125,9 +125,7 @@ int bgr_dn_q_src(struct bgr_dnnl_be *b, int v, const dnnl_memory_desc_t *want, f
                  int *out, const struct bgr_node *nd, struct bgr_error *err)
 {
     int rc = 0, src = b->val_buf[v], t = b->qbuf[v];
-    dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    struct dn_exec *e;
     BGR_ASSERT(src >= 0);
     /* one copy per value: the scale is the value's, so every reader agrees */
     if (t >= 0 && dnnl_memory_desc_equal(&b->bufs[t].md, want)) {
@@ -139,19 +137,11 @@ int bgr_dn_q_src(struct bgr_dnnl_be *b, int v, const dnnl_memory_desc_t *want, f
     DN(dnnl_primitive_attr_create(&attr), "attributes", nd);
     DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attributes", nd);
     DN(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "output scales", nd);
-    DN(dnnl_reorder_primitive_desc_create(&pd, &b->bufs[src].md, b->eng, want, b->eng, attr),
-       "quantising reorder", nd);
-    if ((t = bgr_dn_add_buf(b, want, k, k)) < 0)
-        DN(dnnl_out_of_memory, "buffer", nd);
-    if ((rc = bgr_dn_add_exec(b, pd, BGR_OP__COUNT, 2, &e, nd, err)))
+    if ((rc = bgr_dn_add_reorder(b, src, want, attr, k, &t, nd, err)))
         goto out;
-    e->args[0] = (dnnl_exec_arg_t){DNNL_ARG_FROM, b->bufs[src].mem};
-    e->args[1] = (dnnl_exec_arg_t){DNNL_ARG_TO, b->bufs[t].mem};
     b->qbuf[v] = t;
     *out = t;
 out:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
     return rc;
