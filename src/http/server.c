@@ -14,8 +14,9 @@
  *
  * Request bodies are held in memory whole, so their sum is capped too (see
  * budget.h): a request reserves its body's bytes before the first one is
- * buffered, and gives them back in body_free, the only place a body buffer
- * is freed, as soon as the handler no longer needs it.
+ * buffered, and gives them back in bgr_http_body_free, the only place a
+ * body buffer is freed, as soon as the handler no longer needs it. body.c
+ * reads them; this file hands it the bytes and sends what it decides.
  *
  * This file is the one wrapper around libmicrohttpd: nothing else in
  * bgremover includes microhttpd.h (but deadline.c, its helper against slow
@@ -26,7 +27,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -38,11 +38,10 @@
 
 #include <microhttpd.h>
 
+#include "http/body.h"
 #include "http/budget.h"
 #include "http/deadline.h"
 
-/* Bodies sent to routes that take none are read (up to this) and ignored. */
-#define NO_BODY_SLACK (64u * 1024u)
 /* Request-scoped allocations (parsed fields, names) are bounded too. */
 #define REQ_ARENA_LIMIT (8u * 1024u * 1024u)
 /* Event-loop threads: one per core, but a few even on small machines, so a
@@ -50,9 +49,6 @@
  * leaves others to serve, and several requests share one commit. */
 #define EVENT_THREADS_MIN 4
 #define EVENT_THREADS_MAX 16
-/* Retry-After of a 503 for want of body budget: bodies are held through
- * their queue wait and inference, a second or two per image. */
-#define BUDGET_RETRY_S 2
 
 struct bgr_http_server {
     struct MHD_Daemon *daemon;
@@ -70,18 +66,13 @@ struct bgr_http_server {
 struct req_state {
     struct bgr_http_req req;
     struct bgr_http_resp resp;
-    bool queued;       /* a response has been handed to MHD */
-    bool finished;     /* the finish hook has run */
-    bool discard_body; /* answered early: the remaining body is dropped */
-    bool handled;      /* an offloaded handler has finished (set before resume) */
+    struct bgr_http_body body; /* req.body's cap, reservation and refusal */
+    bool queued;               /* a response has been handed to MHD */
+    bool finished;             /* the finish hook has run */
+    bool handled;              /* an offloaded handler has finished (set before resume) */
     struct bgr_http_server *srv;
     struct MHD_Connection *conn;
-    size_t discarded;
-    size_t cap;       /* largest body accepted: body_cap, or less if the whole budget is less */
-    size_t reserved;  /* bytes of srv->budget held; the body buffer's cap_limit while it grows */
-    int overflow_err; /* 413 or 503 decided while the body streamed (0 = none) */
-    char overflow_msg[160]; /* its message */
-    char path_buf[512];     /* sanitised path for the log */
+    char path_buf[512]; /* sanitised path for the log */
 };
 
 /* ---- request accessors -------------------------------------------------- */
@@ -271,7 +262,7 @@ static enum MHD_Result send_response(struct bgr_http_server *srv, struct req_sta
         snprintf(ra, sizeof ra, "%d", resp->retry_after_s > 0 ? resp->retry_after_s : 1);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
-    if (st->discard_body)
+    if (st->body.discard)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)resp->status, r);
     MHD_destroy_response(r);
@@ -282,21 +273,7 @@ static enum MHD_Result send_response(struct bgr_http_server *srv, struct req_sta
 
 /* ---- the access handler ------------------------------------------------------ */
 
-static bool parse_content_length(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (!s || !*s)
-        return false;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* Headers are in: choose the request id, route, run prepare, check the
+/* Headers are in: choose the request id, route, run prepare, admit the
  * declared length. Leaves st->resp.status set when answering at once. */
 static void begin_request(struct bgr_http_server *srv, struct req_state *st,
                           struct MHD_Connection *c, const char *url, const char *method)
@@ -355,79 +332,7 @@ static void begin_request(struct bgr_http_server *srv, struct req_state *st,
     if (st->resp.status)
         return;
 
-    size_t cap = req->body_cap ? req->body_cap : NO_BODY_SLACK;
-    /* A body larger than the whole budget could never be admitted: it is
-     * too large (413), not a reason to retry later (503). */
-    if (cap > srv->budget.limit)
-        cap = srv->budget.limit;
-    st->cap = cap;
-    bgr_buf_init(&req->body, cap);
-    uint64_t clen = 0;
-    const char *cl = bgr_http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (!cl || !parse_content_length(cl, &clen) || clen == 0)
-        return; /* nothing declared: a chunked body reserves as it streams */
-    if (clen > cap) {
-        /* Refused from the header alone: not a byte of the body is read. */
-        char msg[160];
-        snprintf(msg, sizeof msg,
-                 "The request body (%" PRIu64 " bytes) exceeds the limit of %zu bytes", clen, cap);
-        bgr_http_reply_error(&st->resp, BGR_EFILE_TOO_LARGE, msg);
-        return;
-    }
-    if (!bgr_http_budget_take(&srv->budget, (size_t)clen)) {
-        /* Decided before a body byte is buffered; the body is then drained
-         * unstored like any early refusal (drain_before_answer). */
-        bgr_http_budget_count_refusal(&srv->budget);
-        bgr_http_reply_error(&st->resp, BGR_ESERVICE_BUSY,
-                             "The server is receiving too many uploads at once, retry later");
-        st->resp.retry_after_s = BUDGET_RETRY_S;
-        return;
-    }
-    st->reserved = (size_t)clen;
-    req->body.cap_limit = st->reserved;
-}
-
-/* Frees the request's body and gives back its reservation: the one place
- * either happens, so whichever way a request ends (handled, refused while
- * streaming, client gone, timed out) its bytes are returned exactly once. */
-static void body_free(struct bgr_http_server *srv, struct req_state *st)
-{
-    bgr_buf_release(&st->req.body);
-    bgr_http_budget_give(&srv->budget, st->reserved);
-    st->reserved = 0;
-}
-
-/* Makes room for n more body bytes within the request's reservation,
- * reserving more for a body of undeclared length (chunked). The buffer's
- * cap_limit follows the reservation and its storage is sized to it, so the
- * memory held is the reservation (plus a NUL byte). Returns 0,
- * BGR_EFILE_TOO_LARGE (past the request's cap), BGR_ESERVICE_BUSY (the
- * budget is spent) or BGR_ENOMEM. */
-static int body_make_room(struct bgr_http_server *srv, struct req_state *st, size_t n)
-{
-    struct bgr_buf *b = &st->req.body;
-    if (n > st->cap - b->len)
-        return BGR_EFILE_TOO_LARGE;
-    size_t need = b->len + n;
-    if (need > st->reserved) {
-        /* Doubling bounds a long chunked body to a few reservations and
-         * reallocations; if the double does not fit, the exact need may. */
-        size_t want = st->reserved > st->cap / 2 ? st->cap : 2 * st->reserved;
-        if (want < need)
-            want = need;
-        if (!bgr_http_budget_take(&srv->budget, want - st->reserved)) {
-            if (want == need || !bgr_http_budget_take(&srv->budget, need - st->reserved)) {
-                bgr_http_budget_count_refusal(&srv->budget);
-                return BGR_ESERVICE_BUSY;
-            }
-            want = need;
-        }
-        st->reserved = want;
-        b->cap_limit = want;
-    }
-    if (b->cap < st->reserved + 1 && bgr_buf_reserve(b, st->reserved - b->len, NULL) != 0)
-        return BGR_ENOMEM;
-    return 0;
+    bgr_http_body_admit(&st->body, req, &st->resp);
 }
 
 /* The thread of one offloaded handler: runs it, then resumes the suspended
@@ -437,7 +342,7 @@ static void *offload_main(void *arg)
     struct req_state *st = arg;
     struct bgr_http_server *srv = st->srv;
     st->req.route->handler(srv->cfg.app, &st->req, &st->resp);
-    body_free(srv, st); /* the response never points into the body */
+    bgr_http_body_free(&st->body, &st->req); /* the response never points into the body */
     st->handled = true;
     pthread_mutex_lock(&srv->mu);
     MHD_resume_connection(st->conn); /* st may be freed by MHD from here on */
@@ -474,32 +379,6 @@ static int offload(struct bgr_http_server *srv, struct req_state *st, struct MHD
     return rc == 0 ? 0 : -1;
 }
 
-/* Most HTTP clients send the whole body before they read the answer; an
- * early answer (401, 403, 429) followed by closing the connection with
- * their upload unread makes the kernel reset it, and the client sees a
- * broken connection instead of the error. So a refusal of a request whose
- * declared body fits the route's cap is sent once that body has been read
- * and dropped (never stored); a larger or undeclared body is refused at
- * once. Returns true when the answer waits. */
-static bool drain_before_answer(struct req_state *st)
-{
-    uint64_t clen = 0;
-    const char *cl = bgr_http_req_header(&st->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (st->resp.status == 413 || !st->req.route || !st->req.body_cap || !cl ||
-        !parse_content_length(cl, &clen) || clen == 0 || clen > st->req.body_cap)
-        return false;
-    st->req.body.cap_limit = (size_t)clen; /* bounds the discarding below */
-    return true;
-}
-
-/* The answer to a body refused while it streamed (413 or 503). */
-static void refuse_streaming(struct req_state *st)
-{
-    bgr_http_reply_error(&st->resp, st->overflow_err, st->overflow_msg);
-    if (st->overflow_err == BGR_ESERVICE_BUSY)
-        st->resp.retry_after_s = BUDGET_RETRY_S;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -513,49 +392,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!st)
             return MHD_NO;
         bgr_arena_init(&st->req.arena, REQ_ARENA_LIMIT);
-        bgr_buf_init(&st->req.body, NO_BODY_SLACK);
+        bgr_http_body_init(&st->body, &srv->budget, &st->req);
         st->resp.fd = -1;
         *con_cls = st;
         bgr_http_deadline_busy(c, true); /* headers are complete */
         begin_request(srv, st, c, url, method);
-        if (st->resp.status) {
-            st->discard_body = true;
-            if (!drain_before_answer(st))
-                return send_response(srv, st, c);
-        }
+        if (st->resp.status && !bgr_http_body_refuse_early(&st->body, &st->req, &st->resp))
+            return send_response(srv, st, c);
         return MHD_YES;
     }
 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (st->discard_body) {
-            /* Answered already; drop what the client still sends, but not
-             * forever: past the cap again we close the connection. */
-            st->discarded += n;
-            return st->discarded > st->req.body.cap_limit + NO_BODY_SLACK ? MHD_NO : MHD_YES;
-        }
-        int rc = body_make_room(srv, st, n);
-        if (rc == 0)
-            rc = bgr_buf_append(&st->req.body, upload_data, n, NULL);
-        if (rc != 0) {
-            if (rc == BGR_EFILE_TOO_LARGE) {
-                st->overflow_err = BGR_EFILE_TOO_LARGE;
-                snprintf(st->overflow_msg, sizeof st->overflow_msg,
-                         "The request body exceeds the limit of %zu bytes", st->cap);
-            } else {
-                st->overflow_err = BGR_ESERVICE_BUSY;
-                snprintf(st->overflow_msg, sizeof st->overflow_msg,
-                         "The server is receiving too many uploads at once, retry later");
-            }
-            body_free(srv, st);
-            st->req.body.cap_limit = st->cap; /* bounds the discarding above */
-            refuse_streaming(st);
-            st->discard_body = true;
+        switch (bgr_http_body_feed(&st->body, &st->req, &st->resp, upload_data, n)) {
+        case BGR_HTTP_BODY_CLOSE:
+            return MHD_NO;
+        case BGR_HTTP_BODY_REFUSED:
             /* Some MHD versions accept a response only once the body is
              * complete; try now, else it goes out after the discarded rest
              * (rebuilt: a failed queue has consumed the body). */
             (void)send_response(srv, st, c);
+            break;
+        case BGR_HTTP_BODY_MORE:
+            break;
         }
         return MHD_YES;
     }
@@ -564,15 +424,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     if (st->handled) /* resumed after an offloaded handler */
         return send_response(srv, st, c);
-    if (st->overflow_err)
-        refuse_streaming(st);
+    if (st->body.overflow_err)
+        bgr_http_body_reply_refusal(&st->body, &st->resp);
     if (!st->resp.status) {
         if (!st->req.route->max_body)
-            body_free(srv, st); /* ignored */
+            bgr_http_body_free(&st->body, &st->req); /* ignored */
         if ((st->req.route->flags & BGR_ROUTE_BLOCKING) && offload(srv, st, c) == 0)
             return MHD_YES;
         st->req.route->handler(srv->cfg.app, &st->req, &st->resp);
-        body_free(srv, st); /* the response never points into the body */
+        bgr_http_body_free(&st->body, &st->req); /* the response never points into the body */
     }
     return send_response(srv, st, c);
 }
@@ -603,7 +463,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
     }
     bgr_http_resp_release(&st->resp);
-    body_free(srv, st);
+    bgr_http_body_free(&st->body, &st->req);
     bgr_arena_release(&st->req.arena);
     free(st);
 }

@@ -1,0 +1,175 @@
+/*
+ * body.c - request bodies: read against the request's cap and the
+ * server-wide budget (budget.h), grown in step with their reservation, and
+ * drained unstored when the answer comes first. See body.h.
+ *
+ * Request bodies are held in memory whole, so their sum is capped too: a
+ * request reserves its body's bytes before the first one is buffered, and
+ * gives them back in bgr_http_body_free, the only place a body buffer is
+ * freed, as soon as the handler no longer needs it.
+ */
+#include "http/body.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Bodies sent to routes that take none are read (up to this) and ignored. */
+#define NO_BODY_SLACK (64u * 1024u)
+/* Retry-After of a 503 for want of body budget: bodies are held through
+ * their queue wait and inference, a second or two per image. */
+#define BUDGET_RETRY_S 2
+
+static bool parse_content_length(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!s || !*s)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+void bgr_http_body_init(struct bgr_http_body *bd, struct bgr_http_budget *budget,
+                        struct bgr_http_req *req)
+{
+    bd->budget = budget;
+    bgr_buf_init(&req->body, NO_BODY_SLACK);
+}
+
+void bgr_http_body_admit(struct bgr_http_body *bd, struct bgr_http_req *req,
+                         struct bgr_http_resp *resp)
+{
+    size_t cap = req->body_cap ? req->body_cap : NO_BODY_SLACK;
+    /* A body larger than the whole budget could never be admitted: it is
+     * too large (413), not a reason to retry later (503). */
+    if (cap > bd->budget->limit)
+        cap = bd->budget->limit;
+    bd->cap = cap;
+    bgr_buf_init(&req->body, cap);
+    uint64_t clen = 0;
+    const char *cl = bgr_http_req_header(req, "Content-Length");
+    if (!cl || !parse_content_length(cl, &clen) || clen == 0)
+        return; /* nothing declared: a chunked body reserves as it streams */
+    if (clen > cap) {
+        /* Refused from the header alone: not a byte of the body is read. */
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "The request body (%" PRIu64 " bytes) exceeds the limit of %zu bytes", clen, cap);
+        bgr_http_reply_error(resp, BGR_EFILE_TOO_LARGE, msg);
+        return;
+    }
+    if (!bgr_http_budget_take(bd->budget, (size_t)clen)) {
+        /* Decided before a body byte is buffered; the body is then drained
+         * unstored like any early refusal (bgr_http_body_refuse_early). */
+        bgr_http_budget_count_refusal(bd->budget);
+        bgr_http_reply_error(resp, BGR_ESERVICE_BUSY,
+                             "The server is receiving too many uploads at once, retry later");
+        resp->retry_after_s = BUDGET_RETRY_S;
+        return;
+    }
+    bd->reserved = (size_t)clen;
+    req->body.cap_limit = bd->reserved;
+}
+
+/* Most HTTP clients send the whole body before they read the answer; an
+ * early answer (401, 403, 429) followed by closing the connection with
+ * their upload unread makes the kernel reset it, and the client sees a
+ * broken connection instead of the error. So a refusal of a request whose
+ * declared body fits the route's cap is sent once that body has been read
+ * and dropped (never stored); a larger or undeclared body is refused at
+ * once. */
+bool bgr_http_body_refuse_early(struct bgr_http_body *bd, struct bgr_http_req *req,
+                                const struct bgr_http_resp *resp)
+{
+    uint64_t clen = 0;
+    bd->discard = true;
+    const char *cl = bgr_http_req_header(req, "Content-Length");
+    if (resp->status == 413 || !req->route || !req->body_cap || !cl ||
+        !parse_content_length(cl, &clen) || clen == 0 || clen > req->body_cap)
+        return false;
+    req->body.cap_limit = (size_t)clen; /* bounds the discarding in bgr_http_body_feed */
+    return true;
+}
+
+void bgr_http_body_free(struct bgr_http_body *bd, struct bgr_http_req *req)
+{
+    bgr_buf_release(&req->body);
+    bgr_http_budget_give(bd->budget, bd->reserved);
+    bd->reserved = 0;
+}
+
+/* Makes room for n more body bytes within the request's reservation,
+ * reserving more for a body of undeclared length (chunked). The buffer's
+ * cap_limit follows the reservation and its storage is sized to it, so the
+ * memory held is the reservation (plus a NUL byte). Returns 0,
+ * BGR_EFILE_TOO_LARGE (past the request's cap), BGR_ESERVICE_BUSY (the
+ * budget is spent) or BGR_ENOMEM. */
+static int make_room(struct bgr_http_body *bd, struct bgr_buf *b, size_t n)
+{
+    if (n > bd->cap - b->len)
+        return BGR_EFILE_TOO_LARGE;
+    size_t need = b->len + n;
+    if (need > bd->reserved) {
+        /* Doubling bounds a long chunked body to a few reservations and
+         * reallocations; if the double does not fit, the exact need may. */
+        size_t want = bd->reserved > bd->cap / 2 ? bd->cap : 2 * bd->reserved;
+        if (want < need)
+            want = need;
+        if (!bgr_http_budget_take(bd->budget, want - bd->reserved)) {
+            if (want == need || !bgr_http_budget_take(bd->budget, need - bd->reserved)) {
+                bgr_http_budget_count_refusal(bd->budget);
+                return BGR_ESERVICE_BUSY;
+            }
+            want = need;
+        }
+        bd->reserved = want;
+        b->cap_limit = want;
+    }
+    if (b->cap < bd->reserved + 1 && bgr_buf_reserve(b, bd->reserved - b->len, NULL) != 0)
+        return BGR_ENOMEM;
+    return 0;
+}
+
+enum bgr_http_body_step bgr_http_body_feed(struct bgr_http_body *bd, struct bgr_http_req *req,
+                                           struct bgr_http_resp *resp, const char *data, size_t n)
+{
+    if (bd->discard) {
+        /* Answered already; drop what the client still sends, but not
+         * forever: past the cap again we close the connection. */
+        bd->discarded += n;
+        return bd->discarded > req->body.cap_limit + NO_BODY_SLACK ? BGR_HTTP_BODY_CLOSE
+                                                                   : BGR_HTTP_BODY_MORE;
+    }
+    int rc = make_room(bd, &req->body, n);
+    if (rc == 0)
+        rc = bgr_buf_append(&req->body, data, n, NULL);
+    if (rc == 0)
+        return BGR_HTTP_BODY_MORE;
+    if (rc == BGR_EFILE_TOO_LARGE) {
+        bd->overflow_err = BGR_EFILE_TOO_LARGE;
+        snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
+                 "The request body exceeds the limit of %zu bytes", bd->cap);
+    } else {
+        bd->overflow_err = BGR_ESERVICE_BUSY;
+        snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
+                 "The server is receiving too many uploads at once, retry later");
+    }
+    bgr_http_body_free(bd, req);
+    req->body.cap_limit = bd->cap; /* bounds the discarding above */
+    bgr_http_body_reply_refusal(bd, resp);
+    bd->discard = true;
+    return BGR_HTTP_BODY_REFUSED;
+}
+
+void bgr_http_body_reply_refusal(const struct bgr_http_body *bd, struct bgr_http_resp *resp)
+{
+    BGR_ASSERT(bd->overflow_err != 0);
+    bgr_http_reply_error(resp, bd->overflow_err, bd->overflow_msg);
+    if (bd->overflow_err == BGR_ESERVICE_BUSY)
+        resp->retry_after_s = BUDGET_RETRY_S;
+}
