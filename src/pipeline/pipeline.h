@@ -37,9 +37,9 @@ struct bgr_color {
 enum bgr_refine {
     BGR_REFINE_NONE = 0, /* the model's matte as the reference runtime makes it */
     BGR_REFINE_FAST,     /* guided filter + interior snap (default) */
-    BGR_REFINE_FULL,     /* fast, on the mean of the model run on the image and
-                          * on its mirror image (one more model run), then a
-                          * closed-form matting solve over hair and fur */
+    BGR_REFINE_FULL,     /* fast, on four model runs merged (the image, its
+                          * mirror image, both zoomed out: three more runs),
+                          * then a closed-form matting solve over hair and fur */
 };
 
 struct bgr_output_opts {

@@ -106,6 +106,19 @@ else
             bad "mask $n.png is grayscale" "colour type $(png_color_type "$T/masks/$n.png")"
     done
 
+    # refine=full (four model runs, merged, then the matting solve): a valid
+    # grayscale mask of the same photo, and not the fast refinement's
+    expect "refine full" 0 "" \
+        "$BIN" remove "$PHOTOS/chelsea.png" -o "$T/full.png" --mask --refine full
+    magic "refine full mask is PNG" "$T/full.png" $PNG
+    [ "$(png_color_type "$T/full.png")" = 0 ] && ok "refine full mask is grayscale" ||
+        bad "refine full mask is grayscale" "colour type $(png_color_type "$T/full.png")"
+    if cmp -s "$T/full.png" "$T/masks/chelsea.png"; then
+        bad "refine full differs from fast" "identical masks"
+    else
+        ok "refine full differs from fast"
+    fi
+
     # stdin to stdout, webp: RIFF....WEBP
     "$BIN" remove - --format webp <"$PHOTOS/chelsea.png" >"$T/o.webp" 2>"$T/err" &&
         ok "stdin to stdout" || bad "stdin to stdout" "$(cat "$T/err")"
