@@ -172,6 +172,73 @@ static void add_cropped(const float *out, int ow, int oh, int iw, int ih, int x0
     }
 }
 
+/* Marks (z = -1) every pixel of z that belongs to an 8-connected region of
+ * z >= 0.5 sharing no pixel with m >= 0.5, and the soft pixels (0 < z < 0.5)
+ * next to no accepted region: the zoomed views may extend a subject the
+ * plain views found (a plant's leaves, a mesh) but not invent one of their
+ * own (buildings behind a figure, which they do when the scene is shrunk). */
+static int attached_subject(const float *m, float *z, int w, int h, struct bgr_error *err)
+{
+    size_t n = (size_t)w * (size_t)h;
+    uint8_t *keep = calloc(n, 1); /* 1: accepted region, 2: region seen */
+    size_t *stack = malloc(n * sizeof *stack);
+    int rc = 0;
+    if (!keep || !stack) {
+        rc = bgr_error_set(err, BGR_ENOMEM, "out of memory for the zoomed views");
+        goto out;
+    }
+    for (size_t s0 = 0; s0 < n; s0++) {
+        if (keep[s0] || z[s0] < 0.5f)
+            continue;
+        /* one region: collect it, note whether it touches m's subject */
+        size_t top = 0, first = 0, len = 0;
+        bool touches = false;
+        stack[top++] = s0;
+        keep[s0] = 2;
+        while (top > first) {
+            size_t i = stack[first++];
+            len++;
+            touches |= m[i] >= 0.5f;
+            int x = (int)(i % (size_t)w), y = (int)(i / (size_t)w);
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int xx = x + dx, yy = y + dy;
+                    if (xx < 0 || yy < 0 || xx >= w || yy >= h)
+                        continue;
+                    size_t j = (size_t)yy * (size_t)w + (size_t)xx;
+                    if (!keep[j] && z[j] >= 0.5f) {
+                        keep[j] = 2;
+                        stack[top++] = j;
+                    }
+                }
+        }
+        /* stack[0..len) holds the region (breadth-first, never popped) */
+        for (size_t k = 0; k < len; k++)
+            keep[stack[k]] = touches ? 1 : 3;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (keep[i] == 3) {
+            z[i] = -1.0f;
+        } else if (keep[i] == 0 && z[i] > 0.0f) {
+            /* a soft pixel: kept when an accepted region is within 2 px */
+            int x = (int)(i % (size_t)w), y = (int)(i / (size_t)w);
+            bool near = false;
+            for (int dy = -2; dy <= 2 && !near; dy++)
+                for (int dx = -2; dx <= 2 && !near; dx++) {
+                    int xx = x + dx, yy = y + dy;
+                    near = xx >= 0 && yy >= 0 && xx < w && yy < h &&
+                           keep[(size_t)yy * (size_t)w + (size_t)xx] == 1;
+                }
+            if (!near)
+                z[i] = -1.0f;
+        }
+    }
+out:
+    free(keep);
+    free(stack);
+    return rc;
+}
+
 /* Runs the model on the zoomed-out image and on its mirror image and
  * merges their mean z into output (the mean m of the plain views, changed
  * in place): (m + z) / 2 where they agree within ZOOM_DISAGREE, max(m, z)
@@ -203,9 +270,15 @@ static int predict_zoomed(struct bgr_model *model, const struct bgr_pixels *pix,
         goto out;
     mirror_rows(out, 1, ow, oh);
     add_cropped(out, ow, oh, iw, ih, x0, y0, cw, ch, acc);
+    for (size_t i = 0; i < out_n; i++)
+        acc[i] /= 2.0f;
+    if ((rc = attached_subject(output, acc, ow, oh, err)))
+        goto out;
     for (size_t i = 0; i < out_n; i++) {
-        float m = output[i], z = acc[i] / 2.0f;
-        output[i] = fabsf(z - m) <= ZOOM_DISAGREE ? (2.0f * m + acc[i]) / 4.0f : fmaxf(m, z);
+        float m = output[i], z = acc[i];
+        if (z < 0) /* subject only the zoomed views see, not touching the plain views' */
+            continue;
+        output[i] = fabsf(z - m) <= ZOOM_DISAGREE ? (m + z) / 2.0f : fmaxf(m, z);
     }
 out:
     free(tensor);
