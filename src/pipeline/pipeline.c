@@ -62,10 +62,10 @@ static int model_dims(struct bgr_model *model, int *iw, int *ih, int *ow, int *o
                       struct bgr_error *err)
 {
     struct bgr_shape in = bgr_model_input_shape(model), out = bgr_model_output_shape(model);
-    if (in.rank != 4 || in.dims[0] != 1 || in.dims[1] != 3 || in.dims[2] < 1 ||
-        in.dims[3] < 1 || in.dims[2] > 8192 || in.dims[3] > 8192 || out.rank != 4 ||
-        out.dims[0] != 1 || out.dims[1] != 1 || out.dims[2] < 1 || out.dims[3] < 1 ||
-        out.dims[2] > 8192 || out.dims[3] > 8192)
+    if (in.rank != 4 || in.dims[0] != 1 || in.dims[1] != 3 || in.dims[2] < 1 || in.dims[3] < 1 ||
+        in.dims[2] > 8192 || in.dims[3] > 8192 || out.rank != 4 || out.dims[0] != 1 ||
+        out.dims[1] != 1 || out.dims[2] < 1 || out.dims[3] < 1 || out.dims[2] > 8192 ||
+        out.dims[3] > 8192)
         return bgr_error_set(err, BGR_EMODEL,
                              "the model is not a matting model (input 1x3xHxW, output 1x1xHxW)");
     *ih = (int)in.dims[2];
@@ -360,8 +360,7 @@ int bgr_pipeline_matte(struct bgr_model *model, struct bgr_pixels *pix,
 
 int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
                          const struct bgr_decode_limits *lim, const struct bgr_output_opts *opts,
-                         struct bgr_result *res, struct bgr_timings *timings,
-                         struct bgr_error *err)
+                         struct bgr_result *res, struct bgr_timings *timings, struct bgr_error *err)
 {
     BGR_ASSERT(model && opts && res);
     struct bgr_timings tm = {0};
