@@ -430,17 +430,6 @@ static int css_cmp(const void *k, const void *e)
     return strcasecmp(k, ((const struct css_color *)e)->name);
 }
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int rbg_parse_color(const char *s, uint8_t out[4])
 {
     const struct css_color *c =
@@ -456,7 +445,7 @@ int rbg_parse_color(const char *s, uint8_t out[4])
     if (n != 3 && n != 4 && n != 6 && n != 8)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if ((d[i] = hexv(h[i])) < 0)
+        if ((d[i] = bgr_hex_digit(h[i])) < 0)
             return -1;
     out[3] = 255;
     if (n <= 4) { /* #rgb / #rgba: each digit doubled */

@@ -84,6 +84,8 @@ void bgr_sha256(const void *data, size_t len, uint8_t out[32]);
 void bgr_sha256_hex(const void *data, size_t len, char out[65]);
 void bgr_hmac_sha256(const void *key, size_t klen, const void *data, size_t len, uint8_t out[32]);
 void bgr_hex_encode(const uint8_t *in, size_t n, char *out); /* out holds 2n+1 */
+/* The value of one hex digit (either case), -1 for anything else. */
+int bgr_hex_digit(char c);
 /* Fills out with n bytes from the OS's CSPRNG (getrandom). Aborts if the OS
  * cannot give randomness: nothing secure can continue without it. */
 void bgr_random_bytes(void *out, size_t n);

@@ -142,6 +142,17 @@ void bgr_hex_encode(const uint8_t *in, size_t n, char *out)
     out[2 * n] = 0;
 }
 
+int bgr_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void bgr_sha256_hex(const void *data, size_t len, char out[65])
 {
     uint8_t d[32];

@@ -7,17 +7,6 @@
 
 #include <string.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes s[0..n) into a new arena string; *outlen excludes the NUL. */
 static int url_decode(struct bgr_arena *a, const char *s, size_t n, char **out, size_t *outlen,
                       struct bgr_error *err)
@@ -30,8 +19,8 @@ static int url_decode(struct bgr_arena *a, const char *s, size_t n, char **out, 
         if (s[i] == '+') {
             d[j++] = ' ';
         } else if (s[i] == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < n ? bgr_hex_digit(s[i + 1]) : -1;
+            int lo = i + 2 < n ? bgr_hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return bgr_error_set(err, BGR_EINVALID_PARAMETER, "bad %%-escape in form data");
             d[j++] = (char)(hi * 16 + lo);

@@ -480,17 +480,6 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     bgr_log(BGR_LOG_DEBUG, "mhd: %s", line);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes the request path and query arguments in place, as MHD's
  * default does, except that "%00" is left as it is: MHD hands us C strings,
  * so a decoded NUL would silently cut "/v1/results/ID.png%00.x" down to a
@@ -503,8 +492,8 @@ static size_t unescape_no_nul(void *cls, struct MHD_Connection *c, char *s)
     size_t r = 0, w = 0;
     while (s[r]) {
         int hi, lo;
-        if (s[r] == '%' && (hi = hexval(s[r + 1])) >= 0 && (lo = hexval(s[r + 2])) >= 0 &&
-            (hi | lo) != 0) {
+        if (s[r] == '%' && (hi = bgr_hex_digit(s[r + 1])) >= 0 &&
+            (lo = bgr_hex_digit(s[r + 2])) >= 0 && (hi | lo) != 0) {
             s[w++] = (char)(hi * 16 + lo);
             r += 3;
         } else {

@@ -55,17 +55,6 @@ int bgr_parse_format(const char *s, enum bgr_format *out, struct bgr_error *err)
                          "invalid format '%s': expected png, webp or jpeg", shown(s));
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int bgr_parse_color(const char *s, struct bgr_color *out, struct bgr_error *err)
 {
     const char *h = s && s[0] == '#' ? s + 1 : s;
@@ -74,7 +63,7 @@ int bgr_parse_color(const char *s, struct bgr_color *out, struct bgr_error *err)
     if (n != 3 && n != 6 && n != 8)
         goto bad;
     for (size_t i = 0; i < n; i++)
-        if ((v[i] = hex_val(h[i])) < 0)
+        if ((v[i] = bgr_hex_digit(h[i])) < 0)
             goto bad;
     if (n == 3) { /* #RGB: each digit doubled, #f80 = #ff8800 */
         *out = (struct bgr_color){(uint8_t)(v[0] * 17), (uint8_t)(v[1] * 17),

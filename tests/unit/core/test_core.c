@@ -25,6 +25,17 @@ BGR_TEST(error_set_and_prefix)
     BGR_CHECK_EQ_INT(e.code, BGR_EIO);
 }
 
+BGR_TEST(hex_digit)
+{
+    BGR_CHECK_EQ_INT(bgr_hex_digit('0'), 0);
+    BGR_CHECK_EQ_INT(bgr_hex_digit('9'), 9);
+    BGR_CHECK_EQ_INT(bgr_hex_digit('a'), 10);
+    BGR_CHECK_EQ_INT(bgr_hex_digit('F'), 15);
+    BGR_CHECK_EQ_INT(bgr_hex_digit('g'), -1);
+    BGR_CHECK_EQ_INT(bgr_hex_digit('/'), -1);
+    BGR_CHECK_EQ_INT(bgr_hex_digit('\0'), -1);
+}
+
 BGR_TEST(buf_cap)
 {
     struct bgr_buf b;
