@@ -77,6 +77,10 @@ int api_opt_from_string(struct bgr_output_opts *o, const char *name, const char 
                         const char *field, struct bgr_error *err);
 int api_opt_from_json(struct bgr_output_opts *o, const char *name, json_t *value, const char *field,
                       struct bgr_error *err);
+/* Parses a JSON request body that must be an object (every JSON body of the
+ * API is): *root is a new reference, also on the non-object error.
+ * Errors: BGR_EINVALID_JSON. */
+int api_json_object(const uint8_t *body, size_t len, json_t **root, struct bgr_error *err);
 /* Checks a URL parameter (image_url, webhook_url) with the net guard's
  * syntax rules; the message names field. */
 int api_check_url(const char *url, const char *field, struct bgr_error *err);

@@ -58,11 +58,9 @@ int api_batch_parse(const uint8_t *body, size_t len, json_t **root, const char *
     bgr_output_opts_init(&defaults);
     *webhook_url = NULL;
     *nitems = 0;
-    int rc = bgr_http_json_parse(body, len, API_JSON_DEPTH, root, err);
+    int rc = api_json_object(body, len, root, err);
     if (rc)
         return rc;
-    if (!json_is_object(*root))
-        return bgr_error_set(err, BGR_EINVALID_JSON, "The request body must be a JSON object");
     const char *name;
     json_t *v;
     json_object_foreach(*root, name, v)

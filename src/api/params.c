@@ -115,6 +115,14 @@ int api_opt_from_json(struct bgr_output_opts *o, const char *name, json_t *value
     return 1;
 }
 
+int api_json_object(const uint8_t *body, size_t len, json_t **root, struct bgr_error *err)
+{
+    int rc = bgr_http_json_parse(body, len, API_JSON_DEPTH, root, err);
+    if (rc == 0 && !json_is_object(*root))
+        rc = bgr_error_set(err, BGR_EINVALID_JSON, "The request body must be a JSON object");
+    return rc;
+}
+
 int api_check_url(const char *url, const char *field, struct bgr_error *err)
 {
     struct bgr_url u;

@@ -110,11 +110,9 @@ static int parse_urlencoded(struct bgr_arena *a, const uint8_t *body, size_t len
 static int parse_json(const uint8_t *body, size_t len, struct api_remove_params *p, json_t **root,
                       struct bgr_error *err)
 {
-    int rc = bgr_http_json_parse(body, len, API_JSON_DEPTH, root, err);
+    int rc = api_json_object(body, len, root, err);
     if (rc)
         return rc;
-    if (!json_is_object(*root))
-        return bgr_error_set(err, BGR_EINVALID_JSON, "The request body must be a JSON object");
     const char *name;
     json_t *v;
     json_object_foreach(*root, name, v)
