@@ -114,8 +114,8 @@ int bgr_cli_main(int argc, char **argv)
     return c->fn(argc - 1, argv + 1);
 }
 
-int bgr_cli_model_option(const char *cmd, int c, const char *arg, struct bgr_cli_model_args *m,
-                         struct bgr_output_opts *o)
+int bgr_cli_model_option(const char *cmd, int c, const char *arg, char **argv,
+                         struct bgr_cli_model_args *m, struct bgr_output_opts *o)
 {
     struct bgr_error err;
     bgr_error_clear(&err);
@@ -162,6 +162,6 @@ int bgr_cli_model_option(const char *cmd, int c, const char *arg, struct bgr_cli
             return bgr_cli_usage_error(cmd, "--decontaminate: %s", err.msg);
         return 0;
     default:
-        return 1;
+        return bgr_cli_bad_option(cmd, c, argv);
     }
 }

@@ -55,14 +55,15 @@ int bgr_cli_parse_int(const char *s, int lo, int hi, int *out);
  * codes: 'm' --model, 'd' --model-dir, 'B' --backend, 'P' --precision,
  * 'j' --threads, 'R' --refine, 'D' --decontaminate. The model fields are
  * pointers into argv (not copied). Returns 0 when c is one of them and arg
- * is good, 1 when c is not one of them, or BGR_EXIT_USAGE after reporting
- * the bad value under cmd's name. */
+ * is good, else BGR_EXIT_USAGE after reporting the bad value, or c as an
+ * unknown option (bgr_cli_bad_option with argv), under cmd's name: the
+ * commands pass every code they do not handle themselves here. */
 struct bgr_cli_model_args {
     const char *model;     /* name or path; NULL = the default model */
     const char *model_dir; /* NULL = the default directory */
     struct bgr_model_opts mo;
 };
-int bgr_cli_model_option(const char *cmd, int c, const char *arg, struct bgr_cli_model_args *m,
-                         struct bgr_output_opts *o);
+int bgr_cli_model_option(const char *cmd, int c, const char *arg, char **argv,
+                         struct bgr_cli_model_args *m, struct bgr_output_opts *o);
 
 #endif

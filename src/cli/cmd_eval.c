@@ -107,9 +107,7 @@ static int parse_args(int argc, char **argv, struct eval_args *a)
             usage(stdout);
             return -1;
         default: {
-            int r = bgr_cli_model_option(CMD, c, optarg, &a->m, &a->opts);
-            if (r == 1)
-                return bgr_cli_bad_option(CMD, c, argv);
+            int r = bgr_cli_model_option(CMD, c, optarg, argv, &a->m, &a->opts);
             if (r)
                 return r;
             break;
