@@ -174,8 +174,8 @@ static int load_model(const struct bench_args *a, struct bgr_model **m)
     printf("model %s: %.2f GMAC (%.1f GFLOP) per run, %s, backend %s, loaded in %.0f ms, "
            "%zu MiB planned; RSS after load %.0f MiB (peak so far %.0f)\n",
            path, bgr_model_macs(*m) / 1e9, 2 * bgr_model_macs(*m) / 1e9,
-           bgr_model_precision_name(*m), a->m.mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl", load_ms,
-           bgr_model_planned_bytes(*m) >> 20, rss, hwm);
+           bgr_model_precision_name(*m), a->m.mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl",
+           load_ms, bgr_model_planned_bytes(*m) >> 20, rss, hwm);
     if (bgr_model_int8_convs(*m) > 0) /* the rest stays bf16: see bench/README.md */
         printf("int8: %d convolutions in int8, the others in bf16/fp32\n",
                bgr_model_int8_convs(*m));
