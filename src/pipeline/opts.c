@@ -12,17 +12,20 @@
 
 void bgr_output_opts_init(struct bgr_output_opts *o)
 {
-    *o = (struct bgr_output_opts){.format = BGR_FORMAT_PNG,
-                                  .quality = 90,
-                                  .has_bg_color = false,
-                                  .bg_color = {255, 255, 255, 255},
-                                  .max_res = BGR_MAXRES_ORIGINAL,
-                                  .crop = false,
-                                  .mask_only = false,
-                                  .crop_margin = 0,
-                                  .crop_margin_percent = false,
-                                  .refine = BGR_REFINE_FAST,
-                                  .decontaminate = true};
+    /* memset first: padding is zero too, so two equal option sets compare
+     * equal with memcmp (the text round-trip test relies on it) */
+    memset(o, 0, sizeof(*o));
+    o->format = BGR_FORMAT_PNG;
+    o->quality = 90;
+    o->has_bg_color = false;
+    o->bg_color = (struct bgr_color){255, 255, 255, 255};
+    o->max_res = BGR_MAXRES_ORIGINAL;
+    o->crop = false;
+    o->mask_only = false;
+    o->crop_margin = 0;
+    o->crop_margin_percent = false;
+    o->refine = BGR_REFINE_FAST;
+    o->decontaminate = true;
 }
 
 /* Client text is echoed into messages only when short and printable. */
@@ -66,8 +69,8 @@ int bgr_parse_color(const char *s, struct bgr_color *out, struct bgr_error *err)
         if ((v[i] = bgr_hex_digit(h[i])) < 0)
             goto bad;
     if (n == 3) { /* #RGB: each digit doubled, #f80 = #ff8800 */
-        *out = (struct bgr_color){(uint8_t)(v[0] * 17), (uint8_t)(v[1] * 17),
-                                  (uint8_t)(v[2] * 17), 255};
+        *out = (struct bgr_color){(uint8_t)(v[0] * 17), (uint8_t)(v[1] * 17), (uint8_t)(v[2] * 17),
+                                  255};
     } else {
         *out = (struct bgr_color){(uint8_t)(v[0] * 16 + v[1]), (uint8_t)(v[2] * 16 + v[3]),
                                   (uint8_t)(v[4] * 16 + v[5]),
@@ -122,6 +125,21 @@ bad:
                          "invalid quality '%s': expected an integer from 1 to 100", shown(s));
 }
 
+const char *bgr_max_res_name(enum bgr_max_res r)
+{
+    switch (r) {
+    case BGR_MAXRES_ORIGINAL:
+        return "original";
+    case BGR_MAXRES_1080P:
+        return "1080p";
+    case BGR_MAXRES_720P:
+        return "720p";
+    case BGR_MAXRES_480P:
+        return "480p";
+    }
+    return "original";
+}
+
 const char *bgr_format_name(enum bgr_format f)
 {
     switch (f) {
@@ -137,9 +155,8 @@ const char *bgr_format_name(enum bgr_format f)
 
 int bgr_parse_refine(const char *s, enum bgr_refine *out, struct bgr_error *err)
 {
-    static const char *const names[] = {[BGR_REFINE_NONE] = "none",
-                                        [BGR_REFINE_FAST] = "fast",
-                                        [BGR_REFINE_FULL] = "full"};
+    static const char *const names[] = {
+        [BGR_REFINE_NONE] = "none", [BGR_REFINE_FAST] = "fast", [BGR_REFINE_FULL] = "full"};
     for (size_t i = 0; s && i < BGR_ARRAY_LEN(names); i++)
         if (strcasecmp(s, names[i]) == 0) {
             *out = (enum bgr_refine)i;

@@ -90,6 +90,7 @@ int bgr_parse_color(const char *s, struct bgr_color *out, struct bgr_error *err)
 int bgr_parse_max_res(const char *s, enum bgr_max_res *out, struct bgr_error *err);
 int bgr_parse_quality(const char *s, int *out, struct bgr_error *err);
 const char *bgr_format_name(enum bgr_format f); /* "png", "webp", "jpeg" */
+const char *bgr_max_res_name(enum bgr_max_res r); /* "original", "1080p", ... */
 /* "none", "fast" or "full". */
 int bgr_parse_refine(const char *s, enum bgr_refine *out, struct bgr_error *err);
 const char *bgr_refine_name(enum bgr_refine r);
@@ -100,6 +101,20 @@ int bgr_parse_bool(const char *s, const char *name, bool *out, struct bgr_error 
 int bgr_parse_output_type(const char *s, bool *mask_only, struct bgr_error *err);
 /* crop_margin "N" or "Npx" (0..10000 pixels) or "N%" (0..100 percent). */
 int bgr_parse_crop_margin(const char *s, int *value, bool *percent, struct bgr_error *err);
+
+/* The one persisted form of a whole option set (opts_text.c): every field as
+ * "name=value" pairs joined by ';', in the API's names and syntax, e.g.
+ * "output_format=png;output_quality=90;bg_color=none;...;decontaminate=true".
+ * The store keeps batch items' options in this form and nothing else writes
+ * or reads it, so no path can drop a field.
+ * to_text: 0, or -1 when n is too small (BGR_OUTPUT_OPTS_TEXT_MAX always fits).
+ * from_text: starts from the defaults, so a missing field keeps its default;
+ * an unknown name or bad value is BGR_EINVALID_PARAMETER; *out is set only
+ * on success. */
+#define BGR_OUTPUT_OPTS_TEXT_MAX 256
+int bgr_output_opts_to_text(const struct bgr_output_opts *o, char *out, size_t n);
+int bgr_output_opts_from_text(const char *text, struct bgr_output_opts *out,
+                              struct bgr_error *err);
 
 /* Removes the background of one encoded image (any format libvips reads).
  * model is used under its internal lock. On success *res owns the output.

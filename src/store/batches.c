@@ -28,17 +28,6 @@ const char *bgr_item_status_name(enum bgr_item_status st)
     return "unknown";
 }
 
-static uint32_t pack_color(struct bgr_color c)
-{
-    return (uint32_t)c.r << 24 | (uint32_t)c.g << 16 | (uint32_t)c.b << 8 | c.a;
-}
-
-static struct bgr_color unpack_color(uint32_t v)
-{
-    return (struct bgr_color){(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
-                              (uint8_t)v};
-}
-
 int bgr_store_batch_create(struct bgr_store *s, const char *account_id, const char *webhook_url,
                            const struct bgr_batch_item_new *items, size_t n, size_t max_items,
                            int64_t now_ms, struct bgr_batch *out, struct bgr_error *err)
@@ -83,25 +72,26 @@ int bgr_store_batch_create(struct bgr_store *s, const char *account_id, const ch
         goto out;
     }
     sqlite3_finalize(st);
-    rc = bgr_st_prepare(db,
-                        "INSERT INTO batch_items(batch_id, idx, image_url, format, quality,"
-                        " has_bg, bg, max_res, crop, mask_only) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                        &st, err);
+    rc = bgr_st_prepare(
+        db, "INSERT INTO batch_items(batch_id, idx, image_url, opts) VALUES(?,?,?,?)", &st, err);
     if (rc)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        const struct bgr_output_opts *o = &items[i].opts;
+        char opts[BGR_OUTPUT_OPTS_TEXT_MAX];
+        struct bgr_output_opts check;
+        /* the buffer fits every option set: a failure is our bug */
+        BGR_ASSERT(bgr_output_opts_to_text(&items[i].opts, opts, sizeof(opts)) == 0);
+        /* store nothing a worker could not read back (e.g. quality 0) */
+        rc = bgr_output_opts_from_text(opts, &check, err);
+        if (rc) {
+            bgr_error_prefix(err, "batch item %zu", i);
+            goto out;
+        }
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, b.id, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, (int)i);
         sqlite3_bind_text(st, 3, items[i].image_url, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 4, (int)o->format);
-        sqlite3_bind_int(st, 5, o->quality);
-        sqlite3_bind_int(st, 6, o->has_bg_color);
-        sqlite3_bind_int64(st, 7, pack_color(o->bg_color));
-        sqlite3_bind_int(st, 8, (int)o->max_res);
-        sqlite3_bind_int(st, 9, o->crop);
-        sqlite3_bind_int(st, 10, o->mask_only);
+        sqlite3_bind_text(st, 4, opts, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) != SQLITE_DONE) {
             rc = bgr_st_fail(db, err, "insert batch item");
             goto out;
@@ -203,11 +193,14 @@ int bgr_store_batch_get(struct bgr_store *s, const char *batch_id, const char *a
 }
 
 #define ITEM_COLS                                                                                  \
-    "i.id, i.idx, i.batch_id, b.account_id, i.image_url, i.format, i.quality, i.has_bg, i.bg,"     \
-    " i.max_res, i.crop, i.mask_only, i.status, i.attempts, i.error_code, i.error_message,"        \
-    " i.image_id, i.processing_ms, i.started_at, i.finished_at"
+    "i.id, i.idx, i.batch_id, b.account_id, i.image_url, i.opts, i.status, i.attempts,"            \
+    " i.error_code, i.error_message, i.image_id, i.processing_ms, i.started_at, i.finished_at"
 
-static void read_item(sqlite3 *db, sqlite3_stmt *st, struct bgr_batch_item *it)
+/* One row of ITEM_COLS. Options that do not parse mean the row was written
+ * by something else than this store (or a newer version): BGR_EIO naming
+ * the item, rather than running it with options nobody asked for. */
+static int read_item(sqlite3 *db, sqlite3_stmt *st, struct bgr_batch_item *it,
+                     struct bgr_error *err)
 {
     memset(it, 0, sizeof(*it));
     it->item_id = sqlite3_column_int64(st, 0);
@@ -215,27 +208,25 @@ static void read_item(sqlite3 *db, sqlite3_stmt *st, struct bgr_batch_item *it)
     bgr_st_col_text(st, 2, it->batch_id, sizeof(it->batch_id));
     bgr_st_col_text(st, 3, it->account_id, sizeof(it->account_id));
     bgr_st_col_text(st, 4, it->image_url, sizeof(it->image_url));
-    it->opts.format = (enum bgr_format)sqlite3_column_int(st, 5);
-    it->opts.quality = sqlite3_column_int(st, 6);
-    it->opts.has_bg_color = sqlite3_column_int(st, 7) != 0;
-    it->opts.bg_color = unpack_color((uint32_t)sqlite3_column_int64(st, 8));
-    it->opts.max_res = (enum bgr_max_res)sqlite3_column_int(st, 9);
-    it->opts.crop = sqlite3_column_int(st, 10) != 0;
-    it->opts.mask_only = sqlite3_column_int(st, 11) != 0;
-    it->status = (enum bgr_item_status)sqlite3_column_int(st, 12);
-    it->attempts = sqlite3_column_int(st, 13);
-    bgr_st_col_text(st, 14, it->error_code, sizeof(it->error_code));
-    bgr_st_col_text(st, 15, it->error_message, sizeof(it->error_message));
-    bgr_st_col_text(st, 16, it->image.id, sizeof(it->image.id));
-    it->processing_ms = sqlite3_column_int64(st, 17);
-    it->started_at_ms = sqlite3_column_int64(st, 18);
-    it->finished_at_ms = sqlite3_column_int64(st, 19);
+    struct bgr_error perr = {0};
+    if (bgr_output_opts_from_text((const char *)sqlite3_column_text(st, 5), &it->opts, &perr))
+        return bgr_error_set(err, BGR_EIO, "store: batch item %lld: %s", (long long)it->item_id,
+                             perr.msg);
+    it->status = (enum bgr_item_status)sqlite3_column_int(st, 6);
+    it->attempts = sqlite3_column_int(st, 7);
+    bgr_st_col_text(st, 8, it->error_code, sizeof(it->error_code));
+    bgr_st_col_text(st, 9, it->error_message, sizeof(it->error_message));
+    bgr_st_col_text(st, 10, it->image.id, sizeof(it->image.id));
+    it->processing_ms = sqlite3_column_int64(st, 11);
+    it->started_at_ms = sqlite3_column_int64(st, 12);
+    it->finished_at_ms = sqlite3_column_int64(st, 13);
     if (it->image.id[0]) {
         char id[BGR_ID_MAX];
         memcpy(id, it->image.id, sizeof(id));
         if (bgr_st_image_read(db, id, &it->image, NULL) != 0)
             memcpy(it->image.id, id, sizeof(id)); /* keep the id even if the row is odd */
     }
+    return 0;
 }
 
 int bgr_store_batch_items(struct bgr_store *s, const char *batch_id, struct bgr_batch_item **items,
@@ -263,7 +254,9 @@ int bgr_store_batch_items(struct bgr_store *s, const char *batch_id, struct bgr_
             cap = cap ? cap * 2 : 8;
             v = bgr_xrealloc(v, cap * sizeof(*v));
         }
-        read_item(db, st, &v[len++]);
+        rc = read_item(db, st, &v[len], err);
+        if (!rc)
+            len++;
     }
     sqlite3_finalize(st);
     bgr_st_release(s, db);
@@ -290,8 +283,7 @@ int bgr_store_item_get(struct bgr_store *s, int64_t item_id, struct bgr_batch_it
     sqlite3_bind_int64(st, 1, item_id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        read_item(db, st, out);
-        rc = 0;
+        rc = read_item(db, st, out, err);
     } else {
         rc = rc == SQLITE_DONE ? bgr_error_set(err, BGR_ENOT_FOUND, "no such batch item")
                                : bgr_st_fail(db, err, "read batch item");

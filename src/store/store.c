@@ -76,6 +76,26 @@ static const char *const migrations[] = {
     /* nothing reads usage rows by account and day any more: the index
      * only cost a page write per commit */
     "DROP INDEX usage_account_day;",
+    /* 4: a batch item's options as one value (pipeline/opts_text.c), not a
+     * column per field: the columns held 7 of 11 fields and every item ran
+     * with the other four zeroed. Items already stored keep what they had;
+     * the fields that were never stored get today's defaults. */
+    "ALTER TABLE batch_items ADD COLUMN opts TEXT NOT NULL DEFAULT '';"
+    "UPDATE batch_items SET opts ="
+    " 'output_format=' || CASE format WHEN 1 THEN 'webp' WHEN 2 THEN 'jpeg' ELSE 'png' END"
+    " || ';output_quality=' || quality"
+    " || ';bg_color=' || CASE WHEN has_bg THEN printf('#%08x', bg) ELSE 'none' END"
+    " || ';max_resolution=' || CASE max_res WHEN 1 THEN '1080p' WHEN 2 THEN '720p'"
+    "    WHEN 3 THEN '480p' ELSE 'original' END"
+    " || ';crop=' || CASE WHEN crop THEN 'true' ELSE 'false' END"
+    " || ';output_type=' || CASE WHEN mask_only THEN 'mask' ELSE 'cutout' END;"
+    "ALTER TABLE batch_items DROP COLUMN format;"
+    "ALTER TABLE batch_items DROP COLUMN quality;"
+    "ALTER TABLE batch_items DROP COLUMN has_bg;"
+    "ALTER TABLE batch_items DROP COLUMN bg;"
+    "ALTER TABLE batch_items DROP COLUMN max_res;"
+    "ALTER TABLE batch_items DROP COLUMN crop;"
+    "ALTER TABLE batch_items DROP COLUMN mask_only;",
 };
 
 int bgr_store_schema_version(void)

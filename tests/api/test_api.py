@@ -10,6 +10,7 @@ The model runs about 25 times in all.
 """
 import base64
 import concurrent.futures
+import hashlib
 import http.client
 import json
 import os
@@ -607,6 +608,59 @@ class T08Batch(unittest.TestCase):
             self.assertEqual(MAIN.get("/v1/batch/..", key=key).status, 404)
         finally:
             hook.close()
+
+    # Every option of POST /v1/remove, one at a time, as a batch item gives
+    # the same bytes as the synchronous request (an earlier store kept 7 of
+    # 11 fields and ran every item with refine=none, decontaminate=false,
+    # crop_margin=0); an item without options gets the synchronous defaults.
+    ITEM_OPTIONS = [
+        {},
+        {"output_format": "webp"},
+        {"output_format": "jpeg", "output_quality": 40},
+        {"output_quality": 30, "output_format": "webp"},
+        {"bg_color": "#336699"},
+        {"max_resolution": "480p"},
+        {"crop": True},
+        {"crop": True, "crop_margin": "10%"},
+        {"crop": True, "crop_margin": 7},
+        {"output_type": "mask"},
+        {"refine": "none"},
+        {"refine": "full"},
+        {"decontaminate": False},
+    ]
+
+    def test_item_options_match_sync(self):
+        _, key = MAIN.new_account("enterprise")  # polls count against the minute limit
+        url = FILES.url("/chelsea.png")
+        items = [dict(opts, image_url=url) for opts in self.ITEM_OPTIONS]
+        r = MAIN.request("POST", "/v1/remove/batch", body={"images": items}, key=key)
+        self.assertEqual(r.status, 202, r.body)
+        st = self.poll(MAIN, key, r.data["poll_url"])
+        self.assertEqual(st["completed"], len(items), st)
+        # batch-level options are defaults for items, overridden per item
+        r2 = MAIN.request("POST", "/v1/remove/batch", key=key, body={
+            "refine": "none", "decontaminate": False,
+            "images": [{"image_url": url}, {"image_url": url, "refine": "full"}]})
+        self.assertEqual(r2.status, 202, r2.body)
+        st2 = self.poll(MAIN, key, r2.data["poll_url"])
+        self.assertEqual(st2["completed"], 2, st2)
+        cases = [(opts, st["results"][i]) for i, opts in enumerate(self.ITEM_OPTIONS)]
+        cases += [({"refine": "none", "decontaminate": False}, st2["results"][0]),
+                  ({"refine": "full", "decontaminate": False}, st2["results"][1])]
+        distinct = set()
+        for opts, item in cases:
+            sync = MAIN.request("POST", "/v1/remove", body=dict(opts, image_url=url), key=key)
+            self.assertEqual(sync.status, 200, sync.body)
+            want = MAIN.fetch_url(sync.data["output_url"]).body
+            got = MAIN.fetch_url(item["output_url"]).body
+            self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(want).hexdigest(),
+                             "batch item with %r differs from the sync request" % (opts,))
+            for k in ("width", "height", "output_format"):
+                if k in sync.data:
+                    self.assertEqual(item.get(k), sync.data[k], (opts, k))
+            distinct.add(hashlib.sha256(got).hexdigest())
+        # each option changed the result: none of them was dropped on both sides
+        self.assertEqual(len(distinct), len(self.ITEM_OPTIONS), "an option had no effect")
 
     def poll(self, server, key, url, timeout=180):
         deadline = time.time() + timeout

@@ -91,6 +91,61 @@ BGR_TEST(migrations_fresh)
     free(dir);
 }
 
+/* Migration 4 turns the per-field option columns of items already queued
+ * into the one text value, keeping what they had. */
+BGR_TEST(migration_item_options)
+{
+    char *dir = tmp_dir();
+    struct bgr_store_opts o = {.schema_version = 3};
+    struct bgr_store *s = NULL;
+    struct bgr_error e = {0};
+    struct bgr_account a;
+    struct bgr_batch_item *its = NULL;
+    size_t n = 0;
+    char p[512], sql[512];
+    sqlite3 *db;
+
+    BGR_REQUIRE(bgr_store_open(dir, &o, &s, &e) == 0);
+    BGR_REQUIRE(bgr_store_account_create(s, "m@example.com", "pro", t0(), &a, &e) == 0);
+    bgr_store_close(s);
+    snprintf(p, sizeof(p), "%s/bgremover.db", dir);
+    BGR_REQUIRE(sqlite3_open(p, &db) == SQLITE_OK);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO batches(id, account_id, total, created_at) VALUES('batch_m', '%s', 2, 1);"
+             "INSERT INTO batch_items(batch_id, idx, image_url, format, quality, has_bg, bg,"
+             " max_res, crop, mask_only) VALUES('batch_m', 0, 'http://e/1', 1, 70, 1, %lld, 2, 1,"
+             " 0), ('batch_m', 1, 'http://e/2', 0, 90, 0, 0, 0, 0, 1);",
+             a.id, (long long)0x102030ffLL);
+    BGR_CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    s = open_store(dir);
+    BGR_REQUIRE(s);
+    BGR_REQUIRE(bgr_store_batch_items(s, "batch_m", &its, &n, &e) == 0);
+    BGR_REQUIRE(n == 2);
+    BGR_CHECK_EQ_INT(its[0].opts.format, BGR_FORMAT_WEBP);
+    BGR_CHECK_EQ_INT(its[0].opts.quality, 70);
+    BGR_CHECK(its[0].opts.has_bg_color);
+    BGR_CHECK_EQ_INT(its[0].opts.bg_color.r, 0x10);
+    BGR_CHECK_EQ_INT(its[0].opts.bg_color.g, 0x20);
+    BGR_CHECK_EQ_INT(its[0].opts.bg_color.b, 0x30);
+    BGR_CHECK_EQ_INT(its[0].opts.bg_color.a, 0xff);
+    BGR_CHECK_EQ_INT(its[0].opts.max_res, BGR_MAXRES_720P);
+    BGR_CHECK(its[0].opts.crop);
+    BGR_CHECK(!its[0].opts.mask_only);
+    BGR_CHECK(!its[1].opts.has_bg_color);
+    BGR_CHECK(its[1].opts.mask_only);
+    /* never stored before: today's defaults */
+    struct bgr_output_opts def;
+    bgr_output_opts_init(&def);
+    BGR_CHECK_EQ_INT(its[1].opts.refine, def.refine);
+    BGR_CHECK_EQ_INT(its[1].opts.decontaminate, def.decontaminate);
+    free(its);
+    bgr_store_close(s);
+    rm_rf(dir);
+    free(dir);
+}
+
 BGR_TEST(migrations_existing)
 {
     char *dir = tmp_dir();
@@ -100,6 +155,7 @@ BGR_TEST(migrations_existing)
     struct bgr_account a, b;
     struct bgr_batch bt;
     struct bgr_batch_item_new it = {.image_url = "http://example.com/a.png"};
+    bgr_output_opts_init(&it.opts);
 
     BGR_REQUIRE(bgr_store_open(dir, &o, &s, &e) == 0);
     BGR_CHECK_EQ_INT(db_int(dir, "PRAGMA user_version"), 1);
@@ -582,6 +638,8 @@ BGR_TEST(batch_persistence_and_recovery)
     BGR_REQUIRE(s);
     BGR_REQUIRE(bgr_store_account_create(s, "b@example.com", "pro", now, &a, &e) == 0);
     memset(items, 0, sizeof(items));
+    for (int i = 0; i < 3; i++)
+        bgr_output_opts_init(&items[i].opts);
     items[0].image_url = "http://example.com/1.png";
     items[1].image_url = "http://example.com/2.png";
     items[1].opts.format = BGR_FORMAT_WEBP;
@@ -701,6 +759,7 @@ BGR_TEST(all_failed_batch_is_failed)
     struct bgr_account a;
     struct bgr_batch b;
     struct bgr_batch_item_new it = {.image_url = "http://example.com/x"};
+    bgr_output_opts_init(&it.opts);
     int64_t *ids = NULL;
     size_t n = 0;
     bool done = false;
