@@ -153,9 +153,11 @@ static int b64_decode(const char *s, size_t max, uint8_t **out, size_t *outlen,
                       struct bgr_error *err)
 {
     int rc = rbg_b64_decode(s, max, out, outlen);
+    char lim[32];
     if (rc == -2)
         return bgr_error_set(err, BGR_EFILE_TOO_LARGE,
-                             "The image exceeds the plan's maximum file size of %zu bytes", max);
+                             "The image exceeds the plan's maximum file size of %s",
+                             bgr_size_text(max, lim));
     if (rc)
         return bgr_error_set(err, BGR_EINVALID_PARAMETER,
                              "Invalid image_file_b64: not valid base64 (or a data: URI "
@@ -163,9 +165,9 @@ static int b64_decode(const char *s, size_t max, uint8_t **out, size_t *outlen,
     return 0;
 }
 
-int api_remove_parse(struct bgr_arena *a, const char *content_type, const uint8_t *body,
-                     size_t len, size_t max, struct api_remove_params *p, json_t **root,
-                     uint8_t **decoded, struct bgr_error *err)
+int api_remove_parse(struct bgr_arena *a, const char *content_type, const uint8_t *body, size_t len,
+                     size_t max, struct api_remove_params *p, json_t **root, uint8_t **decoded,
+                     struct bgr_error *err)
 {
     int rc;
     memset(p, 0, sizeof *p);
@@ -225,11 +227,12 @@ int api_remove_parse(struct bgr_arena *a, const char *content_type, const uint8_
     }
     if (p->has_file && p->file_len == 0)
         return bgr_error_set(err, BGR_EMISSING_IMAGE, "The uploaded image is empty");
-    if (p->has_file && p->file_len > max)
-        return bgr_error_set(
-            err, BGR_EFILE_TOO_LARGE,
-            "The image (%zu bytes) exceeds the plan's maximum file size of %zu bytes", p->file_len,
-            max);
+    if (p->has_file && p->file_len > max) {
+        char got[32], lim[32];
+        return bgr_error_set(err, BGR_EFILE_TOO_LARGE,
+                             "The image (%s) exceeds the plan's maximum file size of %s",
+                             bgr_size_text(p->file_len, got), bgr_size_text(max, lim));
+    }
     return 0;
 }
 
@@ -243,8 +246,8 @@ void api_remove(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
     uint8_t *decoded = NULL;
     size_t max = ctx->acct.plan.max_bytes > 0 ? (size_t)ctx->acct.plan.max_bytes : SIZE_MAX;
 
-    int rc = api_remove_parse(&req->arena, bgr_http_req_header(req, "Content-Type"),
-                              req->body.data, req->body.len, max, &p, &root, &decoded, &e);
+    int rc = api_remove_parse(&req->arena, bgr_http_req_header(req, "Content-Type"), req->body.data,
+                              req->body.len, max, &p, &root, &decoded, &e);
     if (rc)
         goto fail;
 

@@ -391,8 +391,10 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
         int b = rbg_b64_decode(r.b64, max, &decoded, &n);
         if (b == -2) {
             r.code = "file_too_large";
+            char lim[32];
             rc = bgr_error_set(&e, BGR_EFILE_TOO_LARGE,
-                               "The image exceeds the plan's maximum file size of %zu bytes", max);
+                               "The image exceeds the plan's maximum file size of %s",
+                               bgr_size_text(max, lim));
             goto fail;
         }
         if (b != 0 || n == 0) {
@@ -411,11 +413,11 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
         r.file_len = dl.len;
     }
     if (r.file_len > max) {
+        char got[32], lim[32];
         r.code = "file_too_large";
         rc = bgr_error_set(&e, BGR_EFILE_TOO_LARGE,
-                           "The image (%zu bytes) exceeds the plan's maximum file size of %zu "
-                           "bytes",
-                           r.file_len, max);
+                           "The image (%s) exceeds the plan's maximum file size of %s",
+                           bgr_size_text(r.file_len, got), bgr_size_text(max, lim));
         goto fail;
     }
     struct bgr_image_info info;

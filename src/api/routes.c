@@ -163,6 +163,9 @@ void bgr_api_prepare(void *app, struct bgr_http_req *req, struct bgr_http_resp *
     }
     ctx->admitted = true;
     req->body_cap = plan_body_cap(req->route, &ctx->acct.plan, bgr_http_req_mime(req));
+    if (ctx->acct.plan.max_bytes > 0 &&
+        (req->route->handler == api_remove || req->route->handler == api_removebg))
+        req->body_limit_shown = (uint64_t)ctx->acct.plan.max_bytes;
 }
 
 void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)

@@ -21,17 +21,16 @@ void *bgr_xmalloc(size_t n);
 void *bgr_xcalloc(size_t n, size_t size);
 void *bgr_xrealloc(void *p, size_t n);
 char *bgr_xstrdup(const char *s);
-#define BGR_FREE_AND_NULL(p) \
-    do {                     \
-        free(p);             \
-        (p) = NULL;          \
+#define BGR_FREE_AND_NULL(p)                                                                       \
+    do {                                                                                           \
+        free(p);                                                                                   \
+        (p) = NULL;                                                                                \
     } while (0)
 #define BGR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Assertions that stay on in release builds: for our own invariants only,
  * never for client input. */
-#define BGR_ASSERT(cond) \
-    ((cond) ? (void)0 : bgr_assert_fail(#cond, __FILE__, __LINE__, __func__))
+#define BGR_ASSERT(cond) ((cond) ? (void)0 : bgr_assert_fail(#cond, __FILE__, __LINE__, __func__))
 _Noreturn void bgr_assert_fail(const char *expr, const char *file, int line, const char *func);
 
 /* ---- growable byte buffer ----------------------------------------------
@@ -92,10 +91,15 @@ void bgr_random_bytes(void *out, size_t n);
 /* Constant-time comparison of two equal-length byte strings. */
 bool bgr_ct_equal(const void *a, const void *b, size_t n);
 
+/* A byte count as a person reads it, in the units the plans are written in
+ * (1 MB = 1024 * 1024 bytes, as the plan table's "10 MB"): "10 MB" for a
+ * whole number of MB, "10.5 MB", "512 KB", "900 bytes". Returns out. */
+const char *bgr_size_text(uint64_t bytes, char out[32]);
+
 /* ---- time --------------------------------------------------------------- */
-int64_t bgr_now_ms(void);      /* monotonic clock, milliseconds */
-int64_t bgr_wall_ms(void);     /* UNIX time, milliseconds */
-double bgr_now_sec(void);      /* monotonic clock, seconds, for timings */
+int64_t bgr_now_ms(void);  /* monotonic clock, milliseconds */
+int64_t bgr_wall_ms(void); /* UNIX time, milliseconds */
+double bgr_now_sec(void);  /* monotonic clock, seconds, for timings */
 
 /* ---- logging ------------------------------------------------------------
  * One line per call to stderr, prefixed with UTC time and level. Never pass

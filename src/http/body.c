@@ -13,12 +13,20 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <strings.h>
 
 /* Bodies sent to routes that take none are read (up to this) and ignored. */
 #define NO_BODY_SLACK (64u * 1024u)
 /* Retry-After of a 503 for want of body budget: bodies are held through
  * their queue wait and inference, a second or two per image. */
 #define BUDGET_RETRY_S 2
+/* Lingering before an answer to a body that is too large (see
+ * bgr_http_body_refuse_early): at most this many bytes past the request's
+ * cap, and this long from the refusal. Dropped bytes cost no memory and no
+ * budget; the bounds keep a refused upload from holding its connection
+ * slot for longer than a slow accepted one would (nginx lingers 30 s). */
+#define LINGER_EXTRA_BYTES (128u * 1024u * 1024u)
+#define LINGER_MS 30000
 
 static bool parse_content_length(const char *s, uint64_t *out)
 {
@@ -41,6 +49,16 @@ void bgr_http_body_init(struct bgr_http_body *bd, struct bgr_http_budget *budget
     bgr_buf_init(&req->body, NO_BODY_SLACK);
 }
 
+/* The limit to name in a 413: the plan's size when the prepare hook said
+ * it, else the cap itself. */
+static const char *limit_text(const struct bgr_http_body *bd, const struct bgr_http_req *req,
+                              char out[32])
+{
+    uint64_t shown =
+        req->body_limit_shown && req->body_limit_shown < bd->cap ? req->body_limit_shown : bd->cap;
+    return bgr_size_text(shown, out);
+}
+
 void bgr_http_body_admit(struct bgr_http_body *bd, struct bgr_http_req *req,
                          struct bgr_http_resp *resp)
 {
@@ -56,10 +74,10 @@ void bgr_http_body_admit(struct bgr_http_body *bd, struct bgr_http_req *req,
     if (!cl || !parse_content_length(cl, &clen) || clen == 0)
         return; /* nothing declared: a chunked body reserves as it streams */
     if (clen > cap) {
-        /* Refused from the header alone: not a byte of the body is read. */
-        char msg[160];
-        snprintf(msg, sizeof msg,
-                 "The request body (%" PRIu64 " bytes) exceeds the limit of %zu bytes", clen, cap);
+        /* Refused from the header alone: no byte of the body is stored. */
+        char msg[160], got[32], lim[32];
+        snprintf(msg, sizeof msg, "The upload (%s) exceeds the maximum file size of %s",
+                 bgr_size_text(clen, got), limit_text(bd, req, lim));
         bgr_http_reply_error(resp, BGR_EFILE_TOO_LARGE, msg);
         return;
     }
@@ -76,21 +94,29 @@ void bgr_http_body_admit(struct bgr_http_body *bd, struct bgr_http_req *req,
     req->body.cap_limit = bd->reserved;
 }
 
-/* Most HTTP clients send the whole body before they read the answer; an
- * early answer (401, 403, 429) followed by closing the connection with
- * their upload unread makes the kernel reset it, and the client sees a
- * broken connection instead of the error. So a refusal of a request whose
- * declared body fits the route's cap is sent once that body has been read
- * and dropped (never stored); a larger or undeclared body is refused at
- * once. */
+/* Most HTTP clients send the whole body before they read the answer (Node's
+ * fetch, Python's urllib and requests); an early answer followed by closing
+ * the connection with their upload unread makes the kernel reset it, and the
+ * client sees a broken pipe instead of the error. So a refusal of a request
+ * with a declared body is sent once that body has been read and dropped
+ * (never stored): any refusal of a body within the route's cap, and a 413
+ * for a body up to LINGER_EXTRA_BYTES over it, read within LINGER_MS. A
+ * client that asked "Expect: 100-continue" has sent nothing and waits for
+ * this answer, so it gets it at once; so does an undeclared (chunked) body,
+ * and one declared far over the cap, which no bounded wait could drain. */
 bool bgr_http_body_refuse_early(struct bgr_http_body *bd, struct bgr_http_req *req,
                                 const struct bgr_http_resp *resp)
 {
-    uint64_t clen = 0;
+    uint64_t clen = 0, most;
     bd->discard = true;
+    bd->discard_since_ms = bgr_now_ms();
     const char *cl = bgr_http_req_header(req, "Content-Length");
-    if (resp->status == 413 || !req->route || !req->body_cap || !cl ||
-        !parse_content_length(cl, &clen) || clen == 0 || clen > req->body_cap)
+    const char *expect = bgr_http_req_header(req, "Expect");
+    if (!req->route || !cl || !parse_content_length(cl, &clen) || clen == 0 ||
+        (expect && strcasecmp(expect, "100-continue") == 0))
+        return false;
+    most = resp->status == 413 ? (uint64_t)bd->cap + LINGER_EXTRA_BYTES : req->body_cap;
+    if (!req->body_cap || clen > most)
         return false;
     req->body.cap_limit = (size_t)clen; /* bounds the discarding in bgr_http_body_feed */
     return true;
@@ -140,10 +166,13 @@ enum bgr_http_body_step bgr_http_body_feed(struct bgr_http_body *bd, struct bgr_
 {
     if (bd->discard) {
         /* Answered already; drop what the client still sends, but not
-         * forever: past the cap again we close the connection. */
+         * forever: past the declared length (or the cap) again, or after
+         * lingering for LINGER_MS, we close the connection. */
         bd->discarded += n;
-        return bd->discarded > req->body.cap_limit + NO_BODY_SLACK ? BGR_HTTP_BODY_CLOSE
-                                                                   : BGR_HTTP_BODY_MORE;
+        return bd->discarded > req->body.cap_limit + NO_BODY_SLACK ||
+                       bgr_now_ms() - bd->discard_since_ms > LINGER_MS
+                   ? BGR_HTTP_BODY_CLOSE
+                   : BGR_HTTP_BODY_MORE;
     }
     int rc = make_room(bd, &req->body, n);
     if (rc == 0)
@@ -151,9 +180,10 @@ enum bgr_http_body_step bgr_http_body_feed(struct bgr_http_body *bd, struct bgr_
     if (rc == 0)
         return BGR_HTTP_BODY_MORE;
     if (rc == BGR_EFILE_TOO_LARGE) {
+        char lim[32];
         bd->overflow_err = BGR_EFILE_TOO_LARGE;
         snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
-                 "The request body exceeds the limit of %zu bytes", bd->cap);
+                 "The upload exceeds the maximum file size of %s", limit_text(bd, req, lim));
     } else {
         bd->overflow_err = BGR_ESERVICE_BUSY;
         snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
@@ -163,6 +193,7 @@ enum bgr_http_body_step bgr_http_body_feed(struct bgr_http_body *bd, struct bgr_
     req->body.cap_limit = bd->cap; /* bounds the discarding above */
     bgr_http_body_reply_refusal(bd, resp);
     bd->discard = true;
+    bd->discard_since_ms = bgr_now_ms();
     return BGR_HTTP_BODY_REFUSED;
 }
 

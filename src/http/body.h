@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http/budget.h"
 #include "http/http.h"
@@ -33,8 +34,9 @@ struct bgr_http_body {
     size_t reserved;  /* bytes of *budget held; the body buffer's cap_limit while it grows */
     size_t discarded; /* bytes dropped since the answer was decided */
     bool discard;     /* answered early: the remaining body is dropped */
-    int overflow_err; /* 413 or 503 decided while the body streamed (0 = none) */
-    char overflow_msg[160]; /* its message */
+    int64_t discard_since_ms; /* when dropping began (lingering is bounded in time) */
+    int overflow_err;         /* 413 or 503 decided while the body streamed (0 = none) */
+    char overflow_msg[160];   /* its message */
 };
 
 /* What to do after a piece of the body has been fed. */

@@ -75,9 +75,13 @@ struct bgr_http_req {
     char request_id[BGR_HTTP_REQUEST_ID_MAX + 1];
     struct bgr_buf body; /* the whole body once the handler runs (capped) */
     size_t body_cap;     /* set by the prepare hook; 0 = no body accepted */
-    int64_t start_ms;    /* monotonic, when the headers arrived */
-    void *user;          /* per-request state of the application (prepare hook) */
-    void *conn_;         /* internal: the MHD connection */
+    /* set by the prepare hook with body_cap: the limit as the client's plan
+     * states it (body_cap less the encoding's slack), for the 413's message;
+     * 0 = say body_cap */
+    uint64_t body_limit_shown;
+    int64_t start_ms; /* monotonic, when the headers arrived */
+    void *user;       /* per-request state of the application (prepare hook) */
+    void *conn_;      /* internal: the MHD connection */
 };
 
 /* Value of a request header (case-insensitive name) or NULL. */

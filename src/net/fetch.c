@@ -157,9 +157,11 @@ static bool is_ip_literal(const char *host)
 /* Translates a failed transfer into a message safe for the client. */
 static int curl_fail(CURLcode cc, const struct xfer *x, const char *what, struct bgr_error *err)
 {
+    char lim[32];
     if (x->too_large || cc == CURLE_FILESIZE_EXCEEDED)
-        return bgr_error_set(err, BGR_EFILE_TOO_LARGE, "the %s is larger than %zu bytes", what,
-                             x->max_bytes);
+        return bgr_error_set(err, BGR_EFILE_TOO_LARGE,
+                             "the %s is larger than the maximum file size of %s", what,
+                             bgr_size_text(x->max_bytes, lim));
     if (x->refused_addr)
         return bgr_error_set(err, BGR_EIMAGE_DOWNLOAD_FAILED,
                              "the %s URL points to a private or reserved address", what);

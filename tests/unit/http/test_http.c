@@ -433,13 +433,27 @@ BGR_TEST(live_server)
     roundtrip(port, req, (size_t)n, out, sizeof out);
     BGR_CHECK(strncmp(out, "HTTP/1.1 401", 12) == 0);
 
-    /* Content-Length over the cap: refused before the body is sent. */
+    /* Content-Length over the cap, a client waiting for "100 Continue":
+     * refused before the body is sent. */
     n = snprintf(req, sizeof req,
                  "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
-                 "Connection: close\r\n\r\n");
+                 "Expect: 100-continue\r\nConnection: close\r\n\r\n");
     roundtrip(port, req, (size_t)n, out, sizeof out);
     BGR_CHECK(strncmp(out, "HTTP/1.1 413", 12) == 0);
     BGR_CHECK(strstr(out, "FILE_TOO_LARGE"));
+
+    /* The same, from a client that sends its whole body before it reads:
+     * the body is drained unstored, then the 413 comes (not a reset). */
+    {
+        static char big[5000 + 256];
+        int h = snprintf(big, sizeof big,
+                         "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
+                         "Connection: close\r\n\r\n");
+        memset(big + h, 'x', 5000);
+        roundtrip(port, big, (size_t)h + 5000, out, sizeof out);
+        BGR_CHECK(strncmp(out, "HTTP/1.1 413", 12) == 0);
+        BGR_CHECK(strstr(out, "FILE_TOO_LARGE"));
+    }
 
     /* A chunked body that grows past the cap. */
     n = snprintf(req, sizeof req,
@@ -468,7 +482,7 @@ BGR_TEST(live_server)
     bgr_buf_init(&b, 0);
     bgr_http_metrics_render(m, NULL, 0, &b, NULL);
     bgr_buf_append(&b, "", 1, NULL);
-    BGR_CHECK(strstr((const char *)b.data, "route=\"upload\",status=\"413\"} 2"));
+    BGR_CHECK(strstr((const char *)b.data, "route=\"upload\",status=\"413\"} 3"));
     BGR_CHECK(strstr((const char *)b.data, "route=\"unmatched\",status=\"404\"} 1"));
     bgr_buf_release(&b);
     bgr_http_metrics_free(m);
@@ -741,10 +755,10 @@ BGR_TEST(live_server_budget_below_cap)
     uint16_t port = bgr_http_server_port(srv);
     int n = snprintf(req, sizeof req,
                      "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 700\r\n"
-                     "Connection: close\r\n\r\n");
+                     "Expect: 100-continue\r\nConnection: close\r\n\r\n");
     roundtrip(port, req, (size_t)n, out, sizeof out);
     BGR_CHECK(strncmp(out, "HTTP/1.1 413", 12) == 0);
-    BGR_CHECK(strstr(out, "limit of 500 bytes"));
+    BGR_CHECK(strstr(out, "maximum file size of 500 bytes"));
     send_chunked(port, "/v1/upload", 3, out, sizeof out);
     BGR_CHECK(strncmp(out, "HTTP/1.1 413", 12) == 0);
     send_chunked(port, "/v1/upload", 2, out, sizeof out);
