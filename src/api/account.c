@@ -55,8 +55,7 @@ static int day_param(struct bgr_http_req *req, const char *name, int64_t def, in
     }
     struct bgr_error e = {0};
     if (bgr_day_parse(v, out, &e) != 0)
-        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                             "Invalid %s: expected an ISO 8601 date such as 2026-02-01", name);
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER, "Invalid %s: %s", name, e.msg);
     return 0;
 }
 

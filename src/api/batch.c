@@ -46,7 +46,8 @@ static int parse_item(json_t *it, size_t i, const struct bgr_output_opts *defaul
     }
     if (!out->image_url)
         return bgr_error_set(err, BGR_EINVALID_PARAMETER, "Missing images[%zu].image_url", i);
-    return 0;
+    snprintf(field, sizeof field, "images[%zu].", i);
+    return api_opts_check(&out->opts, field, err);
 }
 
 int api_batch_parse(const uint8_t *body, size_t len, json_t **root, const char **webhook_url,

@@ -6,6 +6,9 @@
  */
 #include "api/api_int.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 void api_healthz(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
 {
     (void)app;
@@ -55,11 +58,32 @@ void api_metrics(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp
     bgr_http_reply_buf(resp, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }
 
+/* The embedded document, with "servers" naming this server (its public_url)
+ * rather than the repository's http://localhost:8080, so generated clients
+ * and "try it" tools reach the server that served it. Built per request: the
+ * document is small and rarely asked for (and cached by clients for an
+ * hour). */
 void api_openapi(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
 {
-    (void)app;
+    struct bgr_api *api = app;
+    json_error_t je;
     (void)req;
-    bgr_http_reply_bytes(resp, 200, "application/json", bgr_api_openapi_json,
-                         bgr_api_openapi_json_len);
+    json_t *doc = json_loadb((const char *)bgr_api_openapi_json, bgr_api_openapi_json_len, 0, &je);
+    BGR_ASSERT(doc != NULL); /* embedded at build time from a checked file */
+    json_t *servers = json_pack("[{s:s,s:s}]", "url", api->public_url, "description",
+                                "this server (its public_url)");
+    if (!servers || json_object_set_new(doc, "servers", servers) != 0) {
+        json_decref(doc);
+        bgr_http_reply_error(resp, BGR_ENOMEM, NULL);
+        return;
+    }
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (!text) {
+        bgr_http_reply_error(resp, BGR_ENOMEM, NULL);
+        return;
+    }
+    bgr_http_reply_bytes(resp, 200, "application/json", text, strlen(text));
+    free(text);
     bgr_http_resp_header(resp, "Cache-Control", "public, max-age=3600");
 }

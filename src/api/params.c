@@ -17,9 +17,9 @@
 
 /* The option names, in one place: /v1/remove and each batch item accept
  * exactly these (besides their image source and webhook_url). */
-static const char *const opt_names[] = {"output_format", "output_quality", "bg_color",
-                                        "max_resolution", "crop", "output_type",
-                                        "crop_margin", "refine", "decontaminate"};
+static const char *const opt_names[] = {"output_format",  "output_quality", "bg_color",
+                                        "max_resolution", "crop",           "output_type",
+                                        "crop_margin",    "refine",         "decontaminate"};
 
 bool api_is_opt(const char *name)
 {
@@ -29,11 +29,17 @@ bool api_is_opt(const char *name)
     return false;
 }
 
+/* The shared parsers say "invalid <what> '<value>': expected ..." in the
+ * CLI's words; the API names its own field instead, once:
+ * "Invalid output_format 'gif': expected png, webp or jpeg". */
 static int bad(struct bgr_error *err, const char *field, const struct bgr_error *inner,
                const char *what)
 {
-    return bgr_error_set(err, BGR_EINVALID_PARAMETER, "Invalid %s: %s", field,
-                         inner && inner->msg[0] ? inner->msg : what);
+    const char *m = inner && inner->msg[0] ? inner->msg : NULL;
+    const char *quoted = m && strncmp(m, "invalid ", 8) == 0 ? strchr(m, '\'') : NULL;
+    if (quoted)
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER, "Invalid %s %s", field, quoted);
+    return bgr_error_set(err, BGR_EINVALID_PARAMETER, "Invalid %s: %s", field, m ? m : what);
 }
 
 int api_opt_from_string(struct bgr_output_opts *o, const char *name, const char *value,
@@ -113,6 +119,18 @@ int api_opt_from_json(struct bgr_output_opts *o, const char *name, json_t *value
         return api_opt_from_string(o, name, json_string_value(value), field, err);
     }
     return 1;
+}
+
+int api_opts_check(const struct bgr_output_opts *o, const char *prefix, struct bgr_error *err)
+{
+    /* crop_margin=0 without crop asks for nothing, so only a margin that
+     * would be ignored is refused */
+    if (o->crop_margin > 0 && !o->crop)
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                             "Invalid %scrop_margin: it is the border kept around the subject "
+                             "when cropping, so it needs crop=true",
+                             prefix);
+    return 0;
 }
 
 int api_json_object(const uint8_t *body, size_t len, json_t **root, struct bgr_error *err)

@@ -191,8 +191,9 @@ int api_remove_parse(struct bgr_arena *a, const char *content_type, const uint8_
             }
     }
     if (len == 0)
-        return bgr_error_set(err, BGR_EMISSING_IMAGE,
-                             "No image was given: send image_file (multipart) or image_url");
+        return bgr_error_set(
+            err, BGR_EMISSING_IMAGE,
+            "No image was given: send image_file (multipart), image_file_b64 or image_url");
     if (strcmp(mime, "multipart/form-data") == 0)
         rc = parse_multipart(a, content_type, body, len, p, err);
     else if (strcmp(mime, "application/json") == 0)
@@ -208,14 +209,17 @@ int api_remove_parse(struct bgr_arena *a, const char *content_type, const uint8_
 
     int sources = (p->has_file ? 1 : 0) + (p->b64 ? 1 : 0) + (p->image_url ? 1 : 0);
     if (sources == 0)
-        return bgr_error_set(err, BGR_EMISSING_IMAGE,
-                             "No image was given: send image_file (multipart) or image_url");
+        return bgr_error_set(
+            err, BGR_EMISSING_IMAGE,
+            "No image was given: send image_file (multipart), image_file_b64 or image_url");
     if (sources > 1)
         return bgr_error_set(err, BGR_EMULTIPLE_SOURCES,
                              "Give either an uploaded image or image_url, not both");
     if (p->image_url && (rc = api_check_url(p->image_url, "image_url", err)) != 0)
         return rc;
     if (p->webhook_url && (rc = api_check_url(p->webhook_url, "webhook_url", err)) != 0)
+        return rc;
+    if ((rc = api_opts_check(&p->opts, "", err)) != 0)
         return rc;
     if (p->b64) {
         size_t decoded_len = 0;

@@ -480,6 +480,15 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
     snprintf(path, sizeof path, "%s/%s", bgr_store_data_dir(api->store), img.path);
     if ((rc = bgr_file_read(path, (size_t)img.size_bytes + 1, &out, &e)) != 0)
         goto fail;
+    /* remove.bg keeps nothing, and this route never tells the client the
+     * result's id, so it could neither fetch nor delete a stored copy: the
+     * copy goes now. The row stays, deleted, as the record of the charge
+     * (usage and credits count it, as any deleted /v1 result). Should the
+     * delete fail, the sweeper removes the file at the plan's expiry. */
+    struct bgr_image gone;
+    struct bgr_error de = {0};
+    if (bgr_store_image_delete(api->store, ctx->acct.id, img.id, bgr_wall_ms(), &gone, &de) != 0)
+        bgr_log(BGR_LOG_WARN, "removebg: dropping result %s failed: %s", img.id, de.msg);
     success_headers(resp, &r, &rctx.out, img.credits);
     reply_result(req, resp, &rctx.out, out.data, out.len, img.mime);
     goto done;

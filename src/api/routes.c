@@ -145,7 +145,7 @@ void bgr_api_prepare(void *app, struct bgr_http_req *req, struct bgr_http_resp *
     }
     if (!key) {
         bgr_http_reply_error(resp, BGR_EUNAUTHORIZED,
-                             "Missing or invalid API key: send Authorization: Bearer bgr_live_...");
+                             "Missing API key: send Authorization: Bearer bgr_live_...");
         return;
     }
     int64_t now = bgr_wall_ms();

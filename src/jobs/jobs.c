@@ -24,12 +24,14 @@ void bgr_jobs_config_init(struct bgr_jobs_config *c)
     memset(c, 0, sizeof(*c));
 }
 
-static void record_time(struct bgr_jobs *j, int64_t ms)
+/* Under j->mu. */
+static void record_time(struct bgr_jobs *j, enum bgr_refine refine, int64_t ms)
 {
-    j->recent_ms[j->recent_i] = ms;
-    j->recent_i = (j->recent_i + 1) % BGR_JOBS_RECENT;
-    if (j->recent_n < BGR_JOBS_RECENT)
-        j->recent_n++;
+    BGR_ASSERT((unsigned)refine < BGR_JOBS_REFINE_SLOTS);
+    j->recent[refine].ms[j->recent[refine].i] = ms;
+    j->recent[refine].i = (j->recent[refine].i + 1) % BGR_JOBS_RECENT;
+    if (j->recent[refine].n < BGR_JOBS_RECENT)
+        j->recent[refine].n++;
 }
 
 /* Removes data_dir/rel (an unused result file). */
@@ -173,7 +175,7 @@ static int run_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
     if (!rc)
         rc = bgr_store_credits(j->store, &acct, bgr_wall_ms(), NULL, &remaining, &e);
     if (!rc && remaining == 0)
-        rc = bgr_error_set(&e, BGR_EINSUFFICIENT_CREDITS, "all credits of this month are used");
+        rc = bgr_store_err_credits_spent(&acct, bgr_wall_ms(), &e);
     if (rc)
         goto out;
     bgr_fetch_opts_init(&fo);
@@ -195,7 +197,7 @@ static int run_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
     }
     *ms = img.processing_ms;
     pthread_mutex_lock(&j->mu);
-    record_time(j, img.processing_ms);
+    record_time(j, it->opts.refine, img.processing_ms);
     pthread_mutex_unlock(&j->mu);
     if (done)
         bgr_jobs_kick_deliverer(j);
@@ -250,7 +252,7 @@ static void *worker_main(void *arg)
             j->failed++;
         if (job) {
             if (!rc)
-                record_time(j, job->img.processing_ms);
+                record_time(j, job->opts->refine, job->img.processing_ms);
             job->done = true;
             pthread_cond_broadcast(&j->done_cv);
         }
@@ -436,13 +438,10 @@ int bgr_jobs_remove(struct bgr_jobs *j, const struct bgr_remove_req *r, struct b
     if (rc)
         return rc;
     if (remaining != BGR_UNLIMITED && remaining < need)
-        return remaining <= 0
-                   ? bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
-                                   "all %lld credits of this month are used",
-                                   (long long)r->acct->plan.monthly_credits)
-                   : bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
-                                   "%g credits are left this month; this image costs %g",
-                                   remaining, need);
+        return remaining <= 0 ? bgr_store_err_credits_spent(r->acct, bgr_wall_ms(), err)
+                              : bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
+                                              "%g credits are left this month; this image costs %g",
+                                              remaining, need);
     /* A full queue answers before the download: 503 should be cheap. The
      * binding check is at enqueue below. */
     pthread_mutex_lock(&j->mu);
@@ -505,19 +504,43 @@ int bgr_jobs_remove(struct bgr_jobs *j, const struct bgr_remove_req *r, struct b
     return 0;
 }
 
-static int64_t mean_recent(struct bgr_jobs *j)
+/* Model runs per image of a refine mode (docs/QUALITY.md): what scales a
+ * time measured in one mode to another. */
+static double model_runs(int refine)
 {
-    int64_t sum = 0, mean = 0;
+    return refine == BGR_REFINE_FULL ? 4.0 : 1.0;
+}
+
+static double slot_mean(const struct bgr_jobs *j, int refine)
+{
+    int64_t sum = 0;
+    for (int i = 0; i < j->recent[refine].n; i++)
+        sum += j->recent[refine].ms[i];
+    return (double)sum / j->recent[refine].n;
+}
+
+/* The expected time of one image in this refine mode, under j->mu: the
+ * mode's own recent mean; else the recent time per model run of the modes
+ * seen, times this mode's runs; else the store's recent mean (the last
+ * run's), likewise scaled; else a cold guess. */
+static int64_t mean_recent(struct bgr_jobs *j, enum bgr_refine refine)
+{
+    int64_t mean = 0;
     struct bgr_error e;
-    if (j->recent_n) {
-        for (int i = 0; i < j->recent_n; i++)
-            sum += j->recent_ms[i];
-        return (sum + j->recent_n / 2) / j->recent_n;
-    }
-    /* Nothing processed since start: ask the store (last run's times). */
+    double per_run = 0;
+    int modes = 0;
+    if (j->recent[refine].n)
+        return (int64_t)(slot_mean(j, refine) + 0.5);
+    for (int r = 0; r < BGR_JOBS_REFINE_SLOTS; r++)
+        if (j->recent[r].n) {
+            per_run += slot_mean(j, r) / model_runs(r);
+            modes++;
+        }
+    if (modes)
+        return (int64_t)(per_run / modes * model_runs(refine) + 0.5);
     if (bgr_store_recent_processing_ms(j->store, 20, &mean, &e) == 0 && mean > 0)
-        return mean;
-    return 2000; /* a cold guess for one image on a few cores */
+        return (int64_t)((double)mean * model_runs(refine));
+    return (int64_t)(2000 * model_runs(refine)); /* a cold guess on a few cores */
 }
 
 int bgr_jobs_batch_submit(struct bgr_jobs *j, const struct bgr_account *acct,
@@ -526,7 +549,7 @@ int bgr_jobs_batch_submit(struct bgr_jobs *j, const struct bgr_account *acct,
 {
     struct bgr_batch b;
     struct bgr_batch_item *its = NULL;
-    int64_t *ids = NULL, mean;
+    int64_t *ids = NULL, work, slowest = 0;
     size_t got = 0, ahead;
     int rc;
 
@@ -552,12 +575,20 @@ int bgr_jobs_batch_submit(struct bgr_jobs *j, const struct bgr_account *acct,
     pthread_mutex_lock(&j->mu);
     ahead = (size_t)j->q_len + j->b_len + (size_t)j->in_flight;
     backlog_push(j, ids, got, true); /* admitted above; a race may overshoot by one batch */
-    mean = mean_recent(j);
+    /* The work ahead at the default mode's pace, then each item at its own
+     * mode's; the workers share it. */
+    work = (int64_t)ahead * mean_recent(j, BGR_REFINE_FAST);
+    for (size_t i = 0; i < n; i++) {
+        int64_t m = mean_recent(j, items[i].opts.refine);
+        work += m;
+        slowest = m > slowest ? m : slowest;
+    }
     pthread_mutex_unlock(&j->mu);
     free(ids);
     if (est_ms) {
-        size_t w = (size_t)j->cfg.workers;
-        *est_ms = mean * (int64_t)((ahead + got + w - 1) / w);
+        int64_t w = j->cfg.workers > 0 ? j->cfg.workers : 1;
+        /* never less than its slowest item alone */
+        *est_ms = (work + w - 1) / w > slowest ? (work + w - 1) / w : slowest;
     }
     *out = b;
     return 0;

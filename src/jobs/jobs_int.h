@@ -10,7 +10,8 @@
 #include "jobs/jobs.h"
 #include "net/net.h"
 
-#define BGR_JOBS_RECENT 32 /* processing times kept for estimates */
+#define BGR_JOBS_RECENT 32      /* processing times kept for estimates, per refine mode */
+#define BGR_JOBS_REFINE_SLOTS 8 /* more than the values of enum bgr_refine */
 
 /* A sync request waiting for (or on) a worker. Lives on the caller's stack;
  * every pointer in it is the caller's and valid until done is set. */
@@ -21,7 +22,7 @@ struct bgr_sync_job {
     size_t len;
     const struct bgr_output_opts *opts;
     const char *webhook_url;
-    const char *image_url; /* for the image.failed payload only */
+    const char *image_url;            /* for the image.failed payload only */
     const struct bgr_remove_req *req; /* render hook and credits */
     /* written by the worker, read by the caller after done */
     bool done;
@@ -57,8 +58,12 @@ struct bgr_jobs {
     bool deliverer_started, sweeper_started;
 
     uint64_t processed, failed;
-    int64_t recent_ms[BGR_JOBS_RECENT];
-    int recent_n, recent_i;
+    /* Recent processing times per refine mode (full costs about four model
+     * runs, so one mean would misjudge a batch of either kind). */
+    struct {
+        int64_t ms[BGR_JOBS_RECENT];
+        int n, i;
+    } recent[BGR_JOBS_REFINE_SLOTS];
 };
 
 /* The default process function: bgr_pipeline_process on ctx (a struct

@@ -15,6 +15,9 @@
 #define KEY_PREFIX "bgr_live_"
 #define KEY_RANDOM_CHARS 43 /* base62: 43 * 5.95 = 256 bits */
 #define KEY_SHOWN_CHARS 8   /* of the random part, in the display prefix */
+/* One message for a malformed, unknown or revoked key: the answer never
+ * tells whether a key exists or was revoked. */
+#define API_KEY_REFUSED "Invalid API key: it is not a key of this server, or it was revoked"
 
 static int read_account(struct bgr_store *s, sqlite3_stmt *st, struct bgr_account *a,
                         struct bgr_error *err)
@@ -260,7 +263,7 @@ int bgr_store_key_lookup(struct bgr_store *s, const char *key, int64_t now_ms,
     int rc, step;
 
     if (!key || !key_well_formed(key))
-        return bgr_error_set(err, BGR_EUNAUTHORIZED, "missing or invalid API key");
+        return bgr_error_set(err, BGR_EUNAUTHORIZED, API_KEY_REFUSED);
     bgr_sha256(key, strlen(key), hash);
     db = bgr_st_acquire(s);
     rc = bgr_st_read_begin(s, db, err); /* one snapshot for the key and its account */
@@ -283,7 +286,7 @@ int bgr_store_key_lookup(struct bgr_store *s, const char *key, int64_t now_ms,
      * constant time keeps the decision independent of how it was found. */
     if (step != SQLITE_ROW || sqlite3_column_bytes(st, 0) != 32 ||
         !bgr_ct_equal(sqlite3_column_blob(st, 0), hash, 32) || sqlite3_column_int64(st, 1)) {
-        rc = bgr_error_set(err, BGR_EUNAUTHORIZED, "missing or invalid API key");
+        rc = bgr_error_set(err, BGR_EUNAUTHORIZED, API_KEY_REFUSED);
         goto out;
     }
     last_used = sqlite3_column_int64(st, 2);

@@ -82,9 +82,7 @@ int bgr_st_image_insert(sqlite3 *db, const struct bgr_account *acct, const struc
         if (rc)
             return rc;
         if (used + m->credits > (double)acct->plan.monthly_credits + 1e-9)
-            return bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
-                                 "all %lld credits of this month are used",
-                                 (long long)acct->plan.monthly_credits);
+            return bgr_store_err_credits_spent(acct, day * 86400000, err);
     }
     rc = bgr_st_prepare(db,
                         "INSERT INTO images(" IMAGE_COLS ", day)"
@@ -347,4 +345,18 @@ int bgr_store_orphans_sweep(struct bgr_store *s, int64_t now_ms, int64_t min_age
     if (n_removed)
         *n_removed = removed;
     return 0;
+}
+
+int bgr_store_err_credits_spent(const struct bgr_account *acct, int64_t now_ms,
+                                struct bgr_error *err)
+{
+    int64_t first, last;
+    char renew[11];
+    long long n = (long long)acct->plan.monthly_credits;
+    bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
+    bgr_day_format(last + 1, renew);
+    return bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
+                         "The %s plan's %lld monthly credit%s %s used up; %s on %s",
+                         acct->plan.name, n, n == 1 ? "" : "s", n == 1 ? "is" : "are",
+                         n == 1 ? "it renews" : "they renew", renew);
 }

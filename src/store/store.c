@@ -343,10 +343,13 @@ int bgr_day_parse(const char *s, int64_t *day, struct bgr_error *err)
     *day = bgr_day_from_ymd(y, m, d);
     bgr_day_to_ymd(*day, &y2, &m2, &d2); /* round trip rejects 2026-02-30 */
     if (y2 != y || m2 != m || d2 != d)
-        goto bad;
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                             "%04d-%02d-%02d is a well-formed date, but that day does not exist", y,
+                             m, d);
     return 0;
 bad:
-    return bgr_error_set(err, BGR_EINVALID_PARAMETER, "not a date (YYYY-MM-DD): '%.40s'",
+    return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                         "'%.40s' is not an ISO 8601 date such as 2026-02-01 (YYYY-MM-DD)",
                          s ? s : "");
 }
 

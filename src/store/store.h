@@ -190,6 +190,12 @@ int bgr_store_credits(struct bgr_store *s, const struct bgr_account *acct, int64
 int bgr_store_credits_exact(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
                             double *used, double *remaining, struct bgr_error *err);
 
+/* BGR_EINSUFFICIENT_CREDITS with the message every path gives when the
+ * month's credits are spent: how many the plan has, and the day they renew
+ * (the first of the next UTC month after now_ms). */
+int bgr_store_err_credits_spent(const struct bgr_account *acct, int64_t now_ms,
+                                struct bgr_error *err);
+
 /* Records one authenticated request that was admitted (passed rate_hit):
  * route like "POST /v1/remove", the HTTP status sent, duration in ms.
  * These rows are api_calls and /v1/usage "requests". */

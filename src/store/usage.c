@@ -466,7 +466,9 @@ int bgr_store_usage_range(struct bgr_store *s, const char *account_id, int64_t s
     if (start_day > end_day)
         return bgr_error_set(err, BGR_EINVALID_PARAMETER, "start_date is after end_date");
     if (end_day - start_day > 3660)
-        return bgr_error_set(err, BGR_EINVALID_PARAMETER, "the range spans more than 10 years");
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                             "start_date to end_date spans more than 10 years (3660 days): "
+                             "ask for a shorter range");
     r.start_day = start_day;
     r.end_day = end_day;
     for (int64_t d = start_day; d <= end_day; d = bucket_end(d, g) + 1)
