@@ -158,8 +158,7 @@ int bgr_store_image_get(struct bgr_store *s, const char *id, const char *account
     return 0;
 }
 
-/* Removes data_dir/rel; a file already gone counts as removed. */
-static bool remove_file(struct bgr_store *s, const char *rel)
+bool bgr_st_remove_result(struct bgr_store *s, const char *rel)
 {
     char *path = NULL;
     bool ok;
@@ -221,7 +220,7 @@ int bgr_store_image_delete(struct bgr_store *s, const char *account_id, const ch
         goto out;
     /* Committed: the URL is dead now. Remove the bytes; if that fails the
      * sweeper retries (purged_at stays 0). */
-    if (remove_file(s, m.path))
+    if (bgr_st_remove_result(s, m.path))
         (void)mark_purged(db, m.id, now_ms, NULL);
 out:
     sqlite3_finalize(st);
@@ -268,7 +267,7 @@ int bgr_store_images_sweep(struct bgr_store *s, int64_t now_ms, int limit, int *
     sqlite3_finalize(st);
     st = NULL;
     for (int i = 0; i < n && !rc; i++) {
-        if (!remove_file(s, rows[i].path))
+        if (!bgr_st_remove_result(s, rows[i].path))
             continue;
         rc = mark_purged(db, rows[i].id, now_ms, err);
         if (!rc)

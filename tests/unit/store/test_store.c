@@ -209,15 +209,15 @@ BGR_TEST(keys_hash_only_lookup_revoke)
     BGR_CHECK_EQ_INT(n, 2);
 
     /* Revoke by prefix; the other key still works; revoke is idempotent. */
-    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, ki.prefix, &ki, &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, ki.prefix, &ki, NULL, &e), 0);
     BGR_CHECK(ki.revoked);
     BGR_CHECK_EQ_INT(bgr_store_key_lookup(s, key, t0(), &got, &e), BGR_EUNAUTHORIZED);
     BGR_CHECK_EQ_INT(bgr_store_key_lookup(s, key2, t0(), &got, &e), 0);
-    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, key, NULL, &e), 0);
-    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, key2, NULL, &e), 0); /* by full key */
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, key, NULL, NULL, &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, key2, NULL, NULL, &e), 0); /* by full key */
     BGR_CHECK_EQ_INT(bgr_store_key_lookup(s, key2, t0(), &got, &e), BGR_EUNAUTHORIZED);
-    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, "bgr_live_zzzzzzzz", NULL, &e), BGR_ENOT_FOUND);
-    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, "nonsense", NULL, &e), BGR_ENOT_FOUND);
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, "bgr_live_zzzzzzzz", NULL, NULL, &e), BGR_ENOT_FOUND);
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, "nonsense", NULL, NULL, &e), BGR_ENOT_FOUND);
 
     /* Plan changes apply to the next lookup. */
     BGR_CHECK_EQ_INT(bgr_store_account_set_plan(s, a.id, "gold", &e), BGR_EINVALID_PARAMETER);
