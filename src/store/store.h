@@ -342,6 +342,7 @@ void bgr_store_new_id(const char *prefix, char out[BGR_ID_MAX]);
  * img->credits in the same transaction. Optionally adds a webhook to the
  * outbox in that transaction (wh may be NULL). Errors:
  * BGR_EINSUFFICIENT_CREDITS (nothing written; the caller removes its file),
+ * BGR_EUNAUTHORIZED (the account was deleted meanwhile; nothing written),
  * BGR_EIO. */
 struct bgr_webhook_new;
 int bgr_store_image_add(struct bgr_store *s, const struct bgr_account *acct,

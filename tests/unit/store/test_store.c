@@ -1179,6 +1179,13 @@ BGR_TEST(account_delete_removes_everything)
     BGR_CHECK_EQ_INT(db_int(dir, "SELECT COUNT(*) FROM daily_counts"), 0);
     BGR_CHECK_EQ_INT(db_int(dir, "SELECT COUNT(*) FROM outbox"), 0);
     BGR_CHECK_EQ_INT(db_int(dir, "SELECT COUNT(*) FROM credit_grants"), 0);
+    /* A request that authenticated before the delete cannot commit after it. */
+    tmp = mk_image(&a, now + 5, 1);
+    touch(dir, tmp.path);
+    BGR_CHECK_EQ_INT(bgr_store_image_add(s, &a, &tmp, NULL, &e), BGR_EUNAUTHORIZED);
+    BGR_CHECK_EQ_INT(db_int(dir, "SELECT COUNT(*) FROM images WHERE account_id != (SELECT id"
+                                 " FROM accounts)"),
+                     0);
     BGR_CHECK_EQ_INT(bgr_store_account_delete(s, a.id, &removed, &left, &e), BGR_ENOT_FOUND);
     BGR_CHECK_EQ_INT(bgr_store_account_footprint(s, a.id, &fp, &e), BGR_ENOT_FOUND);
 
