@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include "cli/cli.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -66,6 +67,28 @@ int bgr_cli_bad_option(const char *cmd, int c, char **argv)
     return bgr_cli_usage_error(cmd, "unknown option %s", word);
 }
 
+int bgr_cli_store_open(const char *cmd, const char *dir, bool create, struct bgr_store **out)
+{
+    struct bgr_store_opts o = {.pool_size = 1,
+                               .create = create ? BGR_STORE_CREATE : BGR_STORE_MUST_EXIST};
+    struct bgr_error e = {0};
+    if (bgr_store_open(dir, &o, out, &e) != 0) {
+        bgr_cli_error(cmd, "%s", e.msg);
+        return BGR_EXIT_FAIL;
+    }
+    if (bgr_store_created(*out))
+        fprintf(stderr, "bgremover %s: created a new bgremover store in %s\n", cmd, dir);
+    return BGR_EXIT_OK;
+}
+
+const char *bgr_cli_data_dir(const char *flag)
+{
+    const char *env = getenv("BGR_DATA_DIR");
+    if (flag && *flag)
+        return flag;
+    return env && *env ? env : "./data";
+}
+
 int bgr_cli_parse_int(const char *s, int lo, int hi, int *out)
 {
     char *end;
@@ -87,7 +110,7 @@ static void usage(FILE *f)
     for (size_t i = 0; i < n; i++)
         fprintf(f, "  %-10s %s\n", c[i].name, c[i].summary);
     fprintf(f, "\nRun 'bgremover COMMAND --help' for the options of a command.\n"
-               "Exit status: 0 success, 1 processing error, 2 usage error.\n");
+               "Exit status: 0 success, 1 processing error, 2 usage error, 3 nothing changed.\n");
 }
 
 int bgr_cli_main(int argc, char **argv)

@@ -7,17 +7,19 @@
  *
  * Exit statuses, for every command: 0 success, 1 a processing error (the
  * message names the file and why), 2 a usage error (the message names the
- * option and what it accepts).
+ * option and what it accepts), 3 nothing changed because it was so already
+ * (the admin commands: `keys revoke` of a revoked key).
  */
 #ifndef BGR_CLI_CLI_H
 #define BGR_CLI_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "infer/infer.h"
 #include "pipeline/pipeline.h"
 
-enum { BGR_EXIT_OK = 0, BGR_EXIT_FAIL = 1, BGR_EXIT_USAGE = 2 };
+enum { BGR_EXIT_OK = 0, BGR_EXIT_FAIL = 1, BGR_EXIT_USAGE = 2, BGR_EXIT_UNCHANGED = 3 };
 
 /* One prototype per line of commands.def. */
 #define BGR_COMMAND(name, summary, fn) int fn(int argc, char **argv);
@@ -47,6 +49,17 @@ int bgr_cli_usage_error(const char *cmd, const char *fmt, ...)
 /* Reports what getopt_long rejected (it returned '?' or ':' with an
  * optstring starting with ':'); returns BGR_EXIT_USAGE. */
 int bgr_cli_bad_option(const char *cmd, int c, char **argv);
+
+/* Opens the store of the admin commands (accounts, keys) in dir, with one
+ * connection. create false: a directory without a store is an error (a
+ * mistyped --data-dir must not become a new, empty database); create true
+ * (only the first `accounts create`) makes it and says so on stderr.
+ * Returns BGR_EXIT_OK with *out set, or BGR_EXIT_FAIL after the message. */
+struct bgr_store;
+int bgr_cli_store_open(const char *cmd, const char *dir, bool create, struct bgr_store **out);
+/* The data directory of the admin commands: --data-dir, else
+ * $BGR_DATA_DIR, else ./data (as `serve`). */
+const char *bgr_cli_data_dir(const char *flag);
 
 /* Parses a whole decimal int in [lo, hi] into *out: 0, or -1 if s is not one. */
 int bgr_cli_parse_int(const char *s, int lo, int hi, int *out);

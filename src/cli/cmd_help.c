@@ -29,6 +29,6 @@ int bgr_cmd_help(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         printf("  %-10s %s\n", c[i].name, c[i].summary);
     printf("\nRun 'bgremover help COMMAND' or 'bgremover COMMAND --help' for details.\n"
-           "Exit status: 0 success, 1 processing error, 2 usage error.\n");
+           "Exit status: 0 success, 1 processing error, 2 usage error, 3 nothing changed.\n");
     return BGR_EXIT_OK;
 }

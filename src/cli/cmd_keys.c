@@ -2,11 +2,14 @@
  * cmd_keys.c - `bgremover keys`: create, list and revoke API keys.
  *
  *   keys create --account ID     prints the new key as the last line (shown once)
- *   keys list --account ID       prefixes only: full keys are never stored
- *   keys revoke KEY_OR_PREFIX
+ *   keys list --account ID       prefixes only (full keys are never stored);
+ *                                tab-separated, header row
+ *   keys revoke KEY_OR_PREFIX    exit 3 if it was revoked already
  *
- * Every subcommand takes --data-dir DIR (default $BGR_DATA_DIR, else ./data).
- * Works while the server runs; a revoked key is refused from its next request.
+ * Every subcommand takes --data-dir DIR (default $BGR_DATA_DIR, else ./data)
+ * and refuses a directory without a store (create one with `bgremover
+ * accounts create`). Works while the server runs; a revoked key is refused
+ * from its next request (the server caches no keys).
  */
 #include "cli/cli.h"
 #include "store/store.h"
@@ -19,41 +22,51 @@
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: bgremover keys create --account ID [--data-dir DIR]\n"
-               "       bgremover keys list --account ID [--data-dir DIR]\n"
+               "       bgremover keys list --account ID [--no-header] [--data-dir DIR]\n"
                "       bgremover keys revoke KEY_OR_PREFIX [--data-dir DIR]\n"
                "\n"
                "Manages API keys (Authorization: Bearer bgr_live_...). `create` prints the\n"
                "key as its last line; it is shown only this once (only a hash is stored).\n"
-               "`list` shows prefixes; `revoke` takes a full key or a listed prefix.\n"
+               "`list` prints one tab-separated line per key (PREFIX, CREATED, LAST_USED,\n"
+               "STATUS, REVOKED) after a header row (--no-header leaves it out); `revoke`\n"
+               "takes a full key or a listed prefix, and refuses the key from the server's\n"
+               "next request.\n"
                "\n"
-               "      --data-dir DIR   data directory (default $BGR_DATA_DIR, else ./data)\n");
+               "      --data-dir DIR   data directory (default $BGR_DATA_DIR, else ./data)\n"
+               "\n"
+               "Exit status: 0 done, 1 failed (unknown account or key, a prefix shared by\n"
+               "several keys, no store in DIR), 2 usage error, 3 the key was revoked\n"
+               "already (nothing changed).\n");
 }
 
 static int print_key(void *ctx, const struct bgr_key_info *k)
 {
-    char created[21], used[21] = "never";
+    char created[21], used[21] = "never", revoked[21] = "-";
     (void)ctx;
     bgr_time_format(k->created_at_ms, created);
     if (k->last_used_ms)
         bgr_time_format(k->last_used_ms, used);
-    printf("%-20s %s  last used %-20s %s\n", k->prefix, created, used,
-           k->revoked ? "revoked" : "active");
+    if (k->revoked_at_ms)
+        bgr_time_format(k->revoked_at_ms, revoked);
+    printf("%s\t%s\t%s\t%s\t%s\n", k->prefix, created, used, k->revoked ? "revoked" : "active",
+           revoked);
     return 0;
 }
 
 int bgr_cmd_keys(int argc, char **argv)
 {
-    enum { O_ACCOUNT = 1, O_DATA, O_HELP };
+    enum { O_ACCOUNT = 1, O_DATA, O_NOHEADER, O_HELP };
     static const struct option opts[] = {
         {"account", required_argument, NULL, O_ACCOUNT},
         {"data-dir", required_argument, NULL, O_DATA},
+        {"no-header", no_argument, NULL, O_NOHEADER},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
-    const char *account = NULL, *dir = getenv("BGR_DATA_DIR"), *sub;
-    struct bgr_store_opts so = {.pool_size = 1};
+    const char *account = NULL, *dir = NULL, *sub;
     struct bgr_store *s = NULL;
     struct bgr_error e = {0};
+    bool no_header = false;
     int c, rc = BGR_EXIT_OK, sargc, npos;
     char **sargv, **pos;
 
@@ -74,6 +87,9 @@ int bgr_cmd_keys(int argc, char **argv)
         case O_DATA:
             dir = optarg;
             break;
+        case O_NOHEADER:
+            no_header = true;
+            break;
         case O_HELP:
         case 'h':
             usage(stdout);
@@ -82,23 +98,22 @@ int bgr_cmd_keys(int argc, char **argv)
             return bgr_cli_bad_option("keys", c, sargv);
         }
     }
-    if (!dir || !*dir)
-        dir = "./data";
+    dir = bgr_cli_data_dir(dir);
     pos = sargv + optind;
     npos = sargc - optind;
     if (strcmp(sub, "create") == 0 || strcmp(sub, "list") == 0) {
         if (!account || npos)
             return bgr_cli_usage_error("keys", "%s needs --account ID and nothing else", sub);
+        if (no_header && strcmp(sub, "list") != 0)
+            return bgr_cli_usage_error("keys", "--no-header is for list");
     } else if (strcmp(sub, "revoke") == 0) {
-        if (npos != 1 || account)
+        if (npos != 1 || account || no_header)
             return bgr_cli_usage_error("keys", "revoke needs KEY_OR_PREFIX");
     } else {
         return bgr_cli_usage_error("keys", "unknown subcommand '%s'", sub);
     }
-    if (bgr_store_open(dir, &so, &s, &e) != 0) {
-        bgr_cli_error("keys", "%s", e.msg);
-        return BGR_EXIT_FAIL;
-    }
+    if ((rc = bgr_cli_store_open("keys", dir, false, &s)))
+        return rc;
     if (strcmp(sub, "create") == 0) {
         char key[BGR_KEY_MAX];
         struct bgr_key_info ki;
@@ -113,16 +128,36 @@ int bgr_cmd_keys(int argc, char **argv)
         }
     } else if (strcmp(sub, "list") == 0) {
         struct bgr_account a;
-        if (bgr_store_account_get(s, account, &a, &e) != 0 ||
-            bgr_store_key_list(s, account, print_key, NULL, &e) != 0) {
+        if (bgr_store_account_get(s, account, &a, &e) != 0) {
             bgr_cli_error("keys", "%s", e.msg);
             rc = BGR_EXIT_FAIL;
+        } else {
+            if (!no_header)
+                printf("PREFIX\tCREATED\tLAST_USED\tSTATUS\tREVOKED\n");
+            if (bgr_store_key_list(s, account, print_key, NULL, &e) != 0) {
+                bgr_cli_error("keys", "%s", e.msg);
+                rc = BGR_EXIT_FAIL;
+            }
         }
     } else {
         struct bgr_key_info ki;
-        if (bgr_store_key_revoke(s, pos[0], &ki, &e) != 0) {
-            bgr_cli_error("keys", "%s", e.msg);
+        bool already = false;
+        char when[21];
+        if (bgr_store_key_revoke(s, pos[0], &ki, &already, &e) != 0) {
+            if (e.code == BGR_ENOT_FOUND)
+                bgr_cli_error("keys",
+                              "no key matches '%.64s' (give the full key or a prefix"
+                              " that `keys list` shows)",
+                              pos[0]);
+            else
+                bgr_cli_error("keys", "%s", e.msg);
             rc = BGR_EXIT_FAIL;
+        } else if (already) {
+            bgr_time_format(ki.revoked_at_ms, when);
+            bgr_cli_error("keys",
+                          "key %s... (account %s) was already revoked on %s; nothing changed",
+                          ki.prefix, ki.account_id, when);
+            rc = BGR_EXIT_UNCHANGED;
         } else {
             printf("revoked %s (account %s)\n", ki.prefix, ki.account_id);
         }

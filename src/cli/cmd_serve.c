@@ -46,6 +46,9 @@ static void usage(FILE *f)
                "      --tls-cert FILE        PEM certificate: serve HTTPS (with --tls-key)\n"
                "      --tls-key FILE         PEM private key\n"
                "      --allow-private-urls   let image_url/webhook_url reach private addresses\n"
+               "      --init                 create a store in --data-dir even if the directory\n"
+               "                             is not empty (without it, a directory that has no\n"
+               "                             store is used only if it is new or empty)\n"
                "  -c, --config FILE          config file (default: $BGR_CONFIG if set)\n"
                "  -s, --set KEY=VALUE        set any option below (repeatable)\n"
                "  -h, --help                 show this help\n\n"
@@ -96,7 +99,7 @@ static enum bgr_precision precision_of(const char *s)
 
 /* Parses argv into flags (applied last) and the config file path. */
 static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, size_t cap,
-                      const char **config)
+                      const char **config, bool *init)
 {
     enum {
         O_LISTEN = 256,
@@ -109,7 +112,8 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         O_CERT,
         O_KEY,
         O_PRIV,
-        O_PREC
+        O_PREC,
+        O_INIT /* not a setting: a one-time action of this start */
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -123,6 +127,7 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         {"tls-key", required_argument, NULL, O_KEY},
         {"allow-private-urls", no_argument, NULL, O_PRIV},
         {"precision", required_argument, NULL, O_PREC},
+        {"init", no_argument, NULL, O_INIT},
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
@@ -137,6 +142,8 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
             return bgr_cli_usage_error("serve", "too many options");
         if (c >= O_LISTEN && c <= O_PREC) {
             kv[(*nkv)++] = (struct flag_kv){keys[c - O_LISTEN], c == O_PRIV ? "true" : optarg};
+        } else if (c == O_INIT) {
+            *init = true;
         } else if (c == 's') {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg)
@@ -157,13 +164,13 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
     return 0;
 }
 
-static int load_config(int argc, char **argv, struct bgr_serve_config *cfg)
+static int load_config(int argc, char **argv, struct bgr_serve_config *cfg, bool *init)
 {
     struct flag_kv kv[128];
     size_t nkv = 0;
     const char *config = getenv("BGR_CONFIG");
     struct bgr_error e = {0};
-    int rc = parse_args(argc, argv, kv, &nkv, BGR_ARRAY_LEN(kv), &config);
+    int rc = parse_args(argc, argv, kv, &nkv, BGR_ARRAY_LEN(kv), &config, init);
     if (rc)
         return rc < 0 ? BGR_EXIT_OK + 100 : rc; /* 100: --help shown */
     if (config && *config && bgr_serve_config_load_file(cfg, config, &e) != 0)
@@ -176,6 +183,19 @@ static int load_config(int argc, char **argv, struct bgr_serve_config *cfg)
     if (bgr_serve_config_check(cfg, &e) != 0)
         return bgr_cli_usage_error("serve", "%s", e.msg);
     return 0;
+}
+
+/* "SCHEME://HOST:PORT" of what was bound: the listen address's host (any
+ * address when it has none) with the port actually bound, which differs
+ * from the configured one when that is 0 (a free port). */
+static void bound_url(const char *listen, const char *scheme, unsigned port, char *out, size_t n)
+{
+    const char *colon = strrchr(listen, ':');
+    int hlen = colon ? (int)(colon - listen) : (int)strlen(listen);
+    if (hlen == 0)
+        snprintf(out, n, "%s://0.0.0.0:%u", scheme, port);
+    else
+        snprintf(out, n, "%s://%.*s:%u", scheme, hlen, listen, port);
 }
 
 /* The jobs' per-image hook (a worker thread): every processed image, batch
@@ -200,7 +220,8 @@ int bgr_cmd_serve(int argc, char **argv)
     int status = BGR_EXIT_FAIL;
 
     bgr_serve_config_init(&cfg);
-    int rc = load_config(argc, argv, &cfg);
+    bool init = false;
+    int rc = load_config(argc, argv, &cfg, &init);
     if (rc) {
         bgr_serve_config_release(&cfg);
         return rc == 100 ? BGR_EXIT_OK : rc;
@@ -220,9 +241,15 @@ int bgr_cmd_serve(int argc, char **argv)
         goto fail;
     if (bgr_models_resolve(cfg.model, cfg.model_dir[0] ? cfg.model_dir : NULL, &model_path, &e))
         goto fail;
-    struct bgr_store_opts sopts = {.plans = cfg.plans, .n_plans = BGR_PLAN_DEFAULT_COUNT};
+    /* A mistyped --data-dir must not quietly serve a new, empty store: one
+     * is created only with --init or in a new (or empty) directory. */
+    struct bgr_store_opts sopts = {.plans = cfg.plans,
+                                   .n_plans = BGR_PLAN_DEFAULT_COUNT,
+                                   .create = init ? BGR_STORE_CREATE : BGR_STORE_IF_EMPTY};
     if (bgr_store_open(cfg.data_dir, &sopts, &store, &e))
         goto fail;
+    if (bgr_store_created(store))
+        bgr_log(BGR_LOG_INFO, "created a new, empty store in %s", cfg.data_dir);
     if (cfg.tls_cert[0] &&
         (!(cert = read_pem(cfg.tls_cert, &e)) || !(key = read_pem(cfg.tls_key, &e))))
         goto fail;
@@ -261,8 +288,10 @@ int bgr_cmd_serve(int argc, char **argv)
     size_t plen = strlen(api.public_url);
     while (plen && api.public_url[plen - 1] == '/')
         api.public_url[--plen] = '\0';
-    printf("bgremover: serving on %s://%s (port %u), public URL %s\n", cert ? "https" : "http",
-           cfg.listen, (unsigned)bgr_http_server_port(http), api.public_url);
+    char where[300];
+    bound_url(cfg.listen, cert ? "https" : "http", bgr_http_server_port(http), where, sizeof where);
+    printf("bgremover: serving on %s (port %u), public URL %s\n", where,
+           (unsigned)bgr_http_server_port(http), api.public_url);
     fflush(stdout);
 
     double t0 = bgr_now_sec();

@@ -504,6 +504,33 @@ static size_t unescape_no_nul(void *cls, struct MHD_Connection *c, char *s)
     return w;
 }
 
+/* Why MHD could not start on ss: it only says that it failed, so bind a
+ * socket the way it does (SO_REUSEADDR, IPv6 only) and report errno, with
+ * what usually causes it. Returns false if this bind works (then the cause
+ * was elsewhere: TLS, threads). */
+static bool bind_failure(const struct sockaddr_storage *ss, unsigned sslen, char *why, size_t n)
+{
+    int one = 1, e = 0, fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        e = errno;
+    } else {
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ss->ss_family == AF_INET6)
+            (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(fd, (const struct sockaddr *)ss, sslen) != 0 || listen(fd, 1) != 0)
+            e = errno;
+        close(fd);
+    }
+    if (!e)
+        return false;
+    snprintf(why, n, "%s%s", strerror(e),
+             e == EADDRINUSE      ? " (another process listens there)"
+             : e == EACCES        ? " (ports below 1024 need privileges)"
+             : e == EADDRNOTAVAIL ? " (not an address of this machine)"
+                                  : "");
+    return true;
+}
+
 int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_server **out,
                           struct bgr_error *err)
 {
@@ -559,8 +586,14 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
         pthread_mutex_destroy(&srv->mu);
         pthread_cond_destroy(&srv->idle_cv);
         free(srv);
-        return bgr_error_set(err, BGR_EIO, "cannot serve on %s (address in use, no permission%s)",
-                             cfg->listen, tls ? ", or a bad TLS certificate/key" : "");
+        char why[160];
+        if (bind_failure(&ss, sslen, why, sizeof why))
+            return bgr_error_set(err, BGR_EIO, "cannot serve on %s: %s", cfg->listen, why);
+        return bgr_error_set(err, BGR_EIO, "cannot serve on %s: %s", cfg->listen,
+                             tls ? "the TLS certificate or key was refused (run with"
+                                   " log_level=debug for the library's reason)"
+                                 : "the HTTP library failed to start (run with log_level=debug"
+                                   " for its reason)");
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : 0;

@@ -8,6 +8,7 @@
  */
 #include "store/store_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,27 +20,49 @@
  * tells whether a key exists or was revoked. */
 #define API_KEY_REFUSED "Invalid API key: it is not a key of this server, or it was revoked"
 
+/* Reads the columns of ACCOUNT_SELECT. The plan's limits are resolved
+ * now; monthly_credits includes the selected month's adjustments. */
 static int read_account(struct bgr_store *s, sqlite3_stmt *st, struct bgr_account *a,
                         struct bgr_error *err)
 {
     char plan[BGR_PLAN_NAME_MAX];
+    int64_t adjustment;
     memset(a, 0, sizeof(*a));
     bgr_st_col_text(st, 0, a->id, sizeof(a->id));
     bgr_st_col_text(st, 1, a->email, sizeof(a->email));
     bgr_st_col_text(st, 2, plan, sizeof(plan));
     bgr_st_col_text(st, 3, a->webhook_secret, sizeof(a->webhook_secret));
     a->created_at_ms = sqlite3_column_int64(st, 4);
+    adjustment = sqlite3_column_int64(st, 5);
     /* A plan removed from the config since: the account keeps its name but
      * gets the first (most restrictive, by convention free) plan's limits. */
     if (!bgr_st_plan_find(s, plan, &a->plan)) {
         a->plan = s->plans[0];
         bgr_st_copy(a->plan.name, sizeof(a->plan.name), plan);
     }
+    /* Adjustments never leave the allowance negative when made, but a later
+     * downgrade to a smaller plan can: then nothing is left. */
+    if (a->plan.monthly_credits != BGR_UNLIMITED) {
+        a->plan.monthly_credits += adjustment;
+        if (a->plan.monthly_credits < 0)
+            a->plan.monthly_credits = 0;
+    }
     (void)err;
     return 0;
 }
 
 #define ACCOUNT_COLS "id, email, plan, webhook_secret, created_at"
+/* ?1 is the month (its first day) whose credit adjustments count. */
+#define ACCOUNT_SELECT                                                                             \
+    "SELECT " ACCOUNT_COLS ", (SELECT COALESCE(SUM(amount), 0) FROM credit_grants g"               \
+    " WHERE g.account_id = accounts.id AND g.month = ?1) FROM accounts"
+
+static int64_t month_of(int64_t now_ms)
+{
+    int64_t first, last;
+    bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
+    return first;
+}
 
 static void new_secret(char out[BGR_SECRET_MAX])
 {
@@ -49,27 +72,105 @@ static void new_secret(char out[BGR_SECRET_MAX])
     bgr_hex_encode(r, sizeof(r), out + 6);
 }
 
+/* The id and e-mail of the oldest account whose e-mail equals email
+ * without case (ASCII, as SQLite's lower()). BGR_ENOT_FOUND if none. Reads
+ * the accounts table only (an old schema in tests has no credit_grants). */
+static int account_by_email(sqlite3 *db, const char *email, char id[BGR_ID_MAX],
+                            char found[BGR_EMAIL_MAX], struct bgr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bgr_st_prepare(db,
+                            "SELECT id, email FROM accounts WHERE lower(trim(email)) = lower(?)"
+                            " ORDER BY created_at, id LIMIT 1",
+                            &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        bgr_st_col_text(st, 0, id, BGR_ID_MAX);
+        bgr_st_col_text(st, 1, found, BGR_EMAIL_MAX);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = bgr_error_set(err, BGR_ENOT_FOUND, "no account with e-mail '%.254s'", email);
+    } else {
+        rc = bgr_st_fail(db, err, "find account by e-mail");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int account_read(struct bgr_store *s, sqlite3 *db, const char *id, int64_t now_ms,
+                        struct bgr_account *out, struct bgr_error *err);
+
+/* Copies email without leading and trailing white space into out; false
+ * if what is left is no plausible address. */
+static bool email_trim(const char *email, char out[BGR_EMAIL_MAX])
+{
+    const char *b = email ? email : "", *e;
+    while (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n')
+        b++;
+    e = b + strlen(b);
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+        e--;
+    if (e == b || (size_t)(e - b) >= BGR_EMAIL_MAX)
+        return false;
+    memcpy(out, b, (size_t)(e - b));
+    out[e - b] = 0;
+    return strchr(out, '@') && !strpbrk(out, " \t\r\n");
+}
+
+int bgr_store_account_find_email(struct bgr_store *s, const char *email, struct bgr_account *out,
+                                 struct bgr_error *err)
+{
+    char trimmed[BGR_EMAIL_MAX], id[BGR_ID_MAX], found[BGR_EMAIL_MAX];
+    sqlite3 *db;
+    int rc;
+    if (!email_trim(email, trimmed))
+        return bgr_error_set(err, BGR_ENOT_FOUND, "no account with that e-mail");
+    db = bgr_st_acquire(s);
+    rc = account_by_email(db, trimmed, id, found, err);
+    if (!rc)
+        rc = account_read(s, db, id, bgr_wall_ms(), out, err);
+    bgr_st_release(s, db);
+    return rc;
+}
+
 int bgr_store_account_create(struct bgr_store *s, const char *email, const char *plan,
                              int64_t now_ms, struct bgr_account *out, struct bgr_error *err)
 {
     struct bgr_account a = {0};
+    char other_id[BGR_ID_MAX], other_email[BGR_EMAIL_MAX];
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    size_t elen = email ? strlen(email) : 0;
     int rc;
 
-    if (elen == 0 || elen >= BGR_EMAIL_MAX || !strchr(email, '@') || strpbrk(email, " \t\r\n"))
+    if (!email_trim(email, a.email))
         return bgr_error_set(err, BGR_EINVALID_PARAMETER, "not an email address");
     rc = bgr_store_plan_get(s, plan, &a.plan, err);
     if (rc)
         return rc;
     bgr_store_new_id("usr_", a.id);
     a.id[4 + 16] = 0; /* account ids are not secrets: 16 characters suffice */
-    bgr_st_copy(a.email, sizeof(a.email), email);
     new_secret(a.webhook_secret);
     a.created_at_ms = now_ms;
 
     db = bgr_st_acquire(s);
+    /* The uniqueness check and the insert share the write lock, so two
+     * creators (another CLI, say) cannot both pass the check. */
+    rc = bgr_st_begin(db, err);
+    if (rc)
+        goto out;
+    rc = account_by_email(db, a.email, other_id, other_email, err);
+    if (rc == 0) {
+        rc = bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                           "an account with e-mail %.254s exists already: %s (e-mails are unique,"
+                           " compared without case)",
+                           other_email, other_id);
+        goto out;
+    }
+    if (rc != BGR_ENOT_FOUND)
+        goto out;
     rc = bgr_st_prepare(db, "INSERT INTO accounts(" ACCOUNT_COLS ") VALUES(?,?,?,?,?)", &st, err);
     if (rc)
         goto out;
@@ -80,24 +181,26 @@ int bgr_store_account_create(struct bgr_store *s, const char *email, const char 
     sqlite3_bind_int64(st, 5, a.created_at_ms);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = bgr_st_fail(db, err, "insert account");
+    else
+        rc = bgr_st_commit(db, err);
 out:
     sqlite3_finalize(st);
-    bgr_st_release(s, db);
+    bgr_st_release(s, db); /* rolls back what did not commit */
     if (!rc)
         *out = a;
     return rc;
 }
 
-/* Reads account id on a borrowed connection. */
-static int account_read(struct bgr_store *s, sqlite3 *db, const char *id, struct bgr_account *out,
-                        struct bgr_error *err)
+/* Reads account id on a borrowed connection, resolved at now_ms. */
+static int account_read(struct bgr_store *s, sqlite3 *db, const char *id, int64_t now_ms,
+                        struct bgr_account *out, struct bgr_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = bgr_st_prepare_cached(s, db, "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?", &st,
-                                   err);
+    int rc = bgr_st_prepare_cached(s, db, ACCOUNT_SELECT " WHERE id = ?2", &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, month_of(now_ms));
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         rc = read_account(s, st, out, err);
@@ -114,7 +217,7 @@ int bgr_store_account_get(struct bgr_store *s, const char *id, struct bgr_accoun
                           struct bgr_error *err)
 {
     sqlite3 *db = bgr_st_acquire(s);
-    int rc = account_read(s, db, id, out, err);
+    int rc = account_read(s, db, id, bgr_wall_ms(), out, err);
     bgr_st_release(s, db);
     return rc;
 }
@@ -124,8 +227,9 @@ int bgr_store_account_list(struct bgr_store *s, int (*fn)(void *ctx, const struc
 {
     sqlite3 *db = bgr_st_acquire(s);
     sqlite3_stmt *st = NULL;
-    int rc = bgr_st_prepare(db, "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY created_at, id",
-                            &st, err);
+    int rc = bgr_st_prepare(db, ACCOUNT_SELECT " ORDER BY created_at, id", &st, err);
+    if (!rc)
+        sqlite3_bind_int64(st, 1, month_of(bgr_wall_ms()));
     while (!rc) {
         struct bgr_account a;
         int step = sqlite3_step(st);
@@ -294,7 +398,7 @@ int bgr_store_key_lookup(struct bgr_store *s, const char *key, int64_t now_ms,
     bgr_st_cached_done(st);
     st = NULL;
     /* On the same connection: one pool round trip per authentication. */
-    rc = account_read(s, db, account_id, acct, err);
+    rc = account_read(s, db, account_id, now_ms, acct, err);
     if (!rc)
         rc = bgr_st_read_end(s, db, err);
     /* Last use is bookkeeping for admins: a write at most once a minute per
@@ -320,7 +424,8 @@ static void read_key(sqlite3_stmt *st, struct bgr_key_info *k)
     bgr_st_col_text(st, 1, k->account_id, sizeof(k->account_id));
     k->created_at_ms = sqlite3_column_int64(st, 2);
     k->last_used_ms = sqlite3_column_int64(st, 3);
-    k->revoked = sqlite3_column_int64(st, 4) != 0;
+    k->revoked_at_ms = sqlite3_column_int64(st, 4);
+    k->revoked = k->revoked_at_ms != 0;
 }
 
 #define KEY_COLS "prefix, account_id, created_at, last_used_at, revoked_at, hash"
@@ -355,8 +460,9 @@ int bgr_store_key_list(struct bgr_store *s, const char *account_id,
 }
 
 int bgr_store_key_revoke(struct bgr_store *s, const char *key_or_prefix, struct bgr_key_info *info,
-                         struct bgr_error *err)
+                         bool *already, struct bgr_error *err)
 {
+    bool was = false;
     sqlite3 *db;
     sqlite3_stmt *st = NULL;
     struct bgr_key_info k = {0};
@@ -410,11 +516,13 @@ int bgr_store_key_revoke(struct bgr_store *s, const char *key_or_prefix, struct 
                            "%d keys share that prefix: give the full key", n);
         goto out;
     }
+    was = k.revoked;
     if (!k.revoked) {
         rc = bgr_st_prepare(db, "UPDATE api_keys SET revoked_at = ? WHERE hash = ?", &st, err);
         if (rc)
             goto out;
-        sqlite3_bind_int64(st, 1, bgr_wall_ms());
+        k.revoked_at_ms = bgr_wall_ms();
+        sqlite3_bind_int64(st, 1, k.revoked_at_ms);
         sqlite3_bind_blob(st, 2, found_hash, 32, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE) {
             rc = bgr_st_fail(db, err, "revoke key");
@@ -428,5 +536,309 @@ out:
     bgr_st_release(s, db);
     if (!rc && info)
         *info = k;
+    if (!rc && already)
+        *already = was;
+    return rc;
+}
+
+/* ---- deleting an account ------------------------------------------------------ */
+
+/* Runs a counting query with ?1 = id; its first one or two columns go to
+ * *a and *b (b may be NULL). */
+static int count_rows(sqlite3 *db, const char *sql, const char *id, int64_t *a, int64_t *b,
+                      struct bgr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bgr_st_prepare(db, sql, &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *a = sqlite3_column_int64(st, 0);
+        if (b)
+            *b = sqlite3_column_int64(st, 1);
+    } else {
+        rc = bgr_st_fail(db, err, "count account rows");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Counts what account id holds, on db (inside the caller's transaction). */
+static int footprint(sqlite3 *db, const char *id, struct bgr_account_footprint *f,
+                     struct bgr_error *err)
+{
+    int rc;
+    memset(f, 0, sizeof(*f));
+    rc = count_rows(db,
+                    "SELECT COUNT(*), COALESCE(SUM(revoked_at = 0), 0) FROM api_keys"
+                    " WHERE account_id = ?1",
+                    id, &f->keys, &f->keys_active, err);
+    if (!rc)
+        rc = count_rows(db, "SELECT COUNT(*) FROM batches WHERE account_id = ?1", id, &f->batches,
+                        NULL, err);
+    if (!rc)
+        rc = count_rows(db,
+                        "SELECT COUNT(*) FROM batch_items WHERE batch_id IN"
+                        " (SELECT id FROM batches WHERE account_id = ?1)",
+                        id, &f->batch_items, NULL, err);
+    if (!rc)
+        rc = count_rows(db,
+                        "SELECT COUNT(*), COALESCE(SUM(purged_at = 0), 0) FROM images"
+                        " WHERE account_id = ?1",
+                        id, &f->results, &f->result_files, err);
+    /* usage has no index by account alone (nothing else reads it so): an
+     * admin's delete may scan it, the request path never does */
+    if (!rc)
+        rc = count_rows(db, "SELECT COUNT(*) FROM usage WHERE account_id = ?1", id,
+                        &f->usage_records, NULL, err);
+    if (!rc)
+        rc = count_rows(db, "SELECT COUNT(*) FROM outbox WHERE account_id = ?1", id, &f->webhooks,
+                        NULL, err);
+    if (!rc)
+        rc = count_rows(db, "SELECT COUNT(*) FROM credit_grants WHERE account_id = ?1", id,
+                        &f->credit_adjustments, NULL, err);
+    return rc;
+}
+
+int bgr_store_account_footprint(struct bgr_store *s, const char *id,
+                                struct bgr_account_footprint *out, struct bgr_error *err)
+{
+    struct bgr_account a;
+    struct bgr_account_footprint f;
+    sqlite3 *db = bgr_st_acquire(s);
+    int rc = bgr_st_read_begin(s, db, err); /* one snapshot for all counts */
+    if (!rc)
+        rc = account_read(s, db, id, bgr_wall_ms(), &a, err);
+    if (!rc)
+        rc = footprint(db, id, &f, err);
+    if (!rc)
+        rc = bgr_st_read_end(s, db, err);
+    bgr_st_release(s, db);
+    if (!rc)
+        *out = f;
+    return rc;
+}
+
+/* Children before parents: api_keys and batch_items reference accounts and
+ * batches (foreign keys are on). */
+static const char *const delete_sql[] = {
+    "DELETE FROM api_keys WHERE account_id = ?1",
+    "DELETE FROM batch_items WHERE batch_id IN (SELECT id FROM batches WHERE account_id = ?1)",
+    "DELETE FROM batches WHERE account_id = ?1",
+    "DELETE FROM images WHERE account_id = ?1",
+    "DELETE FROM usage WHERE account_id = ?1",
+    "DELETE FROM usage_days WHERE account_id = ?1",
+    "DELETE FROM daily_counts WHERE account_id = ?1",
+    "DELETE FROM outbox WHERE account_id = ?1",
+    "DELETE FROM credit_grants WHERE account_id = ?1",
+    "DELETE FROM accounts WHERE id = ?1",
+};
+
+/* The paths of account id's result files still on disk: *paths (malloc'd
+ * array of malloc'd strings) and *n. */
+static int result_paths(sqlite3 *db, const char *id, char ***paths, size_t *n,
+                        struct bgr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    char **v = NULL;
+    size_t k = 0, cap = 0;
+    int rc = bgr_st_prepare(db, "SELECT path FROM images WHERE account_id = ?1 AND purged_at = 0",
+                            &st, err);
+    if (!rc)
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    while (!rc) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = bgr_st_fail(db, err, "list result files");
+            break;
+        }
+        if (k == cap) {
+            cap = cap ? cap * 2 : 64;
+            v = bgr_xrealloc(v, cap * sizeof(*v));
+        }
+        v[k++] = bgr_xstrdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    *paths = v;
+    *n = k;
+    return rc;
+}
+
+int bgr_store_account_delete(struct bgr_store *s, const char *id,
+                             struct bgr_account_footprint *removed, int64_t *files_left,
+                             struct bgr_error *err)
+{
+    struct bgr_account a;
+    struct bgr_account_footprint f;
+    sqlite3 *db = bgr_st_acquire(s);
+    sqlite3_stmt *st = NULL;
+    char **paths = NULL;
+    size_t npaths = 0;
+    int64_t left = 0;
+    int rc = bgr_st_begin(db, err);
+    if (rc)
+        goto out;
+    rc = account_read(s, db, id, bgr_wall_ms(), &a, err);
+    if (!rc)
+        rc = footprint(db, id, &f, err);
+    if (!rc)
+        rc = result_paths(db, id, &paths, &npaths, err);
+    for (size_t i = 0; !rc && i < BGR_ARRAY_LEN(delete_sql); i++) {
+        rc = bgr_st_prepare(db, delete_sql[i], &st, err);
+        if (rc)
+            break;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = bgr_st_fail(db, err, "delete account");
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (!rc)
+        rc = bgr_st_commit(db, err);
+    if (rc)
+        goto out;
+    /* Committed: no row refers to the files any more, so a file left here
+     * (an unlink failed) is an orphan the server's sweep removes later. */
+    for (size_t i = 0; i < npaths; i++)
+        if (!bgr_st_remove_result(s, paths[i]))
+            left++;
+out:
+    sqlite3_finalize(st);
+    bgr_st_release(s, db); /* rolls back what did not commit */
+    for (size_t i = 0; i < npaths; i++)
+        free(paths[i]);
+    free(paths);
+    if (!rc && removed)
+        *removed = f;
+    if (!rc && files_left)
+        *files_left = left;
+    return rc;
+}
+
+/* ---- credit adjustments -------------------------------------------------------- */
+
+/* The balance of account id in now's month, on db. */
+static int balance_read(struct bgr_store *s, sqlite3 *db, const char *id, int64_t now_ms,
+                        struct bgr_credit_balance *out, struct bgr_error *err)
+{
+    struct bgr_account a;
+    struct bgr_plan p;
+    struct bgr_credit_balance b = {0};
+    int64_t first, last;
+    sqlite3_stmt *st = NULL;
+    int rc = account_read(s, db, id, now_ms, &a, err);
+    if (rc)
+        return rc;
+    bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
+    b.month_first_day = first;
+    if (!bgr_st_plan_find(s, a.plan.name, &p))
+        p = s->plans[0]; /* as read_account does */
+    b.plan_monthly = p.monthly_credits;
+    rc = bgr_st_prepare(db,
+                        "SELECT COALESCE(SUM(amount), 0) FROM credit_grants"
+                        " WHERE account_id = ?1 AND month = ?2",
+                        &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, first);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        b.adjustment = sqlite3_column_int64(st, 0);
+    else
+        rc = bgr_st_fail(db, err, "sum credit adjustments");
+    sqlite3_finalize(st);
+    if (!rc)
+        rc = bgr_st_credits_used_exact(db, id, first, last, &b.used, err);
+    if (rc)
+        return rc;
+    if (b.plan_monthly == BGR_UNLIMITED) {
+        b.total = BGR_UNLIMITED;
+        b.remaining = BGR_UNLIMITED;
+    } else {
+        b.total = a.plan.monthly_credits; /* plan + adjustment, never below 0 */
+        b.remaining = (double)b.total > b.used ? (double)b.total - b.used : 0;
+    }
+    *out = b;
+    return 0;
+}
+
+int bgr_store_credits_balance(struct bgr_store *s, const char *id, int64_t now_ms,
+                              struct bgr_credit_balance *out, struct bgr_error *err)
+{
+    sqlite3 *db = bgr_st_acquire(s);
+    int rc = bgr_st_read_begin(s, db, err);
+    if (!rc)
+        rc = balance_read(s, db, id, now_ms, out, err);
+    if (!rc)
+        rc = bgr_st_read_end(s, db, err);
+    bgr_st_release(s, db);
+    return rc;
+}
+
+#define CREDITS_CHANGE_MAX 1000000000000LL /* far beyond any plan; keeps sums exact */
+
+int bgr_store_credits_change(struct bgr_store *s, const char *id, int64_t amount, bool set,
+                             int64_t now_ms, struct bgr_credit_balance *out, struct bgr_error *err)
+{
+    struct bgr_credit_balance b;
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    int64_t delta, unclamped, used_whole;
+    int rc;
+
+    if (amount < -CREDITS_CHANGE_MAX || amount > CREDITS_CHANGE_MAX || (set && amount < 0))
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER, "credit amount out of range");
+    db = bgr_st_acquire(s);
+    rc = bgr_st_begin(db, err); /* the check and the change under the write lock */
+    if (!rc)
+        rc = balance_read(s, db, id, now_ms, &b, err);
+    if (rc)
+        goto out;
+    if (b.plan_monthly == BGR_UNLIMITED) {
+        rc = bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                           "%.60s is on a plan with unlimited credits: nothing to change", id);
+        goto out;
+    }
+    unclamped = b.plan_monthly + b.adjustment; /* a downgrade may have made it negative */
+    /* Remaining is reported in whole credits, rounded down, so setting it to
+     * N counts a started credit (a 0.25 preview) as used. */
+    used_whole = (int64_t)ceil(b.used - 1e-9);
+    delta = set ? amount + used_whole - unclamped : amount;
+    if ((double)(unclamped + delta) - b.used < -1e-9) {
+        rc = bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                           "cannot subtract %lld credits: %.60s has %lld left this month"
+                           " (nothing changed)",
+                           (long long)-delta, id, (long long)floor(b.remaining + 1e-9));
+        goto out;
+    }
+    if (delta != 0) {
+        rc = bgr_st_prepare(db,
+                            "INSERT INTO credit_grants(account_id, month, amount, created_at)"
+                            " VALUES(?,?,?,?)",
+                            &st, err);
+        if (rc)
+            goto out;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, b.month_first_day);
+        sqlite3_bind_int64(st, 3, delta);
+        sqlite3_bind_int64(st, 4, now_ms);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = bgr_st_fail(db, err, "adjust credits");
+            goto out;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    rc = balance_read(s, db, id, now_ms, &b, err);
+    if (!rc)
+        rc = bgr_st_commit(db, err);
+out:
+    sqlite3_finalize(st);
+    bgr_st_release(s, db);
+    if (!rc)
+        *out = b;
     return rc;
 }

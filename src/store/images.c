@@ -120,12 +120,37 @@ int bgr_st_image_insert(sqlite3 *db, const struct bgr_account *acct, const struc
     return rc;
 }
 
+/* An account deleted (`accounts delete`) while its request ran must not
+ * get a result row its deletion has missed: BGR_EUNAUTHORIZED, as its key
+ * now is. Inside the caller's write transaction, which the delete's also is. */
+static int account_exists(struct bgr_store *s, sqlite3 *db, const char *id, struct bgr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bgr_st_prepare_cached(s, db, "SELECT 1 FROM accounts WHERE id = ?", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    switch (sqlite3_step(st)) {
+    case SQLITE_ROW:
+        break;
+    case SQLITE_DONE:
+        rc = bgr_error_set(err, BGR_EUNAUTHORIZED, "the account was deleted");
+        break;
+    default:
+        rc = bgr_st_fail(db, err, "check account");
+    }
+    bgr_st_cached_done(st);
+    return rc;
+}
+
 int bgr_store_image_add(struct bgr_store *s, const struct bgr_account *acct,
                         const struct bgr_image *img, const struct bgr_webhook_new *wh,
                         struct bgr_error *err)
 {
     sqlite3 *db = bgr_st_acquire(s);
     int rc = bgr_st_begin(db, err);
+    if (!rc)
+        rc = account_exists(s, db, acct->id, err);
     if (!rc)
         rc = bgr_st_image_insert(db, acct, img, err);
     if (!rc && wh)
@@ -156,8 +181,7 @@ int bgr_store_image_get(struct bgr_store *s, const char *id, const char *account
     return 0;
 }
 
-/* Removes data_dir/rel; a file already gone counts as removed. */
-static bool remove_file(struct bgr_store *s, const char *rel)
+bool bgr_st_remove_result(struct bgr_store *s, const char *rel)
 {
     char *path = NULL;
     bool ok;
@@ -219,7 +243,7 @@ int bgr_store_image_delete(struct bgr_store *s, const char *account_id, const ch
         goto out;
     /* Committed: the URL is dead now. Remove the bytes; if that fails the
      * sweeper retries (purged_at stays 0). */
-    if (remove_file(s, m.path))
+    if (bgr_st_remove_result(s, m.path))
         (void)mark_purged(db, m.id, now_ms, NULL);
 out:
     sqlite3_finalize(st);
@@ -266,7 +290,7 @@ int bgr_store_images_sweep(struct bgr_store *s, int64_t now_ms, int limit, int *
     sqlite3_finalize(st);
     st = NULL;
     for (int i = 0; i < n && !rc; i++) {
-        if (!remove_file(s, rows[i].path))
+        if (!bgr_st_remove_result(s, rows[i].path))
             continue;
         rc = mark_purged(db, rows[i].id, now_ms, err);
         if (!rc)

@@ -12,10 +12,12 @@
 #define _GNU_SOURCE
 #include "store/store_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Migration i brings the schema from version i to i + 1. Append only: never
  * edit a shipped entry (existing databases have run it). */
@@ -96,6 +98,12 @@ static const char *const migrations[] = {
     "ALTER TABLE batch_items DROP COLUMN max_res;"
     "ALTER TABLE batch_items DROP COLUMN crop;"
     "ALTER TABLE batch_items DROP COLUMN mask_only;",
+    /* 5: per-month credit adjustments by admins (`accounts credits`); month
+     * is the first day of the UTC month. No unique index on e-mails:
+     * databases from before may hold duplicates (the check is in code). */
+    "CREATE TABLE credit_grants(id INTEGER PRIMARY KEY, account_id TEXT NOT NULL,"
+    " month INTEGER NOT NULL, amount INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE INDEX credit_grants_account ON credit_grants(account_id, month);",
 };
 
 int bgr_store_schema_version(void)
@@ -397,8 +405,11 @@ void bgr_st_release(struct bgr_store *s, sqlite3 *db)
 static int open_conn(struct bgr_store *s, sqlite3 **out, struct bgr_error *err)
 {
     sqlite3 *db = NULL;
+    /* Only an open that decided to create the store may (a database
+     * deleted meanwhile is an error, not a new empty store). */
     int rc = sqlite3_open_v2(
-        s->db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        s->db_path, &db,
+        SQLITE_OPEN_READWRITE | (s->created ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         rc = bgr_error_set(err, BGR_EIO, "store: cannot open %s: %s", s->db_path,
                            db ? sqlite3_errmsg(db) : "out of memory");
@@ -480,6 +491,45 @@ static int check_plans(const struct bgr_plan *p, size_t n, struct bgr_error *err
     return 0;
 }
 
+/* Whether dir is missing or an empty directory (only "." and ".."). */
+static bool dir_new_or_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    bool empty = true;
+    if (!d)
+        return errno == ENOENT;
+    while (empty && (de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            empty = false;
+    closedir(d);
+    return empty;
+}
+
+/* Decides whether the open may go on: sets s->created when there is no
+ * database yet and opts allow making one, else explains. */
+static int check_exists(struct bgr_store *s, enum bgr_store_create mode, struct bgr_error *err)
+{
+    struct stat sb;
+    if (stat(s->db_path, &sb) == 0)
+        return 0;
+    if (errno != ENOENT)
+        return bgr_error_set(err, BGR_EIO, "store: cannot read %s: %s", s->db_path,
+                             strerror(errno));
+    if (mode == BGR_STORE_MUST_EXIST)
+        return bgr_error_set(err, BGR_ENOT_FOUND,
+                             "no bgremover store in %s (no bgremover.db there): check --data-dir,"
+                             " or create the store with the first `bgremover accounts create`",
+                             s->data_dir);
+    if (mode == BGR_STORE_IF_EMPTY && !dir_new_or_empty(s->data_dir))
+        return bgr_error_set(err, BGR_ENOT_FOUND,
+                             "%s holds no bgremover store (no bgremover.db) and is not empty:"
+                             " check --data-dir, or pass --init to create a store there",
+                             s->data_dir);
+    s->created = true;
+    return 0;
+}
+
 /* SQLite's memory statistics take a process-wide mutex on every
  * allocation, which the server's threads then queue on; nothing reads them.
  * Only possible before SQLite initialises (later it is a harmless no-op). */
@@ -535,6 +585,9 @@ int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, stru
         rc = bgr_error_set(err, BGR_ENOMEM, "store: out of memory");
         goto out;
     }
+    rc = check_exists(s, opts->create, err);
+    if (rc)
+        goto out;
     rc = bgr_mkdir_p(results, err);
     if (rc)
         goto out;
@@ -589,6 +642,11 @@ void bgr_store_close(struct bgr_store *s)
     free(s->data_dir);
     free(s->db_path);
     free(s);
+}
+
+bool bgr_store_created(const struct bgr_store *s)
+{
+    return s->created;
 }
 
 const char *bgr_store_data_dir(const struct bgr_store *s)

@@ -62,24 +62,41 @@ struct bgr_plan {
 void bgr_plan_defaults(struct bgr_plan out[BGR_PLAN_DEFAULT_COUNT]);
 
 /* ---- opening ------------------------------------------------------------ */
+/* Whether bgr_store_open may create a store where there is none (no
+ * <data_dir>/bgremover.db). A mistyped data directory must not silently
+ * become a new, empty store: admin commands open with MUST_EXIST, the
+ * server with IF_EMPTY, and only the first `accounts create` (and tests)
+ * with CREATE. */
+enum bgr_store_create {
+    BGR_STORE_CREATE = 0, /* create it (and the directories) if missing */
+    BGR_STORE_MUST_EXIST, /* no store: BGR_ENOT_FOUND, nothing created */
+    BGR_STORE_IF_EMPTY,   /* create only if data_dir is missing or an empty
+                           * directory; else BGR_ENOT_FOUND, nothing created */
+};
+
 struct bgr_store_opts {
     const struct bgr_plan *plans; /* NULL: bgr_plan_defaults; copied */
     size_t n_plans;
     int pool_size;       /* SQLite connections; 0 = 4 */
     int busy_timeout_ms; /* 0 = 10000 */
     int schema_version;  /* tests only: migrate no further than this; 0 = latest */
+    enum bgr_store_create create;
 };
 
 struct bgr_store;
 
-/* Opens (creating if needed) <data_dir>/bgremover.db, creates data_dir and
- * data_dir/results, and migrates the schema to the current version (a
- * database from a newer bgremover is refused with BGR_EIO). opts may be NULL.
- * On success *out owns the store: close it with bgr_store_close.
- * Errors: BGR_EIO, BGR_EINVALID_PARAMETER (bad plan table). */
+/* Opens <data_dir>/bgremover.db, creating it (with data_dir and
+ * data_dir/results) when opts->create allows, and migrates the schema to
+ * the current version (a database from a newer bgremover is refused with
+ * BGR_EIO). opts may be NULL (BGR_STORE_CREATE). On success *out owns the
+ * store: close it with bgr_store_close. Errors: BGR_ENOT_FOUND (no store
+ * and opts->create forbids making one; the message names the directory),
+ * BGR_EIO, BGR_EINVALID_PARAMETER (bad plan table). */
 int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, struct bgr_store **out,
                    struct bgr_error *err);
 void bgr_store_close(struct bgr_store *s); /* accepts NULL; no call may be in flight */
+/* Whether this open created the database (so callers can say so). */
+bool bgr_store_created(const struct bgr_store *s);
 
 /* The data directory (owned by the store) and the schema version in use. */
 const char *bgr_store_data_dir(const struct bgr_store *s);
@@ -98,12 +115,20 @@ struct bgr_account {
     int64_t created_at_ms;
 };
 
-/* Creates an account with a fresh id and webhook secret.
- * Errors: BGR_EINVALID_PARAMETER (email empty/too long/without '@', unknown
- * plan), BGR_EIO. Emails need not be unique (several accounts per address). */
+/* Creates an account with a fresh id and webhook secret. The e-mail is
+ * stored without surrounding white space and must be unique, compared
+ * without case (checked in the insert's write transaction, so also across
+ * processes; databases from before this rule may hold duplicates, which
+ * stay). Errors: BGR_EINVALID_PARAMETER (email empty/too long/without '@',
+ * unknown plan, or taken: the message names the owner's id), BGR_EIO. */
 int bgr_store_account_create(struct bgr_store *s, const char *email, const char *plan,
                              int64_t now_ms, struct bgr_account *out, struct bgr_error *err);
-/* Errors: BGR_ENOT_FOUND, BGR_EIO. */
+/* The (oldest) account whose e-mail equals email, trimmed and without
+ * case. Errors: BGR_ENOT_FOUND, BGR_EIO. */
+int bgr_store_account_find_email(struct bgr_store *s, const char *email, struct bgr_account *out,
+                                 struct bgr_error *err);
+/* Errors: BGR_ENOT_FOUND, BGR_EIO. The plan is resolved at the wall clock's
+ * month (monthly_credits includes that month's credit adjustments). */
 int bgr_store_account_get(struct bgr_store *s, const char *id, struct bgr_account *out,
                           struct bgr_error *err);
 /* Calls fn once per account, oldest first; a non-zero return from fn stops
@@ -117,6 +142,57 @@ int bgr_store_account_set_plan(struct bgr_store *s, const char *id, const char *
 int bgr_store_account_rotate_secret(struct bgr_store *s, const char *id, char out[BGR_SECRET_MAX],
                                     struct bgr_error *err);
 
+/* What an account holds in the store: what `accounts delete` removes. */
+struct bgr_account_footprint {
+    int64_t keys, keys_active;
+    int64_t batches, batch_items;
+    int64_t results;      /* result rows, live, expired and deleted */
+    int64_t result_files; /* of those, files still on disk (not yet purged) */
+    int64_t usage_records;
+    int64_t webhooks; /* outbox rows, delivered or not */
+    int64_t credit_adjustments;
+};
+/* Counts. Errors: BGR_ENOT_FOUND, BGR_EIO. */
+int bgr_store_account_footprint(struct bgr_store *s, const char *id,
+                                struct bgr_account_footprint *out, struct bgr_error *err);
+/* Deletes the account and everything it holds, in one transaction: keys
+ * (refused from the next request on: nothing caches them), batches and
+ * their items (a queued item is then skipped by the workers), result rows,
+ * usage history and daily counters, webhooks not yet sent, credit
+ * adjustments. After the commit the result files are removed; *files_left
+ * (may be NULL) counts those that could not be (the orphan sweep of a
+ * running server retries them). *removed (may be NULL) is what was
+ * deleted. Errors: BGR_ENOT_FOUND, BGR_EIO (nothing deleted). */
+int bgr_store_account_delete(struct bgr_store *s, const char *id,
+                             struct bgr_account_footprint *removed, int64_t *files_left,
+                             struct bgr_error *err);
+
+/* ---- credit adjustments -------------------------------------------------
+ * The monthly allowance is the plan's; an admin adjusts one account's
+ * allowance for one UTC month (`accounts credits`): adjustments add up, and
+ * end with their month like the allowance (there is no carried-over
+ * balance). The account's resolved plan (bgr_account.plan.monthly_credits)
+ * includes the month's adjustments, so the charge at commit, /v1/account
+ * and the remove.bg headers all see them. Unlimited plans take none. */
+struct bgr_credit_balance {
+    int64_t month_first_day; /* the UTC month (its first day) */
+    int64_t plan_monthly;    /* the plan's allowance, or BGR_UNLIMITED */
+    int64_t adjustment;      /* this month's adjustments, summed */
+    int64_t total;           /* plan_monthly + adjustment, or BGR_UNLIMITED */
+    double used;             /* charged this month (exact: previews cost 0.25) */
+    double remaining;        /* total - used (>= 0), or BGR_UNLIMITED */
+};
+int bgr_store_credits_balance(struct bgr_store *s, const char *id, int64_t now_ms,
+                              struct bgr_credit_balance *out, struct bgr_error *err);
+/* Changes now's month allowance: set false adds amount (negative
+ * subtracts); set true makes the remaining balance amount (whole credits).
+ * In one write transaction with the balance check, so a server charging
+ * meanwhile cannot drive it below zero. *out is the new balance. Errors:
+ * BGR_ENOT_FOUND, BGR_EINVALID_PARAMETER (unlimited plan; a result below
+ * zero remaining: the message says what is left; nothing changed), BGR_EIO. */
+int bgr_store_credits_change(struct bgr_store *s, const char *id, int64_t amount, bool set,
+                             int64_t now_ms, struct bgr_credit_balance *out, struct bgr_error *err);
+
 /* ---- API keys -----------------------------------------------------------
  * A key is "bgr_live_" + 43 base62 characters (256 bits from the OS). Only
  * its SHA-256 and a display prefix ("bgr_live_" + 8 chars) are stored, so
@@ -125,8 +201,9 @@ struct bgr_key_info {
     char prefix[BGR_KEY_PREFIX_MAX];
     char account_id[BGR_ID_MAX];
     int64_t created_at_ms;
-    int64_t last_used_ms; /* 0 = never (updated at most once a minute) */
-    bool revoked;
+    int64_t last_used_ms;  /* 0 = never (updated at most once a minute) */
+    bool revoked;          /* = revoked_at_ms != 0 */
+    int64_t revoked_at_ms; /* 0 = active */
 };
 
 /* Creates a key for an existing account; key_out receives the full key
@@ -146,9 +223,10 @@ int bgr_store_key_list(struct bgr_store *s, const char *account_id,
                        struct bgr_error *err);
 /* Revokes by full key or by display prefix. Errors: BGR_ENOT_FOUND (no
  * such key), BGR_EINVALID_PARAMETER (a prefix matching several keys: give
- * the full key). Revoking a revoked key succeeds (idempotent). */
+ * the full key). Revoking a revoked key changes nothing and succeeds with
+ * *already = true (may be NULL) and info->revoked_at_ms the first time. */
 int bgr_store_key_revoke(struct bgr_store *s, const char *key_or_prefix, struct bgr_key_info *info,
-                         struct bgr_error *err);
+                         bool *already, struct bgr_error *err);
 
 /* ---- rate limits ---------------------------------------------------------
  * Called once per authenticated request, before any work. Per-minute limit:
@@ -270,6 +348,7 @@ void bgr_store_new_id(const char *prefix, char out[BGR_ID_MAX]);
  * img->credits in the same transaction. Optionally adds a webhook to the
  * outbox in that transaction (wh may be NULL). Errors:
  * BGR_EINSUFFICIENT_CREDITS (nothing written; the caller removes its file),
+ * BGR_EUNAUTHORIZED (the account was deleted meanwhile; nothing written),
  * BGR_EIO. */
 struct bgr_webhook_new;
 int bgr_store_image_add(struct bgr_store *s, const struct bgr_account *acct,

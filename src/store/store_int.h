@@ -35,6 +35,7 @@ struct bgr_rate_entry {
 struct bgr_store {
     char *data_dir;
     char *db_path;
+    bool created; /* this open made the database (bgr_store_created) */
     struct bgr_plan plans[BGR_MAX_PLANS];
     size_t n_plans;
     int busy_timeout_ms;
@@ -131,6 +132,9 @@ int bgr_st_image_insert(sqlite3 *db, const struct bgr_account *acct, const struc
 /* Insert of an outbox row inside the caller's transaction. */
 int bgr_st_outbox_insert(sqlite3 *db, const char *account_id, const struct bgr_webhook_new *wh,
                          int64_t now_ms, struct bgr_error *err);
+/* Removes data_dir/rel, a result file ("results/..."; anything else is
+ * refused and counts as removed); a file already gone counts as removed. */
+bool bgr_st_remove_result(struct bgr_store *s, const char *rel);
 /* Reads an image row (any state) by id. BGR_ENOT_FOUND if none. */
 int bgr_st_image_read(sqlite3 *db, const char *id, struct bgr_image *out, struct bgr_error *err);
 

@@ -265,15 +265,15 @@ BGR_TEST(keys_hash_only_lookup_revoke)
     BGR_CHECK_EQ_INT(n, 2);
 
     /* Revoke by prefix; the other key still works; revoke is idempotent. */
-    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, ki.prefix, &ki, &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, ki.prefix, &ki, NULL, &e), 0);
     BGR_CHECK(ki.revoked);
     BGR_CHECK_EQ_INT(bgr_store_key_lookup(s, key, t0(), &got, &e), BGR_EUNAUTHORIZED);
     BGR_CHECK_EQ_INT(bgr_store_key_lookup(s, key2, t0(), &got, &e), 0);
-    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, key, NULL, &e), 0);
-    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, key2, NULL, &e), 0); /* by full key */
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, key, NULL, NULL, &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, key2, NULL, NULL, &e), 0); /* by full key */
     BGR_CHECK_EQ_INT(bgr_store_key_lookup(s, key2, t0(), &got, &e), BGR_EUNAUTHORIZED);
-    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, "bgr_live_zzzzzzzz", NULL, &e), BGR_ENOT_FOUND);
-    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, "nonsense", NULL, &e), BGR_ENOT_FOUND);
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, "bgr_live_zzzzzzzz", NULL, NULL, &e), BGR_ENOT_FOUND);
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, "nonsense", NULL, NULL, &e), BGR_ENOT_FOUND);
 
     /* Plan changes apply to the next lookup. */
     BGR_CHECK_EQ_INT(bgr_store_account_set_plan(s, a.id, "gold", &e), BGR_EINVALID_PARAMETER);
@@ -983,6 +983,278 @@ BGR_TEST(usage_days_backfilled)
     BGR_CHECK_EQ_INT(bgr_store_usage_record(s, a.id, t0(), "GET /v1/usage", 200, 1, &e), 0);
     BGR_CHECK_EQ_INT(bgr_store_usage_month(s, a.id, t0(), &mu, &e), 0);
     BGR_CHECK_EQ_INT(mu.api_calls, 8);
+    bgr_store_close(s);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* ---- admin: opening modes, unique e-mails, revoke, credits, delete -------- */
+
+BGR_TEST(open_modes_create_nothing_by_mistake)
+{
+    char *dir = tmp_dir(), sub[600], p[700];
+    struct bgr_store_opts must = {.create = BGR_STORE_MUST_EXIST};
+    struct bgr_store_opts if_empty = {.create = BGR_STORE_IF_EMPTY};
+    struct bgr_store *s = NULL;
+    struct bgr_error e = {0};
+
+    /* MUST_EXIST: a missing directory is an error naming it; nothing made. */
+    snprintf(sub, sizeof(sub), "%s/typo", dir);
+    BGR_CHECK_EQ_INT(bgr_store_open(sub, &must, &s, &e), BGR_ENOT_FOUND);
+    BGR_CHECK(s == NULL);
+    BGR_CHECK(strstr(e.msg, sub) != NULL);
+    BGR_CHECK(access(sub, F_OK) != 0);
+    /* ... and so is an existing directory without a store. */
+    BGR_CHECK_EQ_INT(bgr_store_open(dir, &must, &s, &e), BGR_ENOT_FOUND);
+    snprintf(p, sizeof(p), "%s/bgremover.db", dir);
+    BGR_CHECK(access(p, F_OK) != 0);
+
+    /* IF_EMPTY: a non-empty directory without a store is refused... */
+    touch(dir, "something.txt");
+    BGR_CHECK_EQ_INT(bgr_store_open(dir, &if_empty, &s, &e), BGR_ENOT_FOUND);
+    BGR_CHECK(strstr(e.msg, "--init") != NULL);
+    BGR_CHECK(access(p, F_OK) != 0);
+    BGR_CHECK(!exists(dir, "results"));
+    /* ... a new one is created, and says so; the next open finds it. */
+    BGR_REQUIRE(bgr_store_open(sub, &if_empty, &s, &e) == 0);
+    BGR_CHECK(bgr_store_created(s));
+    bgr_store_close(s);
+    s = NULL;
+    BGR_REQUIRE(bgr_store_open(sub, &must, &s, &e) == 0);
+    BGR_CHECK(!bgr_store_created(s));
+    bgr_store_close(s);
+    s = NULL;
+    /* CREATE (the default) makes one anywhere. */
+    BGR_REQUIRE(bgr_store_open(dir, NULL, &s, &e) == 0);
+    BGR_CHECK(bgr_store_created(s));
+    bgr_store_close(s);
+    rm_rf(dir);
+    free(dir);
+}
+
+BGR_TEST(emails_unique_without_case)
+{
+    char *dir = tmp_dir(), p[512];
+    struct bgr_store *s = open_store(dir);
+    struct bgr_error e = {0};
+    struct bgr_account a, b, got;
+    sqlite3 *db;
+    BGR_REQUIRE(s);
+    BGR_REQUIRE(bgr_store_account_create(s, "  Dup@Example.com\t", "pro", t0(), &a, &e) == 0);
+    BGR_CHECK_STR(a.email, "Dup@Example.com"); /* stored trimmed */
+    BGR_CHECK_EQ_INT(bgr_store_account_create(s, "dup@example.COM", "free", t0(), &b, &e),
+                     BGR_EINVALID_PARAMETER);
+    BGR_CHECK(strstr(e.msg, a.id) != NULL);
+    BGR_CHECK_EQ_INT(bgr_store_account_find_email(s, " DUP@example.com ", &got, &e), 0);
+    BGR_CHECK_STR(got.id, a.id);
+    BGR_CHECK_EQ_INT(bgr_store_account_find_email(s, "other@example.com", &got, &e),
+                     BGR_ENOT_FOUND);
+    BGR_CHECK_EQ_INT(bgr_store_account_create(s, "   ", "free", t0(), &b, &e),
+                     BGR_EINVALID_PARAMETER);
+    bgr_store_close(s);
+
+    /* A database from before the rule may hold duplicates: it still opens,
+     * lists, and finds the oldest; new duplicates stay refused. */
+    snprintf(p, sizeof(p), "%s/bgremover.db", dir);
+    BGR_REQUIRE(sqlite3_open(p, &db) == SQLITE_OK);
+    BGR_CHECK_EQ_INT(
+        sqlite3_exec(db,
+                     "INSERT INTO accounts(id, email, plan, webhook_secret, created_at)"
+                     " VALUES('usr_olddup', 'dup@example.com', 'free', 'whsec_x', 9e15)",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    s = open_store(dir);
+    BGR_REQUIRE(s);
+    BGR_CHECK_EQ_INT(bgr_store_account_find_email(s, "dup@example.com", &got, &e), 0);
+    BGR_CHECK_STR(got.id, a.id);
+    BGR_CHECK_EQ_INT(bgr_store_account_get(s, "usr_olddup", &got, &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_account_create(s, "DUP@example.com", "free", t0(), &b, &e),
+                     BGR_EINVALID_PARAMETER);
+    bgr_store_close(s);
+    rm_rf(dir);
+    free(dir);
+}
+
+BGR_TEST(revoke_twice_says_so)
+{
+    char *dir = tmp_dir(), key[BGR_KEY_MAX];
+    struct bgr_store *s = open_store(dir);
+    struct bgr_error e = {0};
+    struct bgr_account a;
+    struct bgr_key_info ki, first, again;
+    bool already = true;
+    BGR_REQUIRE(s);
+    BGR_REQUIRE(bgr_store_account_create(s, "rv@example.com", "free", t0(), &a, &e) == 0);
+    BGR_REQUIRE(bgr_store_key_create(s, a.id, t0(), key, &ki, &e) == 0);
+    BGR_CHECK_EQ_INT(ki.revoked_at_ms, 0);
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, key, &first, &already, &e), 0);
+    BGR_CHECK(!already);
+    BGR_CHECK(first.revoked && first.revoked_at_ms > 0);
+    BGR_CHECK_EQ_INT(bgr_store_key_revoke(s, ki.prefix, &again, &already, &e), 0);
+    BGR_CHECK(already);
+    BGR_CHECK_EQ_INT(again.revoked_at_ms, first.revoked_at_ms); /* the first revocation's */
+    bgr_store_close(s);
+    rm_rf(dir);
+    free(dir);
+}
+
+BGR_TEST(credit_adjustments_per_month)
+{
+    char *dir = tmp_dir(), key[BGR_KEY_MAX];
+    struct bgr_store *s = open_store(dir);
+    struct bgr_error e = {0};
+    struct bgr_account a, got, ent;
+    struct bgr_key_info ki;
+    struct bgr_credit_balance b;
+    struct bgr_image m;
+    int64_t now = t0(), next_month = bgr_day_from_ymd(2026, 3, 1) * DAY_MS + 1000;
+    BGR_REQUIRE(s);
+    BGR_REQUIRE(bgr_store_account_create(s, "cr@example.com", "free", now, &a, &e) == 0);
+    BGR_REQUIRE(bgr_store_key_create(s, a.id, now, key, &ki, &e) == 0);
+    BGR_CHECK_EQ_INT(bgr_store_credits_balance(s, a.id, now, &b, &e), 0);
+    BGR_CHECK_EQ_INT(b.plan_monthly, 50);
+    BGR_CHECK_EQ_INT(b.adjustment, 0);
+    BGR_CHECK_EQ_INT(b.total, 50);
+
+    /* +10: the account, as a request sees it, has 60 this month, and the
+     * charge at commit allows exactly 60. */
+    BGR_CHECK_EQ_INT(bgr_store_credits_change(s, a.id, 10, false, now, &b, &e), 0);
+    BGR_CHECK_EQ_INT(b.total, 60);
+    BGR_CHECK(b.remaining == 60);
+    BGR_CHECK_EQ_INT(bgr_store_key_lookup(s, key, now, &got, &e), 0);
+    BGR_CHECK_EQ_INT(got.plan.monthly_credits, 60);
+    for (int i = 0; i < 60; i++) {
+        m = mk_image(&got, now + i, 1);
+        BGR_CHECK_EQ_INT(bgr_store_image_add(s, &got, &m, NULL, &e), 0);
+    }
+    m = mk_image(&got, now + 100, 1);
+    BGR_CHECK_EQ_INT(bgr_store_image_add(s, &got, &m, NULL, &e), BGR_EINSUFFICIENT_CREDITS);
+
+    /* Nothing left: subtracting is refused and changes nothing; adding
+     * works; --set makes exactly N remain. */
+    BGR_CHECK_EQ_INT(bgr_store_credits_change(s, a.id, -1, false, now, &b, &e),
+                     BGR_EINVALID_PARAMETER);
+    BGR_CHECK(strstr(e.msg, "0 left") != NULL);
+    BGR_CHECK_EQ_INT(bgr_store_credits_balance(s, a.id, now, &b, &e), 0);
+    BGR_CHECK_EQ_INT(b.total, 60);
+    BGR_CHECK_EQ_INT(bgr_store_credits_change(s, a.id, 5, true, now, &b, &e), 0);
+    BGR_CHECK_EQ_INT(b.total, 65);
+    BGR_CHECK(b.remaining == 5);
+    BGR_CHECK_EQ_INT(bgr_store_credits_change(s, a.id, 0, true, now, &b, &e), 0);
+    BGR_CHECK(b.remaining == 0);
+    BGR_CHECK_EQ_INT(bgr_store_credits_change(s, a.id, -3, true, now, &b, &e),
+                     BGR_EINVALID_PARAMETER);
+
+    /* Adjustments end with their month, as the allowance does. */
+    BGR_CHECK_EQ_INT(bgr_store_credits_balance(s, a.id, next_month, &b, &e), 0);
+    BGR_CHECK_EQ_INT(b.adjustment, 0);
+    BGR_CHECK_EQ_INT(b.total, 50);
+    BGR_CHECK(b.used == 0);
+    BGR_CHECK_EQ_INT(bgr_store_key_lookup(s, key, next_month, &got, &e), 0);
+    BGR_CHECK_EQ_INT(got.plan.monthly_credits, 50);
+
+    /* A downgrade below the adjusted allowance leaves nothing, not less. */
+    BGR_CHECK_EQ_INT(bgr_store_credits_change(s, a.id, -40, false, next_month, &b, &e), 0);
+    BGR_CHECK_EQ_INT(b.total, 10);
+    BGR_CHECK_EQ_INT(bgr_store_account_set_plan(s, a.id, "pro", &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_credits_balance(s, a.id, next_month, &b, &e), 0);
+    BGR_CHECK_EQ_INT(b.total, 960);
+
+    /* Unlimited plans take none; unknown accounts are not found. */
+    BGR_REQUIRE(bgr_store_account_create(s, "ent@example.com", "enterprise", now, &ent, &e) == 0);
+    BGR_CHECK_EQ_INT(bgr_store_credits_change(s, ent.id, 5, false, now, &b, &e),
+                     BGR_EINVALID_PARAMETER);
+    BGR_CHECK_EQ_INT(bgr_store_credits_balance(s, ent.id, now, &b, &e), 0);
+    BGR_CHECK_EQ_INT(b.total, BGR_UNLIMITED);
+    BGR_CHECK_EQ_INT(bgr_store_credits_change(s, "usr_nope", 5, false, now, &b, &e),
+                     BGR_ENOT_FOUND);
+    bgr_store_close(s);
+    rm_rf(dir);
+    free(dir);
+}
+
+BGR_TEST(account_delete_removes_everything)
+{
+    char *dir = tmp_dir(), key[BGR_KEY_MAX], okey[BGR_KEY_MAX];
+    struct bgr_store *s = open_store(dir);
+    struct bgr_error e = {0};
+    struct bgr_account a, other, got;
+    struct bgr_key_info ki;
+    struct bgr_account_footprint fp, removed;
+    struct bgr_image m1, m2, mo, tmp;
+    struct bgr_rate_status rs;
+    struct bgr_batch bt;
+    struct bgr_batch_item_new it = {.image_url = "http://example.com/a.png"};
+    bgr_output_opts_init(&it.opts);
+    struct bgr_webhook_new wh = {
+        .url = "http://example.com/hook", .event = "image.completed", .payload = "{}"};
+    struct bgr_credit_balance b;
+    int64_t now = t0(), left = -1;
+    BGR_REQUIRE(s);
+    BGR_REQUIRE(bgr_store_account_create(s, "del@example.com", "pro", now, &a, &e) == 0);
+    BGR_REQUIRE(bgr_store_account_create(s, "keep@example.com", "pro", now, &other, &e) == 0);
+    BGR_REQUIRE(bgr_store_key_create(s, a.id, now, key, &ki, &e) == 0);
+    BGR_REQUIRE(bgr_store_key_create(s, a.id, now, okey, &ki, &e) == 0);
+    BGR_REQUIRE(bgr_store_key_revoke(s, okey, NULL, NULL, &e) == 0);
+    BGR_REQUIRE(bgr_store_key_create(s, other.id, now, okey, &ki, &e) == 0);
+    m1 = mk_image(&a, now, 1);
+    m2 = mk_image(&a, now + 1, 1);
+    mo = mk_image(&other, now, 1);
+    touch(dir, m1.path);
+    touch(dir, m2.path);
+    touch(dir, mo.path);
+    BGR_REQUIRE(bgr_store_image_add(s, &a, &m1, &wh, &e) == 0);
+    BGR_REQUIRE(bgr_store_image_add(s, &a, &m2, NULL, &e) == 0);
+    BGR_REQUIRE(bgr_store_image_add(s, &other, &mo, NULL, &e) == 0);
+    /* a deleted result: its row stays, its file is gone */
+    BGR_REQUIRE(bgr_store_image_delete(s, a.id, m2.id, now + 2, &tmp, &e) == 0);
+    BGR_REQUIRE(bgr_store_rate_hit(s, &a, now, &rs, &e) == 0);
+    BGR_REQUIRE(bgr_store_batch_create(s, a.id, NULL, &it, 1, 20, now, &bt, &e) == 0);
+    BGR_REQUIRE(bgr_store_usage_record(s, a.id, now, "GET /v1/account", 200, 1, &e) == 0);
+    BGR_REQUIRE(bgr_store_usage_record(s, a.id, now, "GET /v1/usage", 200, 1, &e) == 0);
+    BGR_REQUIRE(bgr_store_usage_record(s, other.id, now, "GET /v1/usage", 200, 1, &e) == 0);
+    BGR_REQUIRE(bgr_store_credits_change(s, a.id, 7, false, now, &b, &e) == 0);
+
+    BGR_CHECK_EQ_INT(bgr_store_account_footprint(s, a.id, &fp, &e), 0);
+    BGR_CHECK_EQ_INT(fp.keys, 2);
+    BGR_CHECK_EQ_INT(fp.keys_active, 1);
+    BGR_CHECK_EQ_INT(fp.batches, 1);
+    BGR_CHECK_EQ_INT(fp.batch_items, 1);
+    BGR_CHECK_EQ_INT(fp.results, 2);
+    BGR_CHECK_EQ_INT(fp.result_files, 1);
+    BGR_CHECK_EQ_INT(fp.usage_records, 2);
+    BGR_CHECK_EQ_INT(fp.webhooks, 1);
+    BGR_CHECK_EQ_INT(fp.credit_adjustments, 1);
+
+    BGR_CHECK_EQ_INT(bgr_store_account_delete(s, a.id, &removed, &left, &e), 0);
+    BGR_CHECK(memcmp(&removed, &fp, sizeof(fp)) == 0);
+    BGR_CHECK_EQ_INT(left, 0);
+    BGR_CHECK(!exists(dir, m1.path));
+    BGR_CHECK_EQ_INT(bgr_store_key_lookup(s, key, now, &got, &e), BGR_EUNAUTHORIZED);
+    BGR_CHECK_EQ_INT(bgr_store_account_get(s, a.id, &got, &e), BGR_ENOT_FOUND);
+    BGR_CHECK_EQ_INT(bgr_store_image_get(s, m1.id, NULL, now + 3, &tmp, &e), BGR_ENOT_FOUND);
+    BGR_CHECK_EQ_INT(bgr_store_batch_get(s, bt.id, NULL, &bt, &e), BGR_ENOT_FOUND);
+    BGR_CHECK_EQ_INT(db_int(dir, "SELECT COUNT(*) FROM usage_days"), 1); /* other's */
+    BGR_CHECK_EQ_INT(db_int(dir, "SELECT COUNT(*) FROM daily_counts"), 0);
+    BGR_CHECK_EQ_INT(db_int(dir, "SELECT COUNT(*) FROM outbox"), 0);
+    BGR_CHECK_EQ_INT(db_int(dir, "SELECT COUNT(*) FROM credit_grants"), 0);
+    /* A request that authenticated before the delete cannot commit after it. */
+    tmp = mk_image(&a, now + 5, 1);
+    touch(dir, tmp.path);
+    BGR_CHECK_EQ_INT(bgr_store_image_add(s, &a, &tmp, NULL, &e), BGR_EUNAUTHORIZED);
+    BGR_CHECK_EQ_INT(db_int(dir, "SELECT COUNT(*) FROM images WHERE account_id != (SELECT id"
+                                 " FROM accounts)"),
+                     0);
+    BGR_CHECK_EQ_INT(bgr_store_account_delete(s, a.id, &removed, &left, &e), BGR_ENOT_FOUND);
+    BGR_CHECK_EQ_INT(bgr_store_account_footprint(s, a.id, &fp, &e), BGR_ENOT_FOUND);
+
+    /* The other account is untouched. */
+    BGR_CHECK_EQ_INT(bgr_store_key_lookup(s, okey, now, &got, &e), 0);
+    BGR_CHECK(exists(dir, mo.path));
+    BGR_CHECK_EQ_INT(bgr_store_account_footprint(s, other.id, &fp, &e), 0);
+    BGR_CHECK_EQ_INT(fp.results, 1);
+    BGR_CHECK_EQ_INT(fp.usage_records, 1);
     bgr_store_close(s);
     rm_rf(dir);
     free(dir);
