@@ -380,7 +380,7 @@ int bgr_store_err_credits_spent(const struct bgr_account *acct, int64_t now_ms,
     bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
     bgr_day_format(last + 1, renew);
     return bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
-                         "The %s plan's %lld monthly credit%s %s used up; %s on %s",
-                         acct->plan.name, n, n == 1 ? "" : "s", n == 1 ? "is" : "are",
+                         "This month's %lld credit%s (%s plan) %s used up; %s on %s", n,
+                         n == 1 ? "" : "s", acct->plan.name, n == 1 ? "is" : "are",
                          n == 1 ? "it renews" : "they renew", renew);
 }

@@ -269,7 +269,8 @@ int bgr_store_credits_exact(struct bgr_store *s, const struct bgr_account *acct,
                             double *used, double *remaining, struct bgr_error *err);
 
 /* BGR_EINSUFFICIENT_CREDITS with the message every path gives when the
- * month's credits are spent: how many the plan has, and the day they renew
+ * month's credits are spent: how many the month had (the plan's allowance
+ * with this month's adjustments), and the day they renew
  * (the first of the next UTC month after now_ms). */
 int bgr_store_err_credits_spent(const struct bgr_account *acct, int64_t now_ms,
                                 struct bgr_error *err);

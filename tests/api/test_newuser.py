@@ -107,8 +107,8 @@ class T02Messages(unittest.TestCase):
         self.assertEqual(ok.status, 200, ok.body)
         r = SRV.remove_file(key, photo("chelsea"), fields=[("refine", "none")])
         self.assertEqual((r.status, r.code), (402, "INSUFFICIENT_CREDITS"))
-        self.assertRegex(r.message, r"^The free plan's 1 monthly credit is used up; it renews on "
-                                    r"\d{4}-\d{2}-01$")
+        self.assertRegex(r.message, r"^This month's 1 credit \(free plan\) is used up; it renews "
+                                    r"on \d{4}-\d{2}-01$")
 
 
 class T03Strict(unittest.TestCase):
