@@ -46,6 +46,7 @@ static void usage(FILE *f)
                "      --tls-cert FILE        PEM certificate: serve HTTPS (with --tls-key)\n"
                "      --tls-key FILE         PEM private key\n"
                "      --allow-private-urls   let image_url/webhook_url reach private addresses\n"
+               "      --no-web               API only: no web page at / and /docs\n"
                "  -c, --config FILE          config file (default: $BGR_CONFIG if set)\n"
                "  -s, --set KEY=VALUE        set any option below (repeatable)\n"
                "  -h, --help                 show this help\n\n"
@@ -109,7 +110,8 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         O_CERT,
         O_KEY,
         O_PRIV,
-        O_PREC
+        O_PREC,
+        O_NOWEB
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -123,20 +125,22 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         {"tls-key", required_argument, NULL, O_KEY},
         {"allow-private-urls", no_argument, NULL, O_PRIV},
         {"precision", required_argument, NULL, O_PREC},
+        {"no-web", no_argument, NULL, O_NOWEB},
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static const char *const keys[] = {
-        "listen",     "data_dir", "public_url", "model_dir",          "model",    "workers",
-        "queue_size", "tls_cert", "tls_key",    "allow_private_urls", "precision"};
+        "listen",     "data_dir", "public_url", "model_dir",          "model",     "workers",
+        "queue_size", "tls_cert", "tls_key",    "allow_private_urls", "precision", "web"};
     int c;
     while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
         if (*nkv >= cap)
             return bgr_cli_usage_error("serve", "too many options");
-        if (c >= O_LISTEN && c <= O_PREC) {
-            kv[(*nkv)++] = (struct flag_kv){keys[c - O_LISTEN], c == O_PRIV ? "true" : optarg};
+        if (c >= O_LISTEN && c <= O_NOWEB) {
+            const char *v = c == O_PRIV ? "true" : c == O_NOWEB ? "false" : optarg;
+            kv[(*nkv)++] = (struct flag_kv){keys[c - O_LISTEN], v};
         } else if (c == 's') {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg)
@@ -232,7 +236,7 @@ int bgr_cmd_serve(int argc, char **argv)
     api.metrics = metrics;
     api.cfg = &cfg;
     size_t nroutes;
-    const struct bgr_http_route *routes = bgr_api_routes(&nroutes);
+    const struct bgr_http_route *routes = bgr_api_routes_for(cfg.web, &nroutes);
     struct bgr_http_config hc = {
         .listen = cfg.listen,
         .tls_cert_pem = cert,
