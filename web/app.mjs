@@ -220,7 +220,11 @@ async function showResult(job, data, elapsed) {
     const before = el('img', { src: URL.createObjectURL(job.file), alt: `Original: ${job.file.name}`, class: 'before' });
     stage.append(before, after);
     slider = el('input', { type: 'range', min: 0, max: 100, value: 50, 'aria-label': `Before/after: ${name}` });
-    const clip = () => { after.style.clipPath = `inset(0 0 0 ${slider.value}%)`; };
+    const clip = () => {
+      // The original left of the handle, the cutout (over the checkerboard) right of it.
+      before.style.clipPath = `inset(0 ${100 - slider.value}% 0 0)`;
+      after.style.clipPath = `inset(0 0 0 ${slider.value}%)`;
+    };
     slider.addEventListener('input', clip);
     clip();
   } else {
@@ -352,7 +356,7 @@ function resultItem(img) {
   const path = resultPath(img.output_url);
   const del = el('button', { type: 'button', class: 'secondary', text: 'Delete', 'aria-label': `Delete ${img.id}` });
   const li = el('li', { 'data-image': img.id },
-    el('div', { class: 'thumb checker' }, path ? el('img', { src: path, alt: `Result ${img.id}`, loading: 'lazy' }) : null),
+    el('div', { class: 'thumb checker' }, path ? el('img', { src: path, alt: `Result ${img.id}` }) : null),
     el('div', { class: 'meta' },
       el('code', { text: img.id }),
       el('span', { text: `${img.width}×${img.height} ${String(img.format).toUpperCase()} · ${formatBytes(img.file_size_bytes)}` }),

@@ -59,10 +59,21 @@ function typeText(doc, s) {
   return (s.type || 'any') + (s.format ? ` (${s.format})` : '');
 }
 
-function propsTable(doc, schema) {
+// The properties and required names of a schema, allOf parts merged.
+function flatten(doc, schema, depth = 0) {
   const s = resolve(doc, schema);
-  const props = s.properties || {};
-  const req = new Set(s.required || []);
+  const props = { ...(s.properties || {}) }, req = new Set(s.required || []);
+  if (Array.isArray(s.allOf) && depth < 8)
+    for (const part of s.allOf) {
+      const f = flatten(doc, part, depth + 1);
+      Object.assign(props, f.props);
+      f.req.forEach((r) => req.add(r));
+    }
+  return { props, req };
+}
+
+function propsTable(doc, schema) {
+  const { props, req } = flatten(doc, schema);
   const rows = Object.entries(props).map(([name, p]) => {
     const r = resolve(doc, p);
     return el('tr', {}, el('td', {}, el('code', { text: name })), el('td', { text: typeText(doc, p) }),

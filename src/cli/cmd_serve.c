@@ -268,6 +268,9 @@ int bgr_cmd_serve(int argc, char **argv)
     printf("bgremover: serving on %s://%s (port %u), public URL %s\n", cert ? "https" : "http",
            cfg.listen, (unsigned)bgr_http_server_port(http), api.public_url);
     fflush(stdout);
+    if (cfg.web)
+        bgr_log(BGR_LOG_INFO, "web page at %s/ (API reference at %s/docs)", api.public_url,
+                api.public_url);
 
     double t0 = bgr_now_sec();
     struct bgr_model_opts mo = {
