@@ -341,8 +341,12 @@ function drawChart() {
       if (m.showValues || series.length <= 12)
         root.append(svg('text', { x: (b.x + b.w / 2).toFixed(1), y: (b.y - 3).toFixed(1), 'text-anchor': 'middle', class: `val ${b.kind}` }, b.value));
   }
-  for (const l of m.labels) if (l.show)
-    root.append(svg('text', { x: l.x.toFixed(1), y: height - 10, 'text-anchor': 'middle', class: 'tick' }, l.text));
+  for (const l of m.labels) if (l.show) {
+    // A label that would run past the right edge ends at the plot's edge instead.
+    const end = l.x + 28 > width;
+    root.append(svg('text', { x: (end ? m.left + m.plotW : l.x).toFixed(1), y: height - 10,
+      'text-anchor': end ? 'end' : 'middle', class: 'tick' }, l.text));
+  }
   box.replaceChildren(root);
   // Busy days printed under the chart too, so exact values never need hovering.
   const busy = series.filter((s) => s.requests > 0).slice(-6)

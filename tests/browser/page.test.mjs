@@ -169,6 +169,22 @@ try {
   check('batch_of_three', batch.done === 4 && batch.failed.length === 0 && batch.bars.every((v) => v === 100), JSON.stringify(batch));
   await page.waitForFunction(() => !document.getElementById('go').disabled, { timeout: 30000 });
 
+  // ---- a file that is not an image: a clear message on its own card ------------------
+  const bogus = path.join(OUT, 'not-an-image.png');
+  fs.writeFileSync(bogus, 'this is text, not a PNG\n');
+  allowedConsole = [/status of 415/];
+  await (await page.$('input[type=file]')).uploadFile(bogus);
+  await page.click('#go');
+  await page.waitForSelector('.job.failed .msg.bad', { timeout: 30000 });
+  const failMsg = await page.$eval('.job.failed .msg', (e) => e.textContent);
+  const direct = await fetch(`${BASE}/v1/remove`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}` },
+    body: (() => { const f = new FormData(); f.append('image_file', new Blob([fs.readFileSync(bogus)]), 'x.png'); return f; })() })
+    .then((r) => r.json());
+  check('failure_message', failMsg === `Unsupported: ${direct.error.message}`, `${failMsg} / ${direct.error.message}`);
+  await page.waitForFunction(() => !document.getElementById('go').disabled, { timeout: 30000 });
+  allowedConsole = [];
+  fs.rmSync(bogus);
+
   // ---- usage chart ------------------------------------------------------------------
   await page.waitForFunction(() => { const s = document.querySelector('svg[data-chart=usage]'); return s && +s.dataset.total >= 5; }, { timeout: 20000 })
     .catch(() => null);
@@ -203,6 +219,13 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
   check('phone_no_horizontal_scroll', overflow <= 390, overflow);
   await page.screenshot({ path: path.join(OUT, 'web-phone.png'), fullPage: true });
+  // and one screen each of the top, a result and the account, at their real size
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(OUT, 'web-phone-top.png') });
+  for (const [sel, name] of [['.job.done', 'result'], ['#account', 'account'], ['#results', 'results']]) {
+    await page.$eval(sel, (e) => e.scrollIntoView());
+    await page.screenshot({ path: path.join(OUT, `web-phone-${name}.png`) });
+  }
 
   // ---- /docs ------------------------------------------------------------------------------
   const cspMain = await page.evaluate(() => window.__csp);
