@@ -385,13 +385,16 @@ function resultItem(img) {
 async function loadResults(more = false) {
   const q = new URLSearchParams({ limit: '20' });
   if (more && state.nextCursor) q.set('cursor', state.nextCursor);
+  const batch = $('batch_filter').value.trim();
+  if (batch) q.set('batch_id', batch);
   const data = await api(`/v1/images?${q}`);
   const ul = $('stored');
   if (!more) ul.replaceChildren();
   for (const img of data.images) ul.append(resultItem(img));
   state.nextCursor = data.next_cursor;
   $('more-results').hidden = !data.has_more;
-  say('results-status', ul.children.length ? `${ul.children.length} shown, newest first.` : 'No stored results.');
+  say('results-status', ul.children.length ? `${ul.children.length} shown, newest first.`
+    : batch ? 'No stored results in this batch.' : 'No stored results.');
 }
 
 async function refreshAll() {
@@ -475,6 +478,7 @@ function init() {
   $('refresh-account').addEventListener('click', () => Promise.all([loadAccount(), loadUsage()]).then(
     () => say('account-status', 'Updated.'), (e) => say('account-status', e.message, true)));
   $('refresh-results').addEventListener('click', () => loadResults().catch((e) => say('results-status', e.message, true)));
+  $('batch_filter').addEventListener('change', () => loadResults().catch((e) => say('results-status', e.message, true)));
   $('more-results').addEventListener('click', () => loadResults(true).catch((e) => say('results-status', e.message, true)));
   let resizeTimer = 0;
   window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(drawChart, 150); });

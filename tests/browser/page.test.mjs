@@ -213,6 +213,21 @@ try {
   const left = await page.$$eval('#stored li', (l) => l.length);
   check('delete_result', gone.status === 404 && left === 3, `${gone.status} ${left}`);
 
+  // ---- the batch filter: the API's own message for a bad id, then all again -----------
+  allowedConsole = [/status of 400/];
+  await page.type('#batch_filter', 'nope');
+  await page.keyboard.press('Tab');
+  await page.waitForSelector('#results-status.bad', { timeout: 10000 });
+  const filterMsg = await page.$eval('#results-status', (e) => e.textContent);
+  const filterApi = (await api('GET', '/v1/images?batch_id=nope')).json.error.message;
+  await page.click('#batch_filter', { clickCount: 3 });
+  await page.keyboard.press('Backspace');
+  await page.keyboard.press('Tab');
+  await page.waitForFunction(() => !document.getElementById('results-status').classList.contains('bad'), { timeout: 10000 }).catch(() => null);
+  const after = await page.$$eval('#stored li', (l) => l.length);
+  check('batch_filter', filterMsg.startsWith(filterApi) && after === 3, `${filterMsg} / ${filterApi} / ${after}`);
+  allowedConsole = [];
+
   // ---- phone width ----------------------------------------------------------------------
   await page.setViewport({ width: 390, height: 844 });
   await new Promise((r) => setTimeout(r, 400)); // the chart redraws on resize
