@@ -43,6 +43,7 @@ struct bgr_serve_config {
     char *log_level; /* debug, info, warn, error */
     bool allow_private_urls;
     bool access_log;
+    bool web; /* serve the web page at / and /docs */
     int64_t workers;
     int64_t queue_size;
     int64_t max_connections;
@@ -92,8 +93,10 @@ struct bgr_api {
     char public_url[512]; /* no trailing '/' */
 };
 
-/* The routing table. */
+/* The routing table, with the web page (/, /docs, /web/...). */
 const struct bgr_http_route *bgr_api_routes(size_t *n);
+/* The same, without the web page's routes when web is false (--no-web). */
+const struct bgr_http_route *bgr_api_routes_for(bool web, size_t *n);
 /* The hooks to put in struct bgr_http_config (app = struct bgr_api *). */
 void bgr_api_prepare(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
 void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);

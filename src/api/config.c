@@ -105,6 +105,8 @@ static const struct opt opts[] = {
      "allow image_url/webhook_url to reach private addresses (development only)"},
     {"access_log", "BGR_ACCESS_LOG", T_BOOL, OFF(access_log), 0, 0, "true",
      "one log line per request"},
+    {"web", "BGR_WEB", T_BOOL, OFF(web), 0, 0, "true",
+     "serve the web page at / and /docs (false: API only, --no-web)"},
     {"log_level", "BGR_LOG_LEVEL", T_STR, OFF(log_level), 0, 0, "info",
      "debug, info, warn or error"},
     {"sweep_interval_s", "BGR_SWEEP_INTERVAL_S", T_INT, OFF(sweep_interval_s), 1, 86400, "60",

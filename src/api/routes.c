@@ -35,18 +35,30 @@ static const struct bgr_http_route routes[] = {
      BGR_ROUTE_AUTH | BGR_ROUTE_BLOCKING | API_ROUTE_REMOVEBG, 128 * MB, api_removebg},
     {BGR_HTTP_GET, "/v1.0/account", "removebg_account", BGR_ROUTE_AUTH | API_ROUTE_REMOVEBG, 0,
      api_removebg_account},
+    {BGR_HTTP_GET, "/v1/images", "images_list", BGR_ROUTE_AUTH, 0, api_images_list},
+    {BGR_HTTP_GET, "/v1/images/:image_id", "image_get", BGR_ROUTE_AUTH, 0, api_image_get},
     {BGR_HTTP_DELETE, "/v1/images/:image_id", "image_delete", BGR_ROUTE_AUTH, 0, api_image_delete},
     {BGR_HTTP_GET, "/v1/results/:file", "result", 0, 0, api_result_get},
     {BGR_HTTP_GET, "/v1/openapi.json", "openapi", 0, 0, api_openapi},
     {BGR_HTTP_GET, "/healthz", "healthz", 0, 0, api_healthz},
     {BGR_HTTP_GET, "/readyz", "readyz", 0, 0, api_readyz},
     {BGR_HTTP_GET, "/metrics", "metrics", 0, 0, api_metrics},
+    /* The web page (web.c): last, so --no-web leaves exactly these out. */
+    {BGR_HTTP_GET, "/", "web", 0, 0, api_web_index},
+    {BGR_HTTP_GET, "/docs", "web_docs", 0, 0, api_web_docs},
+    {BGR_HTTP_GET, "/web/:file", "web_asset", 0, 0, api_web_asset},
 };
+#define WEB_ROUTES 3
+
+const struct bgr_http_route *bgr_api_routes_for(bool web, size_t *n)
+{
+    *n = BGR_ARRAY_LEN(routes) - (web ? 0 : WEB_ROUTES);
+    return routes;
+}
 
 const struct bgr_http_route *bgr_api_routes(size_t *n)
 {
-    *n = BGR_ARRAY_LEN(routes);
-    return routes;
+    return bgr_api_routes_for(true, n);
 }
 
 struct bgr_jobs *api_jobs(struct bgr_api *api)
@@ -193,4 +205,13 @@ void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *r
     bgr_http_resp_header(resp, "X-RateLimit-Remaining", v);
     snprintf(v, sizeof v, "%lld", (long long)ctx->rate.minute_reset);
     bgr_http_resp_header(resp, "X-RateLimit-Reset", v);
+    /* The daily limit as well (the web page shows both); absent when the
+     * plan's is unlimited. */
+    if (ctx->rate.day_limit != BGR_UNLIMITED && ctx->rate.day_limit > 0) {
+        snprintf(v, sizeof v, "%lld", (long long)ctx->rate.day_limit);
+        bgr_http_resp_header(resp, "X-RateLimit-Daily-Limit", v);
+        snprintf(v, sizeof v, "%lld",
+                 (long long)(ctx->rate.day_remaining > 0 ? ctx->rate.day_remaining : 0));
+        bgr_http_resp_header(resp, "X-RateLimit-Daily-Remaining", v);
+    }
 }

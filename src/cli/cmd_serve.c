@@ -49,6 +49,7 @@ static void usage(FILE *f)
                "      --init                 create a store in --data-dir even if the directory\n"
                "                             is not empty (without it, a directory that has no\n"
                "                             store is used only if it is new or empty)\n"
+               "      --no-web               API only: no web page at / and /docs\n"
                "  -c, --config FILE          config file (default: $BGR_CONFIG if set)\n"
                "  -s, --set KEY=VALUE        set any option below (repeatable)\n"
                "  -h, --help                 show this help\n\n"
@@ -113,6 +114,7 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         O_KEY,
         O_PRIV,
         O_PREC,
+        O_NOWEB,
         O_INIT /* not a setting: a one-time action of this start */
     };
     static const struct option longopts[] = {
@@ -128,20 +130,22 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         {"allow-private-urls", no_argument, NULL, O_PRIV},
         {"precision", required_argument, NULL, O_PREC},
         {"init", no_argument, NULL, O_INIT},
+        {"no-web", no_argument, NULL, O_NOWEB},
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static const char *const keys[] = {
-        "listen",     "data_dir", "public_url", "model_dir",          "model",    "workers",
-        "queue_size", "tls_cert", "tls_key",    "allow_private_urls", "precision"};
+        "listen",     "data_dir", "public_url", "model_dir",          "model",     "workers",
+        "queue_size", "tls_cert", "tls_key",    "allow_private_urls", "precision", "web"};
     int c;
     while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
         if (*nkv >= cap)
             return bgr_cli_usage_error("serve", "too many options");
-        if (c >= O_LISTEN && c <= O_PREC) {
-            kv[(*nkv)++] = (struct flag_kv){keys[c - O_LISTEN], c == O_PRIV ? "true" : optarg};
+        if (c >= O_LISTEN && c <= O_NOWEB) {
+            const char *v = c == O_PRIV ? "true" : c == O_NOWEB ? "false" : optarg;
+            kv[(*nkv)++] = (struct flag_kv){keys[c - O_LISTEN], v};
         } else if (c == O_INIT) {
             *init = true;
         } else if (c == 's') {
@@ -259,7 +263,7 @@ int bgr_cmd_serve(int argc, char **argv)
     api.metrics = metrics;
     api.cfg = &cfg;
     size_t nroutes;
-    const struct bgr_http_route *routes = bgr_api_routes(&nroutes);
+    const struct bgr_http_route *routes = bgr_api_routes_for(cfg.web, &nroutes);
     struct bgr_http_config hc = {
         .listen = cfg.listen,
         .tls_cert_pem = cert,
@@ -293,6 +297,9 @@ int bgr_cmd_serve(int argc, char **argv)
     printf("bgremover: serving on %s (port %u), public URL %s\n", where,
            (unsigned)bgr_http_server_port(http), api.public_url);
     fflush(stdout);
+    if (cfg.web)
+        bgr_log(BGR_LOG_INFO, "web page at %s/ (API reference at %s/docs)", api.public_url,
+                api.public_url);
 
     double t0 = bgr_now_sec();
     struct bgr_model_opts mo = {

@@ -181,6 +181,51 @@ int bgr_store_image_get(struct bgr_store *s, const char *id, const char *account
     return 0;
 }
 
+int bgr_store_images_list(struct bgr_store *s, const char *account_id, const char *batch_id,
+                          const struct bgr_image_cursor *after, int64_t now_ms,
+                          struct bgr_image *out, int max, int *n, bool *more, struct bgr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int count = 0, rc;
+    bool older = false;
+    BGR_ASSERT(max >= 1 && max <= 1000);
+    /* images_account_day narrows to the account; the sort is over its live
+     * results only, which retention keeps bounded. */
+    sqlite3 *db = bgr_st_acquire(s);
+    rc = bgr_st_prepare(db,
+                        "SELECT " IMAGE_COLS " FROM images WHERE account_id = ?1"
+                        " AND deleted_at = 0 AND expires_at > ?2 AND (?3 = '' OR batch_id = ?3)"
+                        " AND (?4 < 0 OR created_at < ?4 OR (created_at = ?4 AND id < ?5))"
+                        " ORDER BY created_at DESC, id DESC LIMIT ?6",
+                        &st, err);
+    if (rc)
+        goto done;
+    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_text(st, 3, batch_id ? batch_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, after ? after->created_at_ms : -1);
+    sqlite3_bind_text(st, 5, after ? after->id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, max + 1); /* one more than asked: is there a next page? */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == max) {
+            older = true;
+            break;
+        }
+        read_image(st, &out[count++]);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        rc = bgr_st_fail(db, err, "list images");
+        goto done;
+    }
+    rc = 0;
+    *n = count;
+    *more = older;
+done:
+    sqlite3_finalize(st);
+    bgr_st_release(s, db);
+    return rc;
+}
+
 bool bgr_st_remove_result(struct bgr_store *s, const char *rel)
 {
     char *path = NULL;

@@ -363,6 +363,22 @@ int bgr_store_image_get(struct bgr_store *s, const char *id, const char *account
  * file. Unknown, another account's, already deleted or expired: BGR_ENOT_FOUND. */
 int bgr_store_image_delete(struct bgr_store *s, const char *account_id, const char *id,
                            int64_t now_ms, struct bgr_image *out, struct bgr_error *err);
+/* Where a listing of results resumes: strictly older than this (created_at,
+ * then id, both descending). */
+struct bgr_image_cursor {
+    int64_t created_at_ms;
+    char id[BGR_ID_MAX];
+};
+/* Lists account_id's live results (not deleted, not expired at now_ms),
+ * newest first (created_at, then id, descending), optionally only those of
+ * batch_id (NULL or "" = all), starting after *after (NULL = the newest).
+ * Fills out[0..*n) with at most max (1..1000) and sets *more when older ones
+ * follow. Errors: BGR_EIO. */
+int bgr_store_images_list(struct bgr_store *s, const char *account_id, const char *batch_id,
+                          const struct bgr_image_cursor *after, int64_t now_ms,
+                          struct bgr_image *out, int max, int *n, bool *more,
+                          struct bgr_error *err);
+
 /* Removes the files of results expired at now_ms (and of deleted results
  * whose file removal failed) and marks them purged; *n_purged (may be
  * NULL) counts them. At most `limit` per call (0 = 500). */

@@ -170,6 +170,8 @@ BGR_TEST(route_table)
         {BGR_HTTP_GET, "/v1/batch/batch_1", "batch_get", true},
         {BGR_HTTP_GET, "/v1/account", "account", true},
         {BGR_HTTP_GET, "/v1/usage", "usage", true},
+        {BGR_HTTP_GET, "/v1/images", "images_list", true},
+        {BGR_HTTP_GET, "/v1/images/img_1", "image_get", true},
         {BGR_HTTP_DELETE, "/v1/images/img_1", "image_delete", true},
         {BGR_HTTP_GET, "/v1/results/img_1.png", "result", false},
         {BGR_HTTP_GET, "/v1/openapi.json", "openapi", false},
@@ -178,6 +180,9 @@ BGR_TEST(route_table)
         {BGR_HTTP_GET, "/metrics", "metrics", false},
         {BGR_HTTP_POST, "/v1.0/removebg", "removebg", true},
         {BGR_HTTP_GET, "/v1.0/account", "removebg_account", true},
+        {BGR_HTTP_GET, "/", "web", false},
+        {BGR_HTTP_GET, "/docs", "web_docs", false},
+        {BGR_HTTP_GET, "/web/app.mjs", "web_asset", false},
     };
     for (size_t i = 0; i < BGR_ARRAY_LEN(want); i++) {
         const struct bgr_http_route *m =
@@ -189,7 +194,42 @@ BGR_TEST(route_table)
     BGR_CHECK_EQ_INT(n, BGR_ARRAY_LEN(want));
     BGR_CHECK(bgr_api_openapi_json_len > 100);
     BGR_CHECK(bgr_api_openapi_json[bgr_api_openapi_json_len] == '\0');
+
+    /* --no-web: the same table without the web page's three routes, so they
+     * are 404 like any unknown path (not 405) and /v1 is unchanged. */
+    size_t n_api;
+    const struct bgr_http_route *r2 = bgr_api_routes_for(false, &n_api);
+    BGR_CHECK(r2 == r);
+    BGR_CHECK_EQ_INT(n_api, n - 3);
+    for (size_t i = 0; i < BGR_ARRAY_LEN(want); i++) {
+        const struct bgr_http_route *m = bgr_http_route_match(r2, n_api, want[i].m, want[i].path,
+                                                              &a, params, &np, &status, &allowed);
+        bool web = strncmp(want[i].name, "web", 3) == 0;
+        BGR_CHECK((m == NULL) == web);
+        if (web)
+            BGR_CHECK_EQ_INT(status, 404);
+    }
     bgr_arena_release(&a);
+}
+
+BGR_TEST(web_files)
+{
+    /* The page's files are embedded, each once, with the SHA-256 of its bytes. */
+    static const char *const need[] = {"index.html", "docs.html", "app.mjs", "lib.mjs",
+                                       "docs.mjs",   "style.css", "icon.svg"};
+    for (size_t i = 0; i < BGR_ARRAY_LEN(need); i++) {
+        const struct api_web_file *f = api_web_find(need[i]);
+        BGR_REQUIRE(f != NULL);
+        BGR_CHECK(f->len > 100);
+        BGR_CHECK_EQ_INT(strlen(f->sha256), 64);
+        BGR_CHECK(f->data[f->len] == '\0');
+    }
+    BGR_CHECK(api_web_find("../index.html") == NULL);
+    BGR_CHECK(api_web_find("") == NULL);
+    BGR_CHECK(api_web_find(NULL) == NULL);
+    for (size_t i = 0; i < api_web_nfiles; i++)
+        for (size_t j = i + 1; j < api_web_nfiles; j++)
+            BGR_CHECK(strcmp(api_web_files[i].name, api_web_files[j].name) != 0);
 }
 
 BGR_TEST_MAIN()
