@@ -14,7 +14,17 @@ struct api_ctx {
     bool admitted; /* and the request passed the rate limits: it is recorded */
     struct bgr_account acct;
     struct bgr_rate_status rate;
+    const char *idem_key; /* the Idempotency-Key this request holds (claimed), or NULL */
 };
+
+/* Idempotency-Key (idem.c) on the routes that do work. At the handler's
+ * start: true when the request should run (no key, or the key is claimed
+ * for it); false when resp already holds the answer (the first answer
+ * replayed, 409, or 400 for a malformed key). */
+bool api_idem_begin(struct bgr_api *api, struct bgr_http_req *req, struct bgr_http_resp *resp);
+/* From the finish hook, once the answer is final: remembers a success for
+ * the key's retries, or forgets the key so that a retry runs again. */
+void api_idem_end(struct bgr_api *api, struct bgr_http_req *req, const struct bgr_http_resp *resp);
 
 static inline struct api_ctx *api_ctx_of(struct bgr_http_req *req)
 {

@@ -110,6 +110,8 @@ void api_batch_create(void *app, struct bgr_http_req *req, struct bgr_http_resp 
     size_t n = 0;
     int rc;
 
+    if (!api_idem_begin(api, req, resp))
+        return; /* answered: replayed, or the key refused */
     if (strcmp(bgr_http_req_mime(req), "application/json") != 0) {
         rc = bgr_error_set(&e, BGR_EUNSUPPORTED_FORMAT, "Content-Type must be application/json");
         goto fail;

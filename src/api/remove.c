@@ -250,6 +250,8 @@ void api_remove(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
     uint8_t *decoded = NULL;
     size_t max = ctx->acct.plan.max_bytes > 0 ? (size_t)ctx->acct.plan.max_bytes : SIZE_MAX;
 
+    if (!api_idem_begin(api, req, resp))
+        return; /* answered: replayed, or the key refused */
     int rc = api_remove_parse(&req->arena, bgr_http_req_header(req, "Content-Type"), req->body.data,
                               req->body.len, max, &p, &root, &decoded, &e);
     if (rc)

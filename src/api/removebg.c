@@ -379,6 +379,8 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
     struct bgr_image img = {0};
     struct bgr_buf out = {0};
     size_t max = ctx->acct.plan.max_bytes > 0 ? (size_t)ctx->acct.plan.max_bytes : SIZE_MAX;
+    if (!api_idem_begin(api, req, resp))
+        return; /* answered: replayed, or the key refused */
     int rc =
         rbg_parse_request(&req->arena, bgr_http_req_header(req, "Content-Type"),
                           bgr_http_req_mime(req), req->body.data, req->body.len, &r, &root, &e);

@@ -106,6 +106,16 @@ static void map_err(int err, int *status, const char **code, const char **title)
         *code = "resolution_too_high";
         *title = "Input image has too many pixels";
         return;
+    case BGR_EIDEMPOTENCY_KEY_REUSED:
+        *status = 409;
+        *code = "idempotency_key_reused";
+        *title = "Idempotency key reused";
+        return;
+    case BGR_EIDEMPOTENCY_KEY_IN_PROGRESS:
+        *status = 409;
+        *code = "idempotency_key_in_progress";
+        *title = "Idempotency key in progress";
+        return;
     case BGR_ESERVICE_BUSY:
         *status = 503;
         *code = "service_unavailable";

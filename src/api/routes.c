@@ -188,6 +188,7 @@ void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *r
         api_removebg_reshape(req, resp);
     if (!ctx || !ctx->authed)
         return;
+    api_idem_end(api, req, resp); /* the final answer, before the rate headers */
     if (ctx->admitted) {
         char label[64];
         struct bgr_error e = {0};

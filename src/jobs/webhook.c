@@ -213,6 +213,10 @@ void *bgr_jobs_sweeper_main(void *arg)
                 bgr_log(BGR_LOG_ERROR, "sweeper: %s", e.msg);
             else if (n)
                 bgr_log(BGR_LOG_INFO, "sweeper: removed %d orphaned files", n);
+            /* idempotency keys past their 24 hours (claims read expired
+             * rows as absent: this only keeps the table small) */
+            if (bgr_store_idem_sweep(j->store, bgr_wall_ms(), &n, &e) != 0)
+                bgr_log(BGR_LOG_ERROR, "sweeper: %s", e.msg);
         }
     } while (bg_wait(j, j->cfg.sweep_interval_ms, false));
     return NULL;

@@ -632,6 +632,7 @@ static const char *const delete_sql[] = {
     "DELETE FROM daily_counts WHERE account_id = ?1",
     "DELETE FROM outbox WHERE account_id = ?1",
     "DELETE FROM credit_grants WHERE account_id = ?1",
+    "DELETE FROM idempotency WHERE account_id = ?1",
     "DELETE FROM accounts WHERE id = ?1",
 };
 

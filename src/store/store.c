@@ -104,6 +104,13 @@ static const char *const migrations[] = {
     "CREATE TABLE credit_grants(id INTEGER PRIMARY KEY, account_id TEXT NOT NULL,"
     " month INTEGER NOT NULL, amount INTEGER NOT NULL, created_at INTEGER NOT NULL);"
     "CREATE INDEX credit_grants_account ON credit_grants(account_id, month);",
+    /* 6: idempotency keys (idem.c): the request's fingerprint and, once it
+     * succeeded, its answer, for 24 hours */
+    "CREATE TABLE idempotency(account_id TEXT NOT NULL, key TEXT NOT NULL,"
+    " fingerprint BLOB NOT NULL, state INTEGER NOT NULL, claimed_at INTEGER NOT NULL,"
+    " status INTEGER NOT NULL, content_type TEXT NOT NULL, headers TEXT NOT NULL, body BLOB,"
+    " expires_at INTEGER NOT NULL, PRIMARY KEY(account_id, key)) WITHOUT ROWID;"
+    "CREATE INDEX idempotency_expiry ON idempotency(expires_at);",
 };
 
 int bgr_store_schema_version(void)

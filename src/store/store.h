@@ -275,6 +275,46 @@ int bgr_store_credits_exact(struct bgr_store *s, const struct bgr_account *acct,
 int bgr_store_err_credits_spent(const struct bgr_account *acct, int64_t now_ms,
                                 struct bgr_error *err);
 
+/* ---- idempotency keys ----------------------------------------------------
+ * A client's Idempotency-Key on a POST that does work: a retry with the same
+ * key and the same request (fingerprint: a SHA-256 the API layer computes)
+ * within BGR_IDEM_TTL_MS gets the first answer again and runs nothing; the
+ * same key with another request is refused. One row per (account, key). */
+#define BGR_IDEM_TTL_MS (24LL * 3600 * 1000)
+enum bgr_idem_state {
+    BGR_IDEM_NEW,         /* claimed: run the request, then complete or release */
+    BGR_IDEM_REPLAY,      /* done before: *replay holds the answer */
+    BGR_IDEM_REUSED,      /* the key was used for another request */
+    BGR_IDEM_IN_PROGRESS, /* the same request is running now (claimed under lease_ms ago) */
+};
+/* A remembered answer. Owned: release with bgr_idem_response_release. */
+struct bgr_idem_response {
+    int status;
+    char content_type[80];
+    char *headers; /* "Name: value\n" lines */
+    uint8_t *body;
+    size_t len;
+};
+void bgr_idem_response_release(struct bgr_idem_response *r);
+/* Decides, in one write transaction, what a request with this key may do
+ * (*state). A row past its expiry counts as absent; a running row claimed
+ * lease_ms or more ago (its process died) is taken over as NEW. *replay is
+ * set only for BGR_IDEM_REPLAY. Errors: BGR_EIO. */
+int bgr_store_idem_claim(struct bgr_store *s, const char *account_id, const char *key,
+                         const uint8_t fingerprint[32], int64_t now_ms, int64_t lease_ms,
+                         enum bgr_idem_state *state, struct bgr_idem_response *replay,
+                         struct bgr_error *err);
+/* The claimed request succeeded: remember its answer for BGR_IDEM_TTL_MS. */
+int bgr_store_idem_complete(struct bgr_store *s, const char *account_id, const char *key,
+                            int64_t now_ms, const struct bgr_idem_response *r,
+                            struct bgr_error *err);
+/* The claimed request failed: forget the key, so a retry runs again. */
+int bgr_store_idem_release(struct bgr_store *s, const char *account_id, const char *key,
+                           struct bgr_error *err);
+/* Removes expired keys; *n_removed may be NULL. */
+int bgr_store_idem_sweep(struct bgr_store *s, int64_t now_ms, int *n_removed,
+                         struct bgr_error *err);
+
 /* Records one authenticated request that was admitted (passed rate_hit):
  * route like "POST /v1/remove", the HTTP status sent, duration in ms.
  * These rows are api_calls and /v1/usage "requests". */

@@ -1260,4 +1260,68 @@ BGR_TEST(account_delete_removes_everything)
     free(dir);
 }
 
+/* Idempotency keys: claim, replay, reuse, in progress, abandoned claims,
+ * release, expiry. */
+BGR_TEST(idempotency_keys)
+{
+    char *dir = tmp_dir();
+    struct bgr_store *s = open_store(dir);
+    struct bgr_error e = {0};
+    struct bgr_account a, b;
+    enum bgr_idem_state st;
+    struct bgr_idem_response r = {0};
+    uint8_t fp1[32], fp2[32];
+    int64_t now = t0(), lease = 600000;
+    int n = 0;
+    BGR_REQUIRE(s);
+    memset(fp1, 1, sizeof fp1);
+    memset(fp2, 2, sizeof fp2);
+    BGR_REQUIRE(bgr_store_account_create(s, "i@example.com", "pro", now, &a, &e) == 0);
+    BGR_REQUIRE(bgr_store_account_create(s, "j@example.com", "pro", now, &b, &e) == 0);
+
+    BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k1", fp1, now, lease, &st, &r, &e) == 0);
+    BGR_CHECK_EQ_INT(st, BGR_IDEM_NEW);
+    /* while it runs: the same request waits, another is refused */
+    BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k1", fp1, now + 5, lease, &st, &r, &e) == 0);
+    BGR_CHECK_EQ_INT(st, BGR_IDEM_IN_PROGRESS);
+    BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k1", fp2, now + 5, lease, &st, &r, &e) == 0);
+    BGR_CHECK_EQ_INT(st, BGR_IDEM_REUSED);
+    /* keys are per account */
+    BGR_REQUIRE(bgr_store_idem_claim(s, b.id, "k1", fp2, now + 5, lease, &st, &r, &e) == 0);
+    BGR_CHECK_EQ_INT(st, BGR_IDEM_NEW);
+
+    struct bgr_idem_response done = {.status = 200, .headers = "X-A: 1\n", .body = (uint8_t *)"{}",
+                                      .len = 2};
+    snprintf(done.content_type, sizeof done.content_type, "application/json");
+    BGR_REQUIRE(bgr_store_idem_complete(s, a.id, "k1", now + 10, &done, &e) == 0);
+    BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k1", fp1, now + 20, lease, &st, &r, &e) == 0);
+    BGR_CHECK_EQ_INT(st, BGR_IDEM_REPLAY);
+    BGR_CHECK_EQ_INT(r.status, 200);
+    BGR_CHECK_STR(r.content_type, "application/json");
+    BGR_CHECK_STR(r.headers, "X-A: 1\n");
+    BGR_CHECK(r.len == 2 && memcmp(r.body, "{}", 2) == 0);
+    bgr_idem_response_release(&r);
+    BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k1", fp2, now + 20, lease, &st, &r, &e) == 0);
+    BGR_CHECK_EQ_INT(st, BGR_IDEM_REUSED);
+
+    /* a failed request gives its key back */
+    BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k2", fp1, now, lease, &st, &r, &e) == 0);
+    BGR_REQUIRE(bgr_store_idem_release(s, a.id, "k2", &e) == 0);
+    BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k2", fp2, now + 1, lease, &st, &r, &e) == 0);
+    BGR_CHECK_EQ_INT(st, BGR_IDEM_NEW);
+    /* a claim whose process died is taken over after the lease */
+    BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k2", fp2, now + 1 + lease, lease, &st, &r, &e) ==
+                0);
+    BGR_CHECK_EQ_INT(st, BGR_IDEM_NEW);
+    /* after 24 hours a key is free again, and the sweeper removes it */
+    int64_t later = now + 20 + BGR_IDEM_TTL_MS + 1;
+    BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k1", fp2, later, lease, &st, &r, &e) == 0);
+    BGR_CHECK_EQ_INT(st, BGR_IDEM_NEW);
+    BGR_REQUIRE(bgr_store_idem_sweep(s, later + BGR_IDEM_TTL_MS + lease, &n, &e) == 0);
+    BGR_CHECK_EQ_INT(n, 3);
+    bgr_store_close(s);
+    rm_rf(dir);
+    free(dir);
+}
+
 BGR_TEST_MAIN()
