@@ -458,7 +458,9 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
         resp->retry_after_s = 5;
         goto fail;
     }
-    struct rbg_render_ctx rctx = {.opts = &r.o};
+    struct rbg_render_ctx rctx = {.bg_image = r.o.bg_image, .bg_image_len = r.o.bg_image_len};
+    /* the buffer fits every option set: a failure is our bug */
+    BGR_ASSERT(rbg_opts_to_spec(&r.o, rctx.spec, sizeof rctx.spec) == 0);
     struct bgr_remove_req rr = {
         .acct = &ctx->acct,
         .data = r.file,

@@ -139,8 +139,24 @@ struct rbg_outcome {
     const char *code;           /* remove.bg error code of a render failure, or NULL */
 };
 
+/* ---- the job's spec (removebg_spec.c) ---- */
+
+/* The whole of an rbg_opts but its borrowed background bytes, as one text
+ * value ("v=1;size=0;..."): what a render job carries, so a worker in any
+ * process renders exactly what was asked. to_spec: 0, or -1 when n is too
+ * small (RBG_SPEC_MAX always fits). from_spec: starts from rbg_opts_init;
+ * anything malformed or unknown is BGR_EINVALID_PARAMETER and leaves *out
+ * untouched; bg_image is NULL in the result. */
+#define RBG_SPEC_MAX 512
+int rbg_opts_to_spec(const struct rbg_opts *o, char *out, size_t n);
+int rbg_opts_from_spec(const char *spec, struct rbg_opts *out, struct bgr_error *err);
+
+/* What a render job carries: the spec, the background image's bytes
+ * (borrowed until the render ends), and room for its outcome. */
 struct rbg_render_ctx {
-    const struct rbg_opts *opts;
+    char spec[RBG_SPEC_MAX];
+    const uint8_t *bg_image;
+    size_t bg_image_len;
     struct rbg_outcome out;
 };
 

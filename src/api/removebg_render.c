@@ -439,7 +439,8 @@ int rbg_render(void *vctx, struct bgr_model *model, const void *data, size_t len
                const struct bgr_decode_limits *lim, struct bgr_result *res, struct bgr_error *err)
 {
     struct rbg_render_ctx *ctx = vctx;
-    const struct rbg_opts *o = ctx->opts;
+    struct rbg_opts opts;
+    const struct rbg_opts *o = &opts;
     struct bgr_pixels pix = {0}, tmp = {0}, canvas = {0}, bg = {0};
     struct bgr_image_info info;
     uint8_t *matte = NULL;
@@ -448,6 +449,12 @@ int rbg_render(void *vctx, struct bgr_model *model, const void *data, size_t len
 
     if (!model)
         return bgr_error_set(err, BGR_EINTERNAL, "the remove.bg route needs the model");
+    if ((rc = rbg_opts_from_spec(ctx->spec, &opts, err)) != 0) {
+        bgr_error_prefix(err, "render");
+        return BGR_EINTERNAL; /* written by rbg_opts_to_spec: never the client's fault */
+    }
+    opts.bg_image = ctx->bg_image;
+    opts.bg_image_len = ctx->bg_image_len;
     struct bgr_image_limits il = {lim ? lim->max_pixels : 0, lim ? lim->max_side : 0};
     rc = bgr_image_decode(data, len, &il, &pix, &info, err);
     if (rc) {

@@ -199,4 +199,87 @@ BGR_TEST(zip_two_stored_entries)
     g_free(z);
 }
 
+/* The render job's spec: every field survives the trip (see
+ * removebg_spec.c), and a bad spec is refused, leaving the output alone. */
+static void check_spec_round_trip(const struct rbg_opts *o)
+{
+    char spec[RBG_SPEC_MAX];
+    struct rbg_opts back;
+    struct bgr_error e = {0};
+    BGR_REQUIRE(rbg_opts_to_spec(o, spec, sizeof spec) == 0);
+    memset(&back, 0x5a, sizeof back);
+    BGR_REQUIRE(rbg_opts_from_spec(spec, &back, &e) == 0);
+    BGR_CHECK(back.bg_image == NULL && back.bg_image_len == 0);
+    back.bg_image = o->bg_image;
+    back.bg_image_len = o->bg_image_len;
+    if (memcmp(o, &back, sizeof back) != 0)
+        fprintf(stderr, "  lost in: %s\n", spec);
+    BGR_CHECK(memcmp(o, &back, sizeof back) == 0);
+}
+
+BGR_TEST(spec_round_trip)
+{
+    struct rbg_opts o;
+    rbg_opts_init(&o);
+    check_spec_round_trip(&o);
+    o.size = RBG_SIZE_50MP;
+    snprintf(o.type, sizeof o.type, "product");
+    o.type_level = 3;
+    o.format = RBG_FMT_ZIP;
+    o.has_roi = true;
+    o.roi[0] = (struct rbg_len){0.1, true};
+    o.roi[1] = (struct rbg_len){12, false};
+    o.roi[2] = (struct rbg_len){99.5, true};
+    o.roi[3] = (struct rbg_len){1.0 / 3.0, false};
+    o.crop = true;
+    o.has_margin = true;
+    o.margin[0] = (struct rbg_len){30, false};
+    o.margin[1] = (struct rbg_len){10, true};
+    o.margin[2] = (struct rbg_len){0, false};
+    o.margin[3] = (struct rbg_len){2.25, true};
+    o.scale_pct = 55;
+    o.has_position = true;
+    o.pos_x = 0.123456789012345678;
+    o.pos_y = 1;
+    o.alpha_only = true;
+    o.has_bg_color = true;
+    o.bg[0] = 1;
+    o.bg[1] = 0xfe;
+    o.bg[2] = 0x80;
+    o.bg[3] = 0x7f;
+    o.semitransparency = false;
+    o.add_shadow = true;
+    o.shadow_opacity = 100;
+    o.bg_image = (const uint8_t *)"x";
+    o.bg_image_len = 1;
+    check_spec_round_trip(&o);
+}
+
+BGR_TEST(spec_refuses_bad_text)
+{
+    static const char *const bad[] = {
+        "",
+        "size=0",
+        "v=2;size=0",
+        "v=1;size=9",
+        "v=1;nope=1",
+        "v=1;crop",
+        "v=1;roi=1,2,3",
+        "v=1;bg=12345",
+        "v=1;scale=101",
+        "v=1;;",
+        "v=1;position=0.5",
+        "v=1;type="
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct rbg_opts o, before;
+        struct bgr_error e = {0};
+        memset(&o, 0x33, sizeof o);
+        before = o;
+        BGR_CHECK_EQ_INT(rbg_opts_from_spec(bad[i], &o, &e), BGR_EINVALID_PARAMETER);
+        BGR_CHECK(memcmp(&o, &before, sizeof o) == 0);
+    }
+}
+
 BGR_TEST_MAIN()
