@@ -322,7 +322,7 @@ int bgr_cmd_accounts(int argc, char **argv)
     sargc = argc - 1;
     sargv = argv + 1;
     optind = 0; /* a fresh getopt scan of the subcommand's arguments */
-    while ((c = getopt_long(sargc, sargv, ":hy", opts, NULL)) != -1) {
+    while ((c = getopt_long(sargc, sargv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case O_EMAIL:
             email = optarg;
@@ -342,9 +342,6 @@ int bgr_cmd_accounts(int argc, char **argv)
             if (parse_credits(optarg, c == O_SET ? 0 : 1, &credits))
                 return bgr_cli_usage_error(CMD, "--%s: '%s' is not a whole number from %d to %lld",
                                            credit_op, optarg, c == O_SET ? 0 : 1, CREDITS_MAX);
-            break;
-        case 'y':
-            c = O_YES;
             break;
         case O_ROTATE:
         case O_NOHEADER:

@@ -158,6 +158,22 @@ expect "delete twice" 1 "no account '$ANN'" "$BIN" accounts delete "$ANN" --yes 
 expect "the e-mail is free again" 0 "" \
     "$BIN" accounts create --email ann@example.com --plan free --data-dir "$D"
 
+# on a terminal (script(1) gives it one) delete asks for the account id
+if command -v script >/dev/null; then
+    expect "account for the prompt" 0 "" "$BIN" accounts create --email tty@example.com \
+        --plan free --data-dir "$D"
+    TTY=$(out_line 1)
+    printf 'no\n' | script -qec "'$BIN' accounts delete $TTY --data-dir '$D'" /dev/null \
+        >"$T/out" 2>&1
+    check "a wrong answer deletes nothing" sh -c "grep -q 'Type the account id' '$T/out' &&
+        grep -q 'not confirmed; nothing was deleted' '$T/out' &&
+        '$BIN' accounts show $TTY --data-dir '$D' >/dev/null 2>&1"
+    printf '%s\n' "$TTY" | script -qec "'$BIN' accounts delete $TTY --data-dir '$D'" /dev/null \
+        >"$T/out" 2>&1
+    check "typing the id deletes" sh -c "grep -q 'deleted $TTY' '$T/out' &&
+        ! '$BIN' accounts show $TTY --data-dir '$D' >/dev/null 2>&1"
+fi
+
 # ---- version: oneDNN's real build information ----------------------------------------
 expect "version" 0 "" "$BIN" version
 check "oneDNN line" grep -Eq "^oneDNN [0-9]+\.[0-9]+\.[0-9]+ \(.* runtime, .* on this CPU" "$T/out"
