@@ -248,6 +248,57 @@ static int cmd_credits(struct bgr_store *s, const char *id, const char *op, int6
     return BGR_EXIT_OK;
 }
 
+static int cmd_webhook_secret(struct bgr_store *s, const char *id, bool rotate)
+{
+    struct bgr_account a;
+    struct bgr_error e = {0};
+    char secret[BGR_SECRET_MAX];
+    if (rotate ? bgr_store_account_rotate_secret(s, id, secret, &e)
+               : bgr_store_account_get(s, id, &a, &e)) {
+        bgr_cli_error(CMD, "%s", e.msg);
+        return BGR_EXIT_FAIL;
+    }
+    printf("%s\n", rotate ? secret : a.webhook_secret);
+    return BGR_EXIT_OK;
+}
+
+static bool known_plan(const char *name);
+
+/* The one subcommand that may create the store (the first account of a
+ * new installation is one command); it says so when it does. */
+static int cmd_create(const char *dir, const char *email, const char *plan)
+{
+    struct bgr_store *s = NULL;
+    struct bgr_account a;
+    struct bgr_error e = {0}, e2 = {0};
+    int rc;
+    if (!email || !plan)
+        return bgr_cli_usage_error(CMD, "create needs --email and --plan");
+    if (!known_plan(plan)) /* before the store exists: a bad plan creates nothing */
+        return bgr_cli_usage_error(CMD, "--plan: '%s' is not free, pro or enterprise", plan);
+    if ((rc = bgr_cli_store_open(CMD, dir, true, &s)))
+        return rc;
+    if (bgr_store_account_find_email(s, email, &a, &e) == 0) {
+        bgr_cli_error(CMD,
+                      "an account with e-mail %s exists already: %s (e-mails are unique,"
+                      " compared without case)",
+                      a.email, a.id);
+        rc = BGR_EXIT_FAIL;
+    } else if (bgr_store_account_create(s, email, plan, bgr_wall_ms(), &a, &e) != 0) {
+        bgr_cli_error(CMD, "%s", e.msg);
+        /* A bad address is a usage error; an e-mail taken meanwhile (by
+         * another process, after the check above) is not. */
+        rc = e.code == BGR_EINVALID_PARAMETER && bgr_store_account_find_email(s, email, &a, &e2)
+                 ? BGR_EXIT_USAGE
+                 : BGR_EXIT_FAIL;
+    } else {
+        fprintf(stderr, "created account for %s on plan %s\n", a.email, a.plan.name);
+        printf("%s\n", a.id);
+    }
+    bgr_store_close(s);
+    return rc;
+}
+
 /* ---- parsing -------------------------------------------------------------- */
 
 static bool known_plan(const char *name)
@@ -322,7 +373,7 @@ int bgr_cmd_accounts(int argc, char **argv)
     sargc = argc - 1;
     sargv = argv + 1;
     optind = 0; /* a fresh getopt scan of the subcommand's arguments */
-    while ((c = getopt_long(sargc, sargv, ":hy", opts, NULL)) != -1) {
+    while ((c = getopt_long(sargc, sargv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case O_EMAIL:
             email = optarg;
@@ -342,9 +393,6 @@ int bgr_cmd_accounts(int argc, char **argv)
             if (parse_credits(optarg, c == O_SET ? 0 : 1, &credits))
                 return bgr_cli_usage_error(CMD, "--%s: '%s' is not a whole number from %d to %lld",
                                            credit_op, optarg, c == O_SET ? 0 : 1, CREDITS_MAX);
-            break;
-        case 'y':
-            c = O_YES;
             break;
         case O_ROTATE:
         case O_NOHEADER:
@@ -372,36 +420,8 @@ int bgr_cmd_accounts(int argc, char **argv)
     if (npos != subs[si].npos || (given & ~(subs[si].allowed | BIT(O_DATA))))
         return bgr_cli_usage_error(CMD, "usage: accounts %s [--data-dir DIR]", subs[si].what);
 
-    if (strcmp(sub, "create") == 0) {
-        struct bgr_account a;
-        if (!email || !plan)
-            return bgr_cli_usage_error(CMD, "create needs --email and --plan");
-        if (!known_plan(plan)) /* before the store exists: a bad plan creates nothing */
-            return bgr_cli_usage_error(CMD, "--plan: '%s' is not free, pro or enterprise", plan);
-        if ((rc = bgr_cli_store_open(CMD, dir, true, &s)))
-            return rc;
-        if (bgr_store_account_find_email(s, email, &a, &e) == 0) {
-            bgr_cli_error(CMD,
-                          "an account with e-mail %s exists already: %s (e-mails are unique,"
-                          " compared without case)",
-                          a.email, a.id);
-            rc = BGR_EXIT_FAIL;
-        } else if (bgr_store_account_create(s, email, plan, bgr_wall_ms(), &a, &e) != 0) {
-            struct bgr_error e2 = {0};
-            bgr_cli_error(CMD, "%s", e.msg);
-            /* A bad address is a usage error; an e-mail taken meanwhile (by
-             * another process, after the check above) is not. */
-            rc = e.code == BGR_EINVALID_PARAMETER &&
-                         bgr_store_account_find_email(s, email, &a, &e2) != 0
-                     ? BGR_EXIT_USAGE
-                     : BGR_EXIT_FAIL;
-        } else {
-            fprintf(stderr, "created account for %s on plan %s\n", a.email, a.plan.name);
-            printf("%s\n", a.id);
-        }
-        bgr_store_close(s);
-        return rc;
-    }
+    if (strcmp(sub, "create") == 0)
+        return cmd_create(dir, email, plan);
     if ((rc = bgr_cli_store_open(CMD, dir, false, &s)))
         return rc;
     if (strcmp(sub, "list") == 0) {
@@ -421,16 +441,7 @@ int bgr_cmd_accounts(int argc, char **argv)
             printf("%s %s\n", pos[0], pos[1]);
         }
     } else if (strcmp(sub, "webhook-secret") == 0) {
-        struct bgr_account a;
-        char secret[BGR_SECRET_MAX];
-        bool rotate = given & BIT(O_ROTATE);
-        if (rotate ? bgr_store_account_rotate_secret(s, pos[0], secret, &e)
-                   : bgr_store_account_get(s, pos[0], &a, &e)) {
-            bgr_cli_error(CMD, "%s", e.msg);
-            rc = BGR_EXIT_FAIL;
-        } else {
-            printf("%s\n", rotate ? secret : a.webhook_secret);
-        }
+        rc = cmd_webhook_secret(s, pos[0], given & BIT(O_ROTATE));
     } else if (strcmp(sub, "credits") == 0) {
         rc = cmd_credits(s, pos[0], credit_op, credits);
     } else {

@@ -5,7 +5,9 @@
 #
 #   sh admin_test.sh path/to/bgremover
 #
-# The serve checks need the medium model installed (`make test` installs
+# Every serve that should refuse to start runs under `timeout`, so a
+# regression fails instead of serving for ever. The serve checks need the
+# medium model installed (`make test` installs
 # it; serve resolves the model before it opens the store); without it they
 # fail and say so. The last line is "N passed, N failed".
 set -u
@@ -156,6 +158,22 @@ expect "delete twice" 1 "no account '$ANN'" "$BIN" accounts delete "$ANN" --yes 
 expect "the e-mail is free again" 0 "" \
     "$BIN" accounts create --email ann@example.com --plan free --data-dir "$D"
 
+# on a terminal (script(1) gives it one) delete asks for the account id
+if command -v script >/dev/null; then
+    expect "account for the prompt" 0 "" "$BIN" accounts create --email tty@example.com \
+        --plan free --data-dir "$D"
+    TTY=$(out_line 1)
+    printf 'no\n' | script -qec "'$BIN' accounts delete $TTY --data-dir '$D'" /dev/null \
+        >"$T/out" 2>&1
+    check "a wrong answer deletes nothing" sh -c "grep -q 'Type the account id' '$T/out' &&
+        grep -q 'not confirmed; nothing was deleted' '$T/out' &&
+        '$BIN' accounts show $TTY --data-dir '$D' >/dev/null 2>&1"
+    printf '%s\n' "$TTY" | script -qec "'$BIN' accounts delete $TTY --data-dir '$D'" /dev/null \
+        >"$T/out" 2>&1
+    check "typing the id deletes" sh -c "grep -q 'deleted $TTY' '$T/out' &&
+        ! '$BIN' accounts show $TTY --data-dir '$D' >/dev/null 2>&1"
+fi
+
 # ---- version: oneDNN's real build information ----------------------------------------
 expect "version" 0 "" "$BIN" version
 check "oneDNN line" grep -Eq "^oneDNN [0-9]+\.[0-9]+\.[0-9]+ \(.* runtime, .* on this CPU" "$T/out"
@@ -169,7 +187,7 @@ else
     echo x >"$T/notempty/notes.txt"
     expect "serve refuses a non-empty dir without a store" 1 \
         "$T/notempty holds no bgremover store.*--init" \
-        "$BIN" serve --listen 127.0.0.1:0 --data-dir "$T/notempty"
+        timeout 60 "$BIN" serve --listen 127.0.0.1:0 --data-dir "$T/notempty"
     check "nothing created there" test ! -e "$T/notempty/bgremover.db"
 
     # port 0: the printed URL has the port actually bound, and answers
@@ -190,8 +208,12 @@ else
         check "the printed URL answers" sh -c "curl -sf '$URL/healthz' | grep -q ok"
     fi
     # the same port again: the real reason, not a list of guesses
-    expect "address in use" 1 "cannot serve on 127.0.0.1:$PORT: Address already in use" \
-        "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$T/served"
+    if [ -n "$PORT" ] && [ "$PORT" -gt 0 ]; then
+        expect "address in use" 1 "cannot serve on 127.0.0.1:$PORT: Address already in use" \
+            timeout 60 "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$T/served"
+    else
+        bad "address in use" "no port to try"
+    fi
     kill "$SERVE_PID"
     wait "$SERVE_PID" 2>/dev/null
     SERVE_PID=
