@@ -161,34 +161,23 @@ static bool set_field(struct rbg_opts *o, const char *k, const char *v)
     return false;
 }
 
+static int set_field_cb(void *ctx, const char *name, const char *value, struct bgr_error *err)
+{
+    if (!set_field(ctx, name, value))
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER, "bad or unknown %.32s", name);
+    return 0;
+}
+
 int rbg_opts_from_spec(const char *spec, struct rbg_opts *out, struct bgr_error *err)
 {
     struct rbg_opts o;
-    char pair[160];
-    const char *p = spec;
     rbg_opts_init(&o);
     if (!spec || strncmp(spec, "v=1;", 4) != 0)
         return bgr_error_set(err, BGR_EINVALID_PARAMETER,
                              "remove.bg job spec: not a version 1 spec");
-    while (p && *p) {
-        const char *end = strchr(p, ';');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        char *eq;
-        if (len == 0 || len >= sizeof pair)
-            return bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                                 "remove.bg job spec: malformed entry at offset %zu",
-                                 (size_t)(p - spec));
-        memcpy(pair, p, len);
-        pair[len] = 0;
-        eq = strchr(pair, '=');
-        if (!eq)
-            return bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                                 "remove.bg job spec: '%.32s' has no value", pair);
-        *eq = 0;
-        if (!set_field(&o, pair, eq + 1))
-            return bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                                 "remove.bg job spec: bad or unknown %.32s", pair);
-        p = end ? end + 1 : NULL;
+    if (bgr_kv_each(spec, set_field_cb, &o, err)) {
+        bgr_error_prefix(err, "remove.bg job spec");
+        return BGR_EINVALID_PARAMETER;
     }
     *out = o;
     return 0;

@@ -91,6 +91,15 @@ void bgr_random_bytes(void *out, size_t n);
 /* Constant-time comparison of two equal-length byte strings. */
 bool bgr_ct_equal(const void *a, const void *b, size_t n);
 
+/* Calls fn(ctx, name, value, err) for each "name=value" entry of text,
+ * entries joined by ';' (each under 256 bytes): the form of the persisted
+ * option sets. Stops at fn's first non-zero return and returns it; an
+ * empty, too long or '='-less entry is BGR_EINVALID_PARAMETER naming its
+ * offset. An empty text has no entries. */
+int bgr_kv_each(const char *text,
+                int (*fn)(void *ctx, const char *name, const char *value, struct bgr_error *err),
+                void *ctx, struct bgr_error *err);
+
 /* A byte count as a person reads it, in the units the plans are written in
  * (1 MB = 1024 * 1024 bytes, as the plan table's "10 MB"): "10 MB" for a
  * whole number of MB, "10.5 MB", "512 KB", "900 bytes". Returns out. */

@@ -142,6 +142,32 @@ void bgr_hex_encode(const uint8_t *in, size_t n, char *out)
     out[2 * n] = 0;
 }
 
+int bgr_kv_each(const char *text,
+                int (*fn)(void *ctx, const char *name, const char *value, struct bgr_error *err),
+                void *ctx, struct bgr_error *err)
+{
+    char pair[256];
+    for (const char *p = text; p && *p;) {
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *eq;
+        if (len == 0 || len >= sizeof pair)
+            return bgr_error_set(err, BGR_EINVALID_PARAMETER, "malformed entry at offset %zu",
+                                 (size_t)(p - text));
+        memcpy(pair, p, len);
+        pair[len] = 0;
+        eq = strchr(pair, '=');
+        if (!eq)
+            return bgr_error_set(err, BGR_EINVALID_PARAMETER, "'%.32s' has no value", pair);
+        *eq = 0;
+        int rc = fn(ctx, pair, eq + 1, err);
+        if (rc)
+            return rc;
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
 const char *bgr_size_text(uint64_t bytes, char out[32])
 {
     const uint64_t kb = 1024, mb = 1024 * 1024;

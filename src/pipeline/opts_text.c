@@ -73,33 +73,18 @@ static int set_field(struct bgr_output_opts *o, const char *name, const char *va
     return bgr_error_set(err, BGR_EINVALID_PARAMETER, "unknown option '%.32s'", name);
 }
 
+static int set_field_cb(void *ctx, const char *name, const char *value, struct bgr_error *err)
+{
+    return set_field(ctx, name, value, err);
+}
+
 int bgr_output_opts_from_text(const char *text, struct bgr_output_opts *out, struct bgr_error *err)
 {
     struct bgr_output_opts o;
-    char pair[128];
-    const char *p = text;
-
     bgr_output_opts_init(&o);
-    while (p && *p) {
-        const char *end = strchr(p, ';');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        char *eq;
-        if (len == 0 || len >= sizeof(pair))
-            return bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                                 "stored options: malformed entry at offset %zu",
-                                 (size_t)(p - text));
-        memcpy(pair, p, len);
-        pair[len] = 0;
-        eq = strchr(pair, '=');
-        if (!eq)
-            return bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                                 "stored options: '%.32s' has no value", pair);
-        *eq = 0;
-        if (set_field(&o, pair, eq + 1, err)) {
-            bgr_error_prefix(err, "stored options");
-            return BGR_EINVALID_PARAMETER;
-        }
-        p = end ? end + 1 : NULL;
+    if (bgr_kv_each(text, set_field_cb, &o, err)) {
+        bgr_error_prefix(err, "stored options");
+        return BGR_EINVALID_PARAMETER;
     }
     *out = o;
     return 0;

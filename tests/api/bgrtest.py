@@ -34,6 +34,15 @@ def photo(name):
         return f.read()
 
 
+def rss_kib(pid):
+    """Resident memory of a process, from /proc (KiB)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
 def png_size(data):
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")

@@ -18,7 +18,7 @@ import struct
 import unittest
 import zlib
 
-from bgrtest import Server, multipart
+from bgrtest import Server, multipart, rss_kib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRV = None
@@ -40,14 +40,6 @@ def setUpModule():
 def tearDownModule():
     if SRV:
         SRV.cleanup()
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 # ---- image writers --------------------------------------------------------------------------

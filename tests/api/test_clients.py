@@ -20,7 +20,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from bgrtest import Server, multipart
+from bgrtest import Server, multipart, rss_kib
 
 SRV = None
 KEY = None
@@ -53,14 +53,6 @@ ROUTES = {
     "v1": ("/v1/remove", "image_file", "Authorization", "Bearer "),
     "removebg": ("/v1.0/removebg", "image_file", "X-Api-Key", ""),
 }
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def big_path():
