@@ -70,6 +70,13 @@ static int produce(struct bgr_jobs *j, const struct bgr_account *acct, const voi
     m.height = res.height;
     m.original_width = res.original_width;
     m.original_height = res.original_height;
+    m.confidence = res.confidence;
+    if (res.has_subject) {
+        m.subject_x = res.subject.x;
+        m.subject_y = res.subject.y;
+        m.subject_w = res.subject.width;
+        m.subject_h = res.subject.height;
+    }
     m.size_bytes = (int64_t)res.len;
     m.credits = req && req->credits > 0 ? req->credits : 1;
     if (asprintf(&path, "%s/%s", bgr_store_data_dir(j->store), m.path) < 0) {

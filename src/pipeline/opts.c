@@ -21,7 +21,7 @@ void bgr_output_opts_init(struct bgr_output_opts *o)
                                   .mask_only = false,
                                   .crop_margin = 0,
                                   .crop_margin_percent = false,
-                                  .refine = BGR_REFINE_FAST,
+                                  .refine = BGR_REFINE_AUTO,
                                   .decontaminate = true};
 }
 
@@ -66,8 +66,8 @@ int bgr_parse_color(const char *s, struct bgr_color *out, struct bgr_error *err)
         if ((v[i] = bgr_hex_digit(h[i])) < 0)
             goto bad;
     if (n == 3) { /* #RGB: each digit doubled, #f80 = #ff8800 */
-        *out = (struct bgr_color){(uint8_t)(v[0] * 17), (uint8_t)(v[1] * 17),
-                                  (uint8_t)(v[2] * 17), 255};
+        *out = (struct bgr_color){(uint8_t)(v[0] * 17), (uint8_t)(v[1] * 17), (uint8_t)(v[2] * 17),
+                                  255};
     } else {
         *out = (struct bgr_color){(uint8_t)(v[0] * 16 + v[1]), (uint8_t)(v[2] * 16 + v[3]),
                                   (uint8_t)(v[4] * 16 + v[5]),
@@ -139,19 +139,23 @@ int bgr_parse_refine(const char *s, enum bgr_refine *out, struct bgr_error *err)
 {
     static const char *const names[] = {[BGR_REFINE_NONE] = "none",
                                         [BGR_REFINE_FAST] = "fast",
-                                        [BGR_REFINE_FULL] = "full"};
+                                        [BGR_REFINE_FULL] = "full",
+                                        [BGR_REFINE_AUTO] = "auto"};
     for (size_t i = 0; s && i < BGR_ARRAY_LEN(names); i++)
         if (strcasecmp(s, names[i]) == 0) {
             *out = (enum bgr_refine)i;
             return 0;
         }
     return bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                         "invalid refine '%s': expected none, fast or full", shown(s));
+                         "invalid refine '%s': expected auto, none, fast or full", shown(s));
 }
 
 const char *bgr_refine_name(enum bgr_refine r)
 {
-    return r == BGR_REFINE_NONE ? "none" : r == BGR_REFINE_FULL ? "full" : "fast";
+    return r == BGR_REFINE_NONE   ? "none"
+           : r == BGR_REFINE_FULL ? "full"
+           : r == BGR_REFINE_AUTO ? "auto"
+                                  : "fast";
 }
 
 int bgr_parse_bool(const char *s, const char *name, bool *out, struct bgr_error *err)

@@ -76,6 +76,13 @@ static const char *const migrations[] = {
     /* nothing reads usage rows by account and day any more: the index
      * only cost a page write per commit */
     "DROP INDEX usage_account_day;",
+    /* 4: the confidence score and the subject's box of each result
+     * (refine=auto, docs/QUALITY.md); older rows read as unknown */
+    "ALTER TABLE images ADD COLUMN confidence REAL NOT NULL DEFAULT -1;"
+    "ALTER TABLE images ADD COLUMN subject_x INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE images ADD COLUMN subject_y INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE images ADD COLUMN subject_w INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE images ADD COLUMN subject_h INTEGER NOT NULL DEFAULT 0;",
 };
 
 int bgr_store_schema_version(void)
