@@ -464,7 +464,7 @@ static int eval_one(struct bgr_model *model, const struct eval_args *a,
     if (a->pred)
         printf(" %6s %6s", "-", "-");
     else
-        printf(" %6.3f %6s", r->info.confidence, bgr_refine_name(r->info.refine));
+        printf(" %6.3f %4s/%d", r->info.confidence, bgr_refine_name(r->info.refine), r->info.views);
     if (a->verbose && !a->pred) {
         const struct bgr_matte_features *f = &r->info.plain;
         printf("  infer %.0f ms, refine %.1f ms (%.0f ms/MP), total %.0f ms; plain view: "

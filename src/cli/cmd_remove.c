@@ -389,6 +389,7 @@ static void print_json(const char *input, const char *out, const struct bgr_resu
         /* three decimals: more would promise a precision the score lacks */
         json_object_set_new(o, "confidence", json_real(round(res->confidence * 1e3) / 1e3));
         json_object_set_new(o, "refine", json_string(bgr_refine_name(res->refine)));
+        json_object_set_new(o, "model_runs", json_integer(res->views));
         json_object_set_new(
             o, "timings_ms",
             json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "decode",

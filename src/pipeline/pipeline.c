@@ -249,12 +249,14 @@ out:
     return rc;
 }
 
-/* Runs the model on the zoomed-out image and on its mirror image and
- * merges their mean z into output (the mean m of the plain views, changed
+/* Runs the model on the zoomed-out image and (nviews 2) on its mirror image
+ * and merges their mean z into output (the mean m of the plain views, changed
  * in place): (m + z) / 2 where they agree within ZOOM_DISAGREE, max(m, z)
- * where they do not. Two more model runs. */
+ * where they do not. *changed: the mean |m - z| over the pixels either
+ * calls soft or subject, before the merge. One or two more model runs. */
 static int predict_zoomed(struct bgr_model *model, const struct bgr_pixels *pix, int iw, int ih,
-                          float *output, int ow, int oh, struct bgr_error *err)
+                          float *output, int ow, int oh, int nviews, double *changed,
+                          struct bgr_error *err)
 {
     size_t in_n = (size_t)3 * (size_t)iw * (size_t)ih, out_n = (size_t)ow * (size_t)oh;
     int cw = (int)lround(iw / (1.0 + 2.0 * ZOOM_PAD));
@@ -274,14 +276,24 @@ static int predict_zoomed(struct bgr_model *model, const struct bgr_pixels *pix,
     if (rc)
         goto out;
     add_cropped(out, ow, oh, iw, ih, x0, y0, cw, ch, acc);
-    mirror_rows(tensor, 3, iw, ih);
-    rc = bgr_model_run(model, tensor, in_n, out, out_n, err);
-    if (rc)
-        goto out;
-    mirror_rows(out, 1, ow, oh);
-    add_cropped(out, ow, oh, iw, ih, x0, y0, cw, ch, acc);
+    if (nviews == 2) {
+        mirror_rows(tensor, 3, iw, ih);
+        rc = bgr_model_run(model, tensor, in_n, out, out_n, err);
+        if (rc)
+            goto out;
+        mirror_rows(out, 1, ow, oh);
+        add_cropped(out, ow, oh, iw, ih, x0, y0, cw, ch, acc);
+        for (size_t i = 0; i < out_n; i++)
+            acc[i] /= 2.0f;
+    }
+    double sum = 0;
+    size_t cnt = 0;
     for (size_t i = 0; i < out_n; i++)
-        acc[i] /= 2.0f;
+        if (output[i] > 0.05f || acc[i] > 0.05f) {
+            sum += fabsf(output[i] - acc[i]);
+            cnt++;
+        }
+    *changed = cnt ? sum / (double)cnt : 0.0;
     if ((rc = attached_subject(output, acc, ow, oh, err)))
         goto out;
     for (size_t i = 0; i < out_n; i++) {
@@ -327,18 +339,25 @@ static int predict(struct bgr_model *model, const struct bgr_pixels *pix, enum b
     bgr_pipeline_matte_features(output, ow, oh, &info->plain);
     bool tta = mode == BGR_REFINE_FULL ||
                (mode == BGR_REFINE_AUTO && bgr_pipeline_auto_wants_views(&info->plain));
-    double disagree = -1.0;
-    if (tta)
+    /* auto's extra views are the two zoomed ones, without full's mirror of
+     * the plain view: on the dev images auto picks, that mirror changed SAD
+     * by under 1% for a third of the cost (docs/QUALITY.md, "refine=auto").
+     * The agreement term of the score is then plain view against zoomed. */
+    bool mirror = tta && mode == BGR_REFINE_FULL;
+    double disagree = -1.0, changed = -1.0;
+    if (mirror)
         rc = predict_mirrored(model, tensor, in_n, iw, ih, output, ow, oh, &disagree, err);
     if (rc)
         goto out;
     BGR_FREE_AND_NULL(tensor);
     if (tta)
-        rc = predict_zoomed(model, pix, iw, ih, output, ow, oh, err);
+        rc = predict_zoomed(model, pix, iw, ih, output, ow, oh, 2, &changed, err);
     if (rc)
         goto out;
+    if (tta && !mirror)
+        disagree = changed;
     info->refine = tta ? BGR_REFINE_FULL : mode == BGR_REFINE_AUTO ? BGR_REFINE_FAST : mode;
-    info->views = tta ? 4 : 1;
+    info->views = 1 + (tta ? 2 : 0) + (mirror ? 1 : 0);
     if (tta)
         bgr_pipeline_matte_features(output, ow, oh, &info->final);
     else
@@ -497,6 +516,7 @@ int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
                                .ext = exts[fmt],
                                .confidence = mi.confidence,
                                .refine = mi.refine,
+                               .views = mi.views,
                                .has_subject = has_subject,
                                .subject = subject};
     enc = (struct bgr_encoded){0};

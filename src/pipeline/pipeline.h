@@ -40,9 +40,10 @@ enum bgr_refine {
     BGR_REFINE_FULL,     /* fast, on four model runs merged (the image, its
                           * mirror image, both zoomed out: three more runs),
                           * then a closed-form matting solve over hair and fur */
-    BGR_REFINE_AUTO,     /* default: one model run; `full` only when the matte
-                          * itself says more views would help
-                          * (bgr_pipeline_auto_wants_views), else `fast` */
+    BGR_REFINE_AUTO,     /* default: one model run; when the matte itself says
+                          * more views would help (bgr_pipeline_auto_wants_views)
+                          * full's two zoomed views (not its mirror of the plain
+                          * view: three runs) and its matting solve, else fast */
 };
 
 struct bgr_output_opts {
@@ -89,6 +90,7 @@ struct bgr_result {
     const char *ext;                     /* "png", "webp", "jpg" (static) */
     double confidence;      /* 0..1: how far to trust the matte (bgr_pipeline_confidence) */
     enum bgr_refine refine; /* what ran: none, fast or full (auto is decided) */
+    int views;              /* model runs: 1, 3 (auto's extra views) or 4 (full) */
     bool has_subject;       /* false when the matte is empty */
     struct bgr_box subject; /* the subject's bounding box in output pixels
                              * (alpha >= 5%, after crop and max_resolution) */
@@ -155,8 +157,9 @@ struct bgr_matte_features {
     double border;   /* share of the grid's outermost ring with alpha >= 0.5
                       * (a subject cut by the frame) */
     double disagree; /* mean |alpha difference| between the plain view and
-                      * the mirror view over the pixels either calls soft or
-                      * subject; -1 when only one view ran */
+                      * the other views (full: its mirror; auto: the zoomed
+                      * ones) over the pixels either calls soft or subject;
+                      * -1 when only one view ran */
 };
 
 /* Measures the w x h float matte a (values 0..1). disagree is set to -1. */
@@ -175,7 +178,7 @@ double bgr_pipeline_confidence(const struct bgr_matte_features *f);
 /* What bgr_pipeline_matte_ex decided and measured. */
 struct bgr_matte_info {
     enum bgr_refine refine;          /* none, fast or full: what ran */
-    int views;                       /* model runs: 1 or 4 */
+    int views;                       /* model runs: 1, 3 (auto, extra views) or 4 (full) */
     double confidence;               /* bgr_pipeline_confidence of the final matte */
     struct bgr_matte_features plain; /* of the first view alone */
     struct bgr_matte_features final; /* of the matte the refinement started from */
