@@ -595,6 +595,9 @@ class T08Batch(unittest.TestCase):
             for item in res[:2]:
                 self.assertRegex(item["id"], r"^img_")
                 self.assertGreater(item["processing_time_ms"], 0)
+                self.assertTrue(0 <= item["confidence"] <= 1, item)
+                self.assertGreater(item["subject"]["width"], 0)
+                self.assertLessEqual(item["subject"]["x"] + item["subject"]["width"], item["width"])
                 self.assertEqual(MAIN.fetch_url(item["output_url"]).status, 200)
             got = hook.wait_for(lambda rec: rec["path"] == "/batch-done", 30)
             self.assertEqual(len(got), 1)
