@@ -450,7 +450,9 @@ static void progress_show(struct progress *p, const char *name)
     }
     progress_clear(p);
     if (name) {
-        fprintf(stderr, "[%d/%d] %s elapsed%s  %.60s", p->done, p->total, el, left, name);
+        size_t n = strlen(name); /* the end of a long path says more than its start */
+        fprintf(stderr, "[%d/%d] %s elapsed%s  %s%s", p->done, p->total, el, left,
+                n > 60 ? "..." : "", n > 60 ? name + n - 57 : name);
         p->live = true;
     } else {
         fprintf(stderr, "%d of %d done in %s\n", p->done, p->total, el);
