@@ -74,7 +74,7 @@ int api_opt_from_string(struct bgr_output_opts *o, const char *name, const char 
             return bad(err, field, &e, "expected pixels (20, 20px) or a percentage (10%)");
     } else if (strcmp(name, "refine") == 0) {
         if (bgr_parse_refine(value, &o->refine, &e))
-            return bad(err, field, &e, "expected none, fast or full");
+            return bad(err, field, &e, "expected auto, none, fast or full");
     } else if (strcmp(name, "decontaminate") == 0) {
         if (bgr_parse_bool(value, field, &o->decontaminate, &e))
             return bad(err, field, &e, "expected true or false");

@@ -137,6 +137,7 @@ struct rbg_outcome {
     int width, height;          /* of the result */
     int fg_x, fg_y, fg_w, fg_h; /* the subject's box in the result */
     const char *code;           /* remove.bg error code of a render failure, or NULL */
+    double confidence;          /* the pipeline's score, sent as X-Confidence */
 };
 
 /* ---- the job's spec (removebg_spec.c) ---- */

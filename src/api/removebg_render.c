@@ -482,8 +482,10 @@ int rbg_render(void *vctx, struct bgr_model *model, const void *data, size_t len
     struct bgr_output_opts po;
     bgr_output_opts_init(&po);
     po.mask_only = o->alpha_only;
-    if ((rc = bgr_pipeline_matte(model, &pix, &po, matte, NULL, err)) != 0)
+    struct bgr_matte_info mi;
+    if ((rc = bgr_pipeline_matte_ex(model, &pix, &po, matte, NULL, &mi, err)) != 0)
         goto out;
+    ctx->out.confidence = mi.confidence; /* X-Confidence */
     for (size_t i = 0; i < n; i++) {
         unsigned a = matte[i];
         if (!o->semitransparency)
@@ -537,6 +539,10 @@ int rbg_render(void *vctx, struct bgr_model *model, const void *data, size_t len
     ctx->out.fg_y = fg.y;
     ctx->out.fg_w = fg.w;
     ctx->out.fg_h = fg.h;
+    res->confidence = mi.confidence;
+    res->refine = mi.refine;
+    res->has_subject = fg.w > 0 && fg.h > 0;
+    res->subject = (struct bgr_box){fg.x, fg.y, fg.w, fg.h};
 out:
     free(matte);
     bgr_pixels_release(&pix);

@@ -46,21 +46,22 @@ struct bench_args {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: bgremover bench [OPTIONS] [IMAGE...]\n\n"
-               "Without IMAGE: times the model alone (ms per run, GFLOP/s).\n"
-               "With IMAGE: times the whole pipeline per image, model loaded, PNG output.\n\n"
-               "  -m, --model NAME|PATH   model to time (default: medium)\n"
-               "  -d, --model-dir DIR     where installed models live\n"
-               "      --precision P       auto (default), fp32, bf16 or int8 (int8 needs\n"
-               "                          `bgremover models calibrate` once per model)\n"
-               "      --backend B         dnnl (default) or ref\n"
-               "  -j, --threads N         inference threads (default: all cores)\n"
-               "  -n, --runs N            timed runs (default 10; 3 per image with IMAGE)\n"
-               "      --refine R          with IMAGE: none, fast (default) or full, as remove\n"
-               "      --decontaminate B   with IMAGE: true (default) or false, as remove\n"
-               "      --png-levels        with IMAGE: PNG encode time and size at levels 0-9\n"
-               "  -v, --verbose           per-op-kind breakdown of one profiled run\n"
-               "  -h, --help              this help\n");
+    fprintf(f,
+            "Usage: bgremover bench [OPTIONS] [IMAGE...]\n\n"
+            "Without IMAGE: times the model alone (ms per run, GFLOP/s).\n"
+            "With IMAGE: times the whole pipeline per image, model loaded, PNG output.\n\n"
+            "  -m, --model NAME|PATH   model to time (default: medium)\n"
+            "  -d, --model-dir DIR     where installed models live\n"
+            "      --precision P       auto (default), fp32, bf16 or int8 (int8 needs\n"
+            "                          `bgremover models calibrate` once per model)\n"
+            "      --backend B         dnnl (default) or ref\n"
+            "  -j, --threads N         inference threads (default: all cores)\n"
+            "  -n, --runs N            timed runs (default 10; 3 per image with IMAGE)\n"
+            "      --refine R          with IMAGE: auto (default), none, fast or full, as remove\n"
+            "      --decontaminate B   with IMAGE: true (default) or false, as remove\n"
+            "      --png-levels        with IMAGE: PNG encode time and size at levels 0-9\n"
+            "  -v, --verbose           per-op-kind breakdown of one profiled run\n"
+            "  -h, --help              this help\n");
 }
 
 static int parse_args(int argc, char **argv, struct bench_args *a)

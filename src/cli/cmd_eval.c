@@ -22,15 +22,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <vips/vips.h>
 
 #define CMD "eval"
 #define MAX_INPUT_BYTES ((size_t)512 << 20)
 #define MAX_NAMES 100000
 
+#define MAX_MODES 4
+
 struct eval_args {
     const char *gt, *pred, *save;
     bool synthetic;
+    enum bgr_refine modes[MAX_MODES]; /* --refine A,B,...: one table each */
+    int nmodes;
     struct bgr_output_opts opts;
     struct bgr_cli_model_args m; /* model, model dir, model options */
     int verbose;
@@ -45,7 +50,8 @@ static void usage(FILE *f)
                "boundary F (band ceil(0.008 x diagonal) px), gradient error (sigma 1.4, / 1000),\n"
                "composite error (cutout vs ground truth over black and white, mean |diff|),\n"
                "connectivity error (Rhemann et al. 2009, all pixels, / 1000) and the median\n"
-               "SAD. See docs/QUALITY.md.\n\n"
+               "SAD; for model runs also the confidence score, the refinement that ran and\n"
+               "the Spearman correlation of confidence with SAD. See docs/QUALITY.md.\n\n"
                "      --gt DIR            the ground truth folder (required)\n"
                "      --pred DIR          score DIR/NAME.png (RGBA cutout or grayscale matte)\n"
                "                          instead of running the model\n"
@@ -54,16 +60,27 @@ static void usage(FILE *f)
                "                          its true alpha over a colour gradient, so the true\n"
                "                          subject colour of every edge pixel is known (the\n"
                "                          composite error then measures colour fringes)\n"
-               "      --refine R          none, fast (default) or full\n"
+               "      --refine R[,R...]   auto (default), none, fast or full; a list (e.g.\n"
+               "                          fast,auto,full) scores each in turn and ends with a\n"
+               "                          comparison (mean and median SAD, IoU, time, how\n"
+               "                          often auto ran the extra views)\n"
                "      --decontaminate B   true (default) or false\n"
                "  -m, --model NAME|PATH   medium (default), small, or an .onnx file\n"
                "  -d, --model-dir DIR     where installed models live\n"
-               "      --precision P       auto (default), fp32 or bf16\n"
+               "      --precision P       auto (default), fp32, bf16 or int8 (int8 needs\n"
+               "                          'bgremover models calibrate')\n"
                "  -j, --threads N         threads for inference\n"
-               "  -v, --verbose           per-image timings\n"
+               "  -v, --verbose           per-image timings and the matte features behind\n"
+               "                          refine=auto and the confidence score\n"
                "  -h, --help              show this help\n\n"
                "Exit status: 0 all scored, 1 some image failed (reported, left out of the\n"
                "means), 2 usage error.\n");
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static int parse_args(int argc, char **argv, struct eval_args *a)
@@ -100,6 +117,24 @@ static int parse_args(int argc, char **argv, struct eval_args *a)
         case 'S':
             a->synthetic = true;
             break;
+        case 'R': { /* a list of modes; each one checked by the shared parser */
+            char *list = bgr_xstrdup(optarg), *save = NULL;
+            a->nmodes = 0;
+            for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (a->nmodes == MAX_MODES) {
+                    free(list);
+                    return bgr_cli_usage_error(CMD, "--refine: at most %d modes", MAX_MODES);
+                }
+                if (bgr_parse_refine(t, &a->modes[a->nmodes++], &err)) {
+                    free(list);
+                    return bgr_cli_usage_error(CMD, "--refine: %s", err.msg);
+                }
+            }
+            free(list);
+            if (a->nmodes == 0)
+                return bgr_cli_usage_error(CMD, "--refine: empty list");
+            break;
+        }
         case 'v':
             a->verbose++;
             break;
@@ -118,6 +153,14 @@ static int parse_args(int argc, char **argv, struct eval_args *a)
         return bgr_cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
     if (!a->gt)
         return bgr_cli_usage_error(CMD, "--gt DIR is required");
+    if (!is_dir(a->gt))
+        return bgr_cli_usage_error(CMD, "--gt %s: no such folder", a->gt);
+    if (a->pred && !is_dir(a->pred))
+        return bgr_cli_usage_error(CMD, "--pred %s: no such folder", a->pred);
+    if (a->pred && a->nmodes > 1)
+        return bgr_cli_usage_error(CMD, "--pred scores saved files: one table, no --refine list");
+    if (a->nmodes == 0)
+        a->modes[a->nmodes++] = a->opts.refine;
     if (a->synthetic && a->pred)
         return bgr_cli_usage_error(CMD, "--synthetic runs the model: not with --pred");
     return 0;
@@ -250,13 +293,15 @@ static int list_names(const char *gt, char ***names)
 struct one_result {
     struct bgr_eval_metrics m;
     double refine_ms, mp;
+    double wall_ms; /* the whole bgr_pipeline_matte call */
+    struct bgr_matte_info info;
 };
 
 /* Our cutout of the photo (copied, not changed): RGBA pixels as `remove`
  * would write them before crop/flatten/encode. */
-static int run_pipeline(struct bgr_model *model, const struct eval_args *a,
+static int run_pipeline(struct bgr_model *model, const struct bgr_output_opts *opts,
                         const struct bgr_pixels *photo, struct bgr_pixels *cut,
-                        struct bgr_timings *t, struct bgr_error *err)
+                        struct bgr_timings *t, struct one_result *r, struct bgr_error *err)
 {
     struct bgr_pixels pix = {0};
     uint8_t *matte = NULL;
@@ -270,9 +315,11 @@ static int run_pipeline(struct bgr_model *model, const struct eval_args *a,
         rc = bgr_error_set(err, BGR_ENOMEM, "out of memory");
         goto out;
     }
-    rc = bgr_pipeline_matte(model, &pix, &a->opts, matte, t, err);
+    double t0 = bgr_now_sec();
+    rc = bgr_pipeline_matte_ex(model, &pix, opts, matte, t, &r->info, err);
     if (rc)
         goto out;
+    r->wall_ms = (bgr_now_sec() - t0) * 1e3;
     struct bgr_compose_opts co = {0};
     rc = bgr_image_compose(&pix, matte, &co, cut, err);
 out:
@@ -325,8 +372,9 @@ static int save_png(const char *dir, const char *name, const struct bgr_pixels *
 }
 
 /* Scores one NAME; prints its row. */
-static int eval_one(struct bgr_model *model, const struct eval_args *a, const char *name,
-                    struct one_result *r, struct bgr_error *err)
+static int eval_one(struct bgr_model *model, const struct eval_args *a,
+                    const struct bgr_output_opts *opts, const char *name, struct one_result *r,
+                    struct bgr_error *err)
 {
     struct bgr_pixels gtp = {0}, photo = {0}, cut = {0}, pred = {0}, synth = {0};
     uint8_t *ga = NULL, *pa = NULL;
@@ -383,7 +431,7 @@ static int eval_one(struct bgr_model *model, const struct eval_args *a, const ch
             if (rc)
                 goto out;
         }
-        rc = run_pipeline(model, a, synth.data ? &synth : &photo, &cut, &t, err);
+        rc = run_pipeline(model, opts, synth.data ? &synth : &photo, &cut, &t, r, err);
         if (rc)
             goto out;
         for (size_t i = 0; i < n && cut.width == gtp.width && cut.height == gtp.height; i++)
@@ -413,9 +461,18 @@ static int eval_one(struct bgr_model *model, const struct eval_args *a, const ch
         printf(" %8.5f", r->m.fringe);
     else if (a->synthetic)
         printf(" %8s", "-");
-    if (a->verbose && !a->pred)
-        printf("  infer %.0f ms, refine %.1f ms (%.0f ms/MP)", t.infer_ms, t.refine_ms,
-               t.refine_ms / r->mp);
+    if (a->pred)
+        printf(" %6s %6s", "-", "-");
+    else
+        printf(" %6.3f %4s/%d", r->info.confidence, bgr_refine_name(r->info.refine), r->info.views);
+    if (a->verbose && !a->pred) {
+        const struct bgr_matte_features *f = &r->info.plain;
+        printf("  infer %.0f ms, refine %.1f ms (%.0f ms/MP), total %.0f ms; plain view: "
+               "subject %.4f soft %.4f mid %.4f border %.4f; final: soft %.4f mid %.4f "
+               "disagree %.4f",
+               t.infer_ms, t.refine_ms, t.refine_ms / r->mp, r->wall_ms, f->subject, f->soft,
+               f->mid, f->border, r->info.final.soft, r->info.final.mid, r->info.final.disagree);
+    }
     printf("\n");
 out:
     free(ga);
@@ -438,7 +495,9 @@ static int load_model(const struct eval_args *a, struct bgr_model **model)
     bgr_error_clear(&err);
     if (bgr_models_resolve(a->m.model, a->m.model_dir, &path, &err) ||
         bgr_model_load_file(path, &a->m.mo, model, &err)) {
-        bgr_cli_error(CMD, "%s%s%s", path ? path : "", path ? ": " : "", err.msg);
+        /* the engine's messages may name the file already */
+        bool named = !path || strstr(err.msg, path) != NULL;
+        bgr_cli_error(CMD, "%s%s%s", named ? "" : path, named ? "" : ": ", err.msg);
         free(path);
         return BGR_EXIT_FAIL;
     }
@@ -446,45 +505,66 @@ static int load_model(const struct eval_args *a, struct bgr_model **model)
     return 0;
 }
 
-int bgr_cmd_eval(int argc, char **argv)
-{
-    struct eval_args a;
-    struct bgr_model *model = NULL;
-    char **names = NULL;
-    struct one_result *res = NULL;
-    double *sads = NULL;
-    int rc, n, ok = 0, failed = 0;
+struct mode_summary {
+    double mean_sad, median_sad, mean_iou, mean_bf, spearman, total_ms;
+    int n, full_runs;
+};
 
-    memset(&a, 0, sizeof a);
-    bgr_output_opts_init(&a.opts);
-    rc = parse_args(argc, argv, &a);
-    if (rc)
-        return rc < 0 ? BGR_EXIT_OK : rc;
-    n = list_names(a.gt, &names);
-    if (n <= 0) {
-        bgr_cli_error(CMD, "no ground truth: %s/masks/*.png", a.gt);
-        return BGR_EXIT_USAGE;
+/* Prints the confidence figures: Spearman of confidence against SAD, and
+ * the mean SAD of the 20% lowest-confidence images against the rest. */
+static double confidence_report(const struct one_result *res, int ok)
+{
+    double *c = bgr_xcalloc((size_t)ok, sizeof *c), *s = bgr_xcalloc((size_t)ok, sizeof *s);
+    for (int i = 0; i < ok; i++)
+        c[i] = res[i].info.confidence, s[i] = res[i].m.sad;
+    double rho = bgr_eval_spearman(c, s, (size_t)ok);
+    /* the lowest fifth by confidence (at least one image) */
+    int low = ok / 5 > 0 ? ok / 5 : 1;
+    double cut = 0, low_sad = 0, rest_sad = 0;
+    int nl = 0, nr = 0;
+    double *sorted = bgr_xcalloc((size_t)ok, sizeof *sorted);
+    memcpy(sorted, c, (size_t)ok * sizeof *c);
+    bgr_eval_median(sorted, (size_t)ok); /* sorts */
+    cut = sorted[low - 1];
+    for (int i = 0; i < ok; i++) {
+        if (c[i] <= cut && nl < low)
+            low_sad += s[i], nl++;
+        else
+            rest_sad += s[i], nr++;
     }
-    if (!a.pred && (rc = load_model(&a, &model)) != 0)
-        goto out;
-    res = bgr_xcalloc((size_t)n, sizeof *res);
-    sads = bgr_xcalloc((size_t)n, sizeof *sads);
-    if (a.pred)
-        printf("predictions: %s\n", a.pred);
+    printf("confidence: spearman(confidence, sad)=%.3f; mean sad of the %d lowest-confidence "
+           "images %.3f, of the other %d %.3f\n",
+           rho, nl, nl ? low_sad / nl : 0.0, nr, nr ? rest_sad / nr : 0.0);
+    free(sorted);
+    free(c);
+    free(s);
+    return rho;
+}
+
+/* Scores every name with opts (or the --pred files) and prints one table;
+ * returns the number of failed images and fills *sm. */
+static int run_table(struct bgr_model *model, const struct eval_args *a,
+                     const struct bgr_output_opts *opts, char **names, int n,
+                     struct one_result *res, double *sads, struct mode_summary *sm)
+{
+    int ok = 0, failed = 0, full_runs = 0;
+    if (a->pred)
+        printf("predictions: %s\n", a->pred);
     else
         printf("model run%s: refine=%s decontaminate=%s precision=%s\n",
-               a.synthetic ? " on re-composited photos (--synthetic)" : "",
-               bgr_refine_name(a.opts.refine), a.opts.decontaminate ? "true" : "false",
+               a->synthetic ? " on re-composited photos (--synthetic)" : "",
+               bgr_refine_name(opts->refine), opts->decontaminate ? "true" : "false",
                bgr_model_precision_name(model));
-    printf("%-30s %8s %8s %9s %7s %7s %8s %8s %8s%s\n", "name", "mae", "mse", "sad", "iou", "bf",
-           "grad", "comp", "conn", a.synthetic ? "   fringe" : "");
+    printf("%-30s %8s %8s %9s %7s %7s %8s %8s %8s%s %6s %6s\n", "name", "mae", "mse", "sad", "iou",
+           "bf", "grad", "comp", "conn", a->synthetic ? "   fringe" : "", "conf", "ran");
     struct bgr_eval_metrics sum = {0};
-    double refine_ms = 0, mp = 0;
+    double refine_ms = 0, mp = 0, wall_ms = 0;
     int n_fringe = 0;
     for (int i = 0; i < n; i++) {
         struct bgr_error err;
         bgr_error_clear(&err);
-        if (eval_one(model, &a, names[i], &res[ok], &err) != 0) {
+        memset(&res[ok], 0, sizeof res[ok]);
+        if (eval_one(model, a, opts, names[i], &res[ok], &err) != 0) {
             printf("ERROR %s: %s\n", names[i], err.msg);
             failed++;
             continue;
@@ -494,28 +574,77 @@ int bgr_cmd_eval(int argc, char **argv)
         sum.bf += m->bf, sum.grad += m->grad, sum.comp += m->comp, sum.conn += m->conn;
         if (m->fringe >= 0) /* images with soft ground truth only */
             sum.fringe += m->fringe, n_fringe++;
-        refine_ms += res[ok].refine_ms, mp += res[ok].mp;
+        refine_ms += res[ok].refine_ms, mp += res[ok].mp, wall_ms += res[ok].wall_ms;
+        full_runs += res[ok].info.views > 1;
         sads[ok] = m->sad;
         ok++;
     }
     printf("evaluated %d of %d images, %d error(s)\n", ok, n, failed);
+    *sm = (struct mode_summary){.n = ok, .full_runs = full_runs, .total_ms = wall_ms};
     if (ok) {
         double k = ok;
         printf("%-30s %8.5f %8.5f %9.3f %7.4f %7.4f %8.3f %8.5f %8.3f", "mean", sum.mae / k,
                sum.mse / k, sum.sad / k, sum.iou / k, sum.bf / k, sum.grad / k, sum.comp / k,
                sum.conn / k);
-        if (a.synthetic)
+        if (a->synthetic)
             printf(" %8.5f", n_fringe ? sum.fringe / n_fringe : 0.0);
         printf("\n");
+        if (!a->pred)
+            sm->spearman = confidence_report(res, ok);
+        sm->mean_sad = sum.sad / k, sm->mean_iou = sum.iou / k, sm->mean_bf = sum.bf / k;
+        sm->median_sad = bgr_eval_median(sads, (size_t)ok);
         printf("mean_mae=%.6f mean_mse=%.6f mean_sad=%.3f median_sad=%.3f mean_iou=%.4f "
                "mean_bf=%.4f mean_grad=%.3f mean_comp=%.5f mean_conn=%.3f",
-               sum.mae / k, sum.mse / k, sum.sad / k, bgr_eval_median(sads, (size_t)ok),
-               sum.iou / k, sum.bf / k, sum.grad / k, sum.comp / k, sum.conn / k);
-        if (a.synthetic)
+               sum.mae / k, sum.mse / k, sum.sad / k, sm->median_sad, sum.iou / k, sum.bf / k,
+               sum.grad / k, sum.comp / k, sum.conn / k);
+        if (a->synthetic)
             printf(" mean_fringe=%.5f (n=%d)", n_fringe ? sum.fringe / n_fringe : 0.0, n_fringe);
-        if (!a.pred)
-            printf(" refine_ms_per_mp=%.1f", mp > 0 ? refine_ms / mp : 0.0);
+        if (!a->pred)
+            printf(" refine_ms_per_mp=%.1f extra_views=%d/%d pipeline_s=%.2f",
+                   mp > 0 ? refine_ms / mp : 0.0, full_runs, ok, wall_ms / 1e3);
         printf("\n");
+    }
+    return failed;
+}
+
+int bgr_cmd_eval(int argc, char **argv)
+{
+    struct eval_args a;
+    struct bgr_model *model = NULL;
+    char **names = NULL;
+    struct one_result *res = NULL;
+    double *sads = NULL;
+    struct mode_summary summ[MAX_MODES] = {0};
+    int rc, n, failed = 0;
+
+    memset(&a, 0, sizeof a);
+    bgr_output_opts_init(&a.opts);
+    rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? BGR_EXIT_OK : rc;
+    n = list_names(a.gt, &names);
+    if (n <= 0) {
+        bgr_cli_error(CMD, "no ground truth in %s: expected %s/masks/NAME.png", a.gt, a.gt);
+        return BGR_EXIT_USAGE;
+    }
+    if (!a.pred && (rc = load_model(&a, &model)) != 0)
+        goto out;
+    res = bgr_xcalloc((size_t)n, sizeof *res);
+    sads = bgr_xcalloc((size_t)n, sizeof *sads);
+    for (int k = 0; k < a.nmodes; k++) {
+        struct bgr_output_opts o = a.opts;
+        o.refine = a.modes[k];
+        int f = run_table(model, &a, &o, names, n, res, sads, &summ[k]);
+        failed += f;
+    }
+    if (a.nmodes > 1) {
+        printf("\n%-6s %9s %10s %8s %9s %8s %11s %9s\n", "refine", "mean_sad", "median_sad",
+               "mean_iou", "mean_bf", "spearman", "extra_views", "total_s");
+        for (int k = 0; k < a.nmodes; k++)
+            printf("%-6s %9.3f %10.3f %8.4f %9.4f %8.3f %5d of %-3d %9.2f\n",
+                   bgr_refine_name(a.modes[k]), summ[k].mean_sad, summ[k].median_sad,
+                   summ[k].mean_iou, summ[k].mean_bf, summ[k].spearman, summ[k].full_runs,
+                   summ[k].n, summ[k].total_ms / 1e3);
     }
     rc = failed ? BGR_EXIT_FAIL : BGR_EXIT_OK;
 out:

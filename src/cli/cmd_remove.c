@@ -15,6 +15,11 @@
  *
  * Every option is checked before the model is loaded, so a usage error costs
  * nothing; a failing input is reported and the others still run.
+ *
+ * What goes where: images to their files (or stdout with -o -); with --json
+ * one JSON object per input on stdout and nothing else; progress and errors
+ * on stderr (progress: a live line on a terminal, one line per file when
+ * stderr is redirected, nothing with --quiet; errors always).
  */
 #define _GNU_SOURCE
 #include "cli/cli.h"
@@ -22,11 +27,15 @@
 #include "pipeline/pipeline.h"
 
 #include <getopt.h>
+#include <glib.h>
+#include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CMD "remove"
 /* Inputs larger than this are refused before decoding (the server has its
@@ -40,6 +49,10 @@ struct remove_args {
     struct bgr_cli_model_args m; /* model, model dir, model options */
     const char *output;
     bool format_given;
+    const char *mask_flag; /* the flag that asked for the mask, for messages */
+    bool crop_margin_given;
+    bool json;  /* --json: one object per input on stdout */
+    bool quiet; /* --quiet: no progress (errors still go to stderr) */
     int verbose;
     enum out_mode mode;
     char **inputs;
@@ -50,8 +63,10 @@ static void usage(FILE *f)
 {
     fprintf(
         f, "Usage: bgremover remove INPUT... [OPTIONS]\n\n"
-           "Removes the background of each INPUT (JPEG, PNG, WebP, GIF, TIFF, HEIF/AVIF and\n"
-           "what else libvips reads; - reads stdin) and writes a cutout with alpha.\n\n"
+           "Removes the background of each INPUT and writes a cutout with alpha. Accepted\n"
+           "inputs: JPEG, PNG, WebP, GIF (first frame), TIFF and HEIF/AVIF, recognised by\n"
+           "their content; - reads stdin. Other formats (SVG, PDF, BMP, RAW, ...) are\n"
+           "refused.\n\n"
            "Output:\n"
            "  -o, --output PATH       one input: the output file (- for stdout); its extension\n"
            "                          picks the format unless --format is given.\n"
@@ -66,17 +81,20 @@ static void usage(FILE *f)
            "                          1920x1080, 1280x720, 854x480 (portrait: turned); no upscale\n"
            "  -c, --crop              trim to the subject's bounding box\n"
            "  -k, --mask              write the 8-bit matte as a grayscale PNG instead\n"
-           "                          (default name NAME.mask.png)\n"
+           "                          (default name NAME.mask.png; always PNG, as in the\n"
+           "                          API: --format is ignored, with a note)\n"
            "      --output-type T     cutout (default) or mask (the same as --mask)\n"
-           "      --crop-margin M     with --crop: keep M pixels (20 or 20px, up to 10000) or\n"
+           "      --crop-margin M     needs --crop: keep M pixels (20 or 20px, up to 10000) or\n"
            "                          M percent of the subject's size (10%%, up to 100%%)\n"
            "                          around the subject, within the image\n\n"
            "Quality (docs/QUALITY.md):\n"
-           "      --refine R          none (the model's raw matte), fast (default: guided\n"
-           "                          filter and interior clean-up at full resolution) or full\n"
-           "                          (fast on four model runs merged: the image, its mirror\n"
-           "                          and both zoomed out; then a matting solve over hair and\n"
-           "                          fur; about four times the model time)\n"
+           "      --refine R          auto (default), none, fast or full. none: the model's\n"
+           "                          raw matte; fast: guided filter and interior clean-up\n"
+           "                          at full resolution; full: fast on four model runs\n"
+           "                          merged (the image, its mirror and both zoomed out),\n"
+           "                          then a matting solve over hair and fur, about four\n"
+           "                          times the model time; auto: one run, then full only\n"
+           "                          where the matte leaves much of the subject undecided\n"
            "      --decontaminate B   true (default) or false: estimate the subject's colour\n"
            "                          in semi-transparent edge pixels (removes colour fringe)\n\n"
            "Model:\n"
@@ -86,6 +104,11 @@ static void usage(FILE *f)
            "      --precision P       auto (default: bf16 where the CPU has it, else fp32),\n"
            "                          fp32, bf16 or int8 (needs 'bgremover models calibrate')\n"
            "  -j, --threads N         threads for inference (default: all cores)\n\n"
+           "Reporting:\n"
+           "      --json              one JSON object per input on stdout (input, output,\n"
+           "                          width, height, subject, confidence, refine,\n"
+           "                          timings_ms, or error); not with -o -\n"
+           "      --quiet             no progress on stderr (errors are still printed)\n"
            "  -v, --verbose           print model load time, precision and per-stage timings\n"
            "                          (twice: per-operator timings too)\n"
            "  -h, --help              show this help\n\n"
@@ -141,6 +164,8 @@ static int parse_args(int argc, char **argv, struct remove_args *a)
         {"output-type", required_argument, NULL, 'T'},
         {"crop-margin", required_argument, NULL, 'M'},
         {"refine", required_argument, NULL, 'R'},
+        {"json", no_argument, NULL, 'J'},
+        {"quiet", no_argument, NULL, 'Q'},
         {"decontaminate", required_argument, NULL, 'D'},
         {"model", required_argument, NULL, 'm'},
         {"model-dir", required_argument, NULL, 'd'},
@@ -183,15 +208,24 @@ static int parse_args(int argc, char **argv, struct remove_args *a)
             break;
         case 'k':
             a->opts.mask_only = true;
+            a->mask_flag = "--mask";
             break;
         case 'T':
             if (bgr_parse_output_type(optarg, &a->opts.mask_only, &err))
                 return bgr_cli_usage_error(CMD, "--output-type: %s", err.msg);
+            a->mask_flag = a->opts.mask_only ? "--output-type mask" : NULL;
             break;
         case 'M':
-            if (bgr_parse_crop_margin(optarg, &a->opts.crop_margin,
-                                      &a->opts.crop_margin_percent, &err))
+            if (bgr_parse_crop_margin(optarg, &a->opts.crop_margin, &a->opts.crop_margin_percent,
+                                      &err))
                 return bgr_cli_usage_error(CMD, "--crop-margin: %s", err.msg);
+            a->crop_margin_given = true;
+            break;
+        case 'J':
+            a->json = true;
+            break;
+        case 'Q':
+            a->quiet = true;
             break;
         case 'v':
             a->verbose++;
@@ -215,9 +249,15 @@ static int parse_args(int argc, char **argv, struct remove_args *a)
         stdin_inputs += strcmp(a->inputs[i], "-") == 0;
     if (stdin_inputs > 1)
         return bgr_cli_usage_error(CMD, "stdin (-) can be read only once");
-    if (a->opts.mask_only && a->format_given && a->opts.format != BGR_FORMAT_PNG)
-        return bgr_cli_usage_error(CMD, "--mask writes PNG; --format %s does not apply",
-                                   bgr_format_name(a->opts.format));
+    if (a->crop_margin_given && !a->opts.crop)
+        return bgr_cli_usage_error(CMD, "--crop-margin applies only with --crop (add --crop, "
+                                        "or drop --crop-margin)");
+    /* As the API: a mask is always a grayscale PNG, whatever format was
+     * asked; said once here rather than refused, so the two agree. */
+    if (a->opts.mask_only && a->format_given && a->opts.format != BGR_FORMAT_PNG && !a->quiet)
+        fprintf(stderr,
+                "bgremover " CMD ": note: %s writes a grayscale PNG; --format %s is ignored\n",
+                a->mask_flag ? a->mask_flag : "--mask", bgr_format_name(a->opts.format));
     if (a->verbose > 1)
         a->m.mo.verbose = 1;
 
@@ -246,6 +286,9 @@ static int parse_args(int argc, char **argv, struct remove_args *a)
                                            a->output);
         }
     }
+    if (a->json && a->mode == OUT_STDOUT)
+        return bgr_cli_usage_error(CMD, "--json writes its report to stdout: give -o FILE or "
+                                        "-o DIR for the image");
     return 0;
 }
 
@@ -311,19 +354,140 @@ static void print_timings(const char *in, const char *out, const struct bgr_resu
             t->postprocess_ms, t->refine_ms, t->encode_ms, t->total_ms);
 }
 
+/* A JSON string of a file name that may not be UTF-8 (invalid bytes become
+ * U+FFFD, so the line stays valid JSON). New reference. */
+static json_t *json_path(const char *path)
+{
+    char *valid = g_utf8_make_valid(path, -1);
+    json_t *j = json_string(valid);
+    g_free(valid);
+    return j;
+}
+
+/* Prints one --json line: the result of input (res, t) or its error. */
+static void print_json(const char *input, const char *out, const struct bgr_result *res,
+                       const struct bgr_timings *t, int rc, const struct bgr_error *err)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "input", json_path(strcmp(input, "-") == 0 ? "-" : input));
+    if (rc) {
+        json_object_set_new(o, "output", json_null());
+        json_object_set_new(o, "error",
+                            json_pack("{s:s, s:s}", "code", bgr_err_code(rc), "message", err->msg));
+    } else {
+        json_object_set_new(o, "output", json_path(out));
+        json_object_set_new(o, "width", json_integer(res->width));
+        json_object_set_new(o, "height", json_integer(res->height));
+        json_object_set_new(o, "format", json_string(bgr_format_name(res->format)));
+        json_object_set_new(o, "bytes", json_integer((json_int_t)res->len));
+        json_object_set_new(o, "subject",
+                            res->has_subject
+                                ? json_pack("{s:i, s:i, s:i, s:i}", "x", res->subject.x, "y",
+                                            res->subject.y, "width", res->subject.width, "height",
+                                            res->subject.height)
+                                : json_null());
+        /* three decimals: more would promise a precision the score lacks */
+        json_object_set_new(o, "confidence", json_real(round(res->confidence * 1e3) / 1e3));
+        json_object_set_new(o, "refine", json_string(bgr_refine_name(res->refine)));
+        json_object_set_new(o, "model_runs", json_integer(res->views));
+        json_object_set_new(
+            o, "timings_ms",
+            json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "decode",
+                      round(t->decode_ms * 10) / 10, "preprocess",
+                      round(t->preprocess_ms * 10) / 10, "inference", round(t->infer_ms * 10) / 10,
+                      "postprocess", round(t->postprocess_ms * 10) / 10, "refine",
+                      round(t->refine_ms * 10) / 10, "encode", round(t->encode_ms * 10) / 10,
+                      "total", round(t->total_ms * 10) / 10));
+    }
+    char *line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    if (line) {
+        fputs(line, stdout);
+        fputc('\n', stdout);
+        fflush(stdout); /* a pipeline reads each line as it comes */
+        free(line);
+    }
+    json_decref(o);
+}
+
+/* Progress on stderr: a live line on a terminal, one line per file when
+ * stderr is redirected. */
+struct progress {
+    bool on, tty, live; /* live: a \r line is on the screen */
+    int total, done;
+    double t0;
+};
+
+static void fmt_secs(double s, char *buf, size_t len)
+{
+    long v = lround(s);
+    if (v >= 3600)
+        snprintf(buf, len, "%ld:%02ld:%02ld", v / 3600, v / 60 % 60, v % 60);
+    else
+        snprintf(buf, len, "%ld:%02ld", v / 60, v % 60);
+}
+
+/* Clears the live line before anything else is written to stderr. */
+static void progress_clear(struct progress *p)
+{
+    if (p->live) {
+        fputs("\r\033[K", stderr);
+        p->live = false;
+    }
+}
+
+/* Called before input i starts (name) and once after the last one (NULL). */
+static void progress_show(struct progress *p, const char *name)
+{
+    if (!p->on || !p->tty)
+        return;
+    char el[32], left[48] = "";
+    double e = bgr_now_sec() - p->t0;
+    fmt_secs(e, el, sizeof el);
+    if (p->done > 0 && p->done < p->total) {
+        char l[24];
+        fmt_secs(e / p->done * (p->total - p->done), l, sizeof l);
+        snprintf(left, sizeof left, ", about %s left", l);
+    }
+    progress_clear(p);
+    if (name) {
+        size_t n = strlen(name); /* the end of a long path says more than its start */
+        fprintf(stderr, "[%d/%d] %s elapsed%s  %s%s", p->done, p->total, el, left,
+                n > 60 ? "..." : "", n > 60 ? name + n - 57 : name);
+        p->live = true;
+    } else {
+        fprintf(stderr, "%d of %d done in %s\n", p->done, p->total, el);
+    }
+    fflush(stderr);
+}
+
+/* After input i: on a redirected stderr, one line for it. */
+static void progress_line(struct progress *p, const char *input, const char *out,
+                          const struct bgr_result *res, double secs, bool ok)
+{
+    p->done++;
+    if (!p->on || p->tty || !ok)
+        return;
+    fprintf(stderr, "[%d/%d] %s -> %s (%.2f s, refine %s, confidence %.2f)\n", p->done, p->total,
+            input, strcmp(out, "-") == 0 ? "stdout" : out, secs, bgr_refine_name(res->refine),
+            res->confidence);
+}
+
 /* Reads, processes and writes one input. Returns 0 or -1 (reported). */
 static int process_one(struct bgr_model *model, const struct remove_args *a, const char *input,
-                       const char *out)
+                       const char *out, struct progress *pg)
 {
     struct bgr_decode_limits lim = {0, 0};
     struct bgr_result res;
-    struct bgr_timings t;
+    struct bgr_timings t = {0};
     struct bgr_error err;
     struct bgr_buf in;
+    const char *shown = strcmp(input, "-") == 0 ? "stdin" : input;
+    double t0 = bgr_now_sec();
     int rc;
 
     memset(&res, 0, sizeof res);
     bgr_error_clear(&err);
+    progress_show(pg, shown);
     rc = bgr_file_read(input, MAX_INPUT_BYTES, &in, &err);
     if (rc)
         goto fail;
@@ -344,13 +508,21 @@ static int process_one(struct bgr_model *model, const struct remove_args *a, con
     rc = bgr_file_write_atomic(out, res.data, res.len, &err);
     if (rc)
         goto fail;
+    progress_clear(pg);
     if (a->verbose)
-        print_timings(strcmp(input, "-") == 0 ? "stdin" : input, out, &res, &t);
+        print_timings(shown, out, &res, &t);
+    if (a->json)
+        print_json(input, out, &res, &t, 0, &err);
+    progress_line(pg, shown, out, &res, bgr_now_sec() - t0, true);
     bgr_result_release(&res);
     return 0;
 fail:
     bgr_result_release(&res);
-    bgr_cli_error(CMD, "%s: %s", strcmp(input, "-") == 0 ? "stdin" : input, err.msg);
+    progress_clear(pg);
+    bgr_cli_error(CMD, "%s: %s", shown, err.msg);
+    if (a->json)
+        print_json(input, out, NULL, NULL, rc, &err);
+    progress_line(pg, shown, out, NULL, 0, false);
     return -1;
 }
 
@@ -380,8 +552,7 @@ static int load_model(const struct remove_args *a, struct bgr_model **model)
     }
     if (a->verbose)
         fprintf(stderr, "model %s: loaded in %.1f ms, backend %s, precision %s\n", path,
-                (bgr_now_sec() - t0) * 1e3,
-                a->m.mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl",
+                (bgr_now_sec() - t0) * 1e3, a->m.mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl",
                 bgr_model_precision_name(*model));
     free(path);
     return 0;
@@ -420,6 +591,12 @@ int bgr_cmd_remove(int argc, char **argv)
     if (rc)
         return rc;
     outs = bgr_xcalloc((size_t)a.ninputs, sizeof *outs);
+    /* A lone input gets no progress: its own run is the whole wait, and
+     * the terminal shows nothing else until it ends anyway. */
+    struct progress pg = {.on = !a.quiet && a.ninputs > 1,
+                          .tty = isatty(STDERR_FILENO) == 1,
+                          .total = a.ninputs,
+                          .t0 = bgr_now_sec()};
     for (int i = 0; i < a.ninputs; i++) {
         int clash = -1;
         outs[i] = output_path(&a, a.inputs[i]);
@@ -427,15 +604,23 @@ int bgr_cmd_remove(int argc, char **argv)
             if (outs[j] && strcmp(outs[i], outs[j]) == 0)
                 clash = j;
         if (clash >= 0) {
-            bgr_cli_error(CMD, "%s: its output %s would overwrite the result of %s; skipped",
-                          a.inputs[i], outs[i], a.inputs[clash]);
+            struct bgr_error err;
+            bgr_error_set(&err, BGR_EINVALID_PARAMETER,
+                          "its output %s would overwrite the result of %s; skipped", outs[i],
+                          a.inputs[clash]);
+            progress_clear(&pg);
+            bgr_cli_error(CMD, "%s: %s", a.inputs[i], err.msg);
+            if (a.json)
+                print_json(a.inputs[i], outs[i], NULL, NULL, BGR_EINVALID_PARAMETER, &err);
             BGR_FREE_AND_NULL(outs[i]);
+            pg.done++;
             failed++;
             continue;
         }
-        if (process_one(model, &a, a.inputs[i], outs[i]) != 0)
+        if (process_one(model, &a, a.inputs[i], outs[i], &pg) != 0)
             failed++;
     }
+    progress_show(&pg, NULL);
     if (failed && a.ninputs > 1)
         bgr_cli_error(CMD, "%d of %d inputs failed", failed, a.ninputs);
     for (int i = 0; i < a.ninputs; i++)

@@ -74,4 +74,9 @@ int bgr_eval_grad_mag(const uint8_t *a, int w, int h, double *out, struct bgr_er
 /* Median of n values (sorts v in place); 0 for n == 0. */
 double bgr_eval_median(double *v, size_t n);
 
+/* Spearman's rank correlation of x and y (n pairs; ties get their mean
+ * rank), in [-1, 1]; 0 when n < 2 or either side is constant. Errors are
+ * impossible; it allocates 2 n doubles and size_t (aborts on exhaustion). */
+double bgr_eval_spearman(const double *x, const double *y, size_t n);
+
 #endif

@@ -229,3 +229,52 @@ double bgr_eval_median(double *v, size_t n)
     qsort(v, n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
+
+static const double *rank_key; /* qsort has no context argument */
+
+static int cmp_by_key(const void *a, const void *b)
+{
+    double x = rank_key[*(const size_t *)a], y = rank_key[*(const size_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+/* Ranks 1..n of v into r, ties sharing their mean rank. Not thread-safe
+ * (rank_key); eval is single-threaded. */
+static void ranks(const double *v, size_t n, double *r, size_t *idx)
+{
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    rank_key = v;
+    qsort(idx, n, sizeof *idx, cmp_by_key);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j + 1 < n && v[idx[j + 1]] == v[idx[i]])
+            j++;
+        for (size_t k = i; k <= j; k++)
+            r[idx[k]] = 0.5 * (double)(i + j) + 1.0;
+        i = j + 1;
+    }
+}
+
+double bgr_eval_spearman(const double *x, const double *y, size_t n)
+{
+    if (n < 2)
+        return 0;
+    double *rx = bgr_xcalloc(n, sizeof *rx), *ry = bgr_xcalloc(n, sizeof *ry);
+    size_t *idx = bgr_xcalloc(n, sizeof *idx);
+    ranks(x, n, rx, idx);
+    ranks(y, n, ry, idx);
+    double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
+    for (size_t i = 0; i < n; i++)
+        mx += rx[i], my += ry[i];
+    mx /= (double)n, my /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        sxy += (rx[i] - mx) * (ry[i] - my);
+        sxx += (rx[i] - mx) * (rx[i] - mx);
+        syy += (ry[i] - my) * (ry[i] - my);
+    }
+    free(rx);
+    free(ry);
+    free(idx);
+    return sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : 0;
+}

@@ -51,7 +51,8 @@ static void set_body(struct bgr_http_resp *resp, int status, const char *ctype, 
  * (out of memory), so a client always gets the envelope shape. */
 static void set_json(struct bgr_http_resp *resp, int status, json_t *root)
 {
-    char *s = root ? json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    char *s =
+        root ? json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(root);
     if (!s) {
         static const char fallback[] = "{\"success\":false,\"error\":{\"code\":\"INTERNAL_ERROR\","

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "jobs/jobs_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,22 @@ static json_t *time_or_null(int64_t ms)
     return json_string(ts);
 }
 
+/* confidence (3 decimals; null when not known, for results stored before
+ * it existed) and subject ({x, y, width, height} in output pixels, null
+ * when the cutout has none). Returns nonzero on out-of-memory. */
+static int put_quality(json_t *o, const struct bgr_image *m)
+{
+    int rc = json_object_set_new(o, "confidence",
+                                 m->confidence >= 0 ? json_real(round(m->confidence * 1e3) / 1e3)
+                                                    : json_null());
+    rc |= json_object_set_new(o, "subject",
+                              m->subject_w > 0 ? json_pack("{s:i, s:i, s:i, s:i}", "x",
+                                                           m->subject_x, "y", m->subject_y, "width",
+                                                           m->subject_w, "height", m->subject_h)
+                                               : json_null());
+    return rc;
+}
+
 /* Sets the image fields on o (spec order). Returns -1 on out-of-memory. */
 static int put_image(json_t *o, const struct bgr_image *m, const char *public_url)
 {
@@ -44,6 +61,7 @@ static int put_image(json_t *o, const struct bgr_image *m, const char *public_ur
     rc |= json_object_set_new(o, "processing_time_ms", json_integer(m->processing_ms));
     rc |= json_object_set_new(o, "credits_used", json_integer(m->credits));
     rc |= json_object_set_new(o, "expires_at", time_or_null(m->expires_at_ms));
+    rc |= put_quality(o, m);
     return rc ? -1 : 0;
 }
 

@@ -54,7 +54,7 @@ char *bgr_jobs_event_payload(const char *event, int64_t created_ms, json_t *data
     o = json_pack("{s:s, s:s, s:o}", "event", event, "created_at", ts, "data", data);
     if (!o)
         return NULL;
-    s = json_dumps(o, JSON_COMPACT);
+    s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(o);
     return s;
 }

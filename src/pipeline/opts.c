@@ -24,7 +24,7 @@ void bgr_output_opts_init(struct bgr_output_opts *o)
     o->mask_only = false;
     o->crop_margin = 0;
     o->crop_margin_percent = false;
-    o->refine = BGR_REFINE_FAST;
+    o->refine = BGR_REFINE_AUTO;
     o->decontaminate = true;
 }
 
@@ -155,20 +155,25 @@ const char *bgr_format_name(enum bgr_format f)
 
 int bgr_parse_refine(const char *s, enum bgr_refine *out, struct bgr_error *err)
 {
-    static const char *const names[] = {
-        [BGR_REFINE_NONE] = "none", [BGR_REFINE_FAST] = "fast", [BGR_REFINE_FULL] = "full"};
+    static const char *const names[] = {[BGR_REFINE_NONE] = "none",
+                                        [BGR_REFINE_FAST] = "fast",
+                                        [BGR_REFINE_FULL] = "full",
+                                        [BGR_REFINE_AUTO] = "auto"};
     for (size_t i = 0; s && i < BGR_ARRAY_LEN(names); i++)
         if (strcasecmp(s, names[i]) == 0) {
             *out = (enum bgr_refine)i;
             return 0;
         }
     return bgr_error_set(err, BGR_EINVALID_PARAMETER,
-                         "invalid refine '%s': expected none, fast or full", shown(s));
+                         "invalid refine '%s': expected auto, none, fast or full", shown(s));
 }
 
 const char *bgr_refine_name(enum bgr_refine r)
 {
-    return r == BGR_REFINE_NONE ? "none" : r == BGR_REFINE_FULL ? "full" : "fast";
+    return r == BGR_REFINE_NONE   ? "none"
+           : r == BGR_REFINE_FULL ? "full"
+           : r == BGR_REFINE_AUTO ? "auto"
+                                  : "fast";
 }
 
 int bgr_parse_bool(const char *s, const char *name, bool *out, struct bgr_error *err)

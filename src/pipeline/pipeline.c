@@ -5,7 +5,8 @@
  * Memory per call: the decoded pixels (w*h*3 or 4), the input tensor and
  * output of the model (12 MiB and 4 MiB at 1024x1024), the matte (w*h) and
  * the composed output; refine=full adds one more tensor, an 8 MiB scratch
- * and three more outputs for its zoomed views. Each is freed as soon as the
+ * and three more outputs for its zoomed views (refine=auto: only where it
+ * runs them). Each is freed as soon as the
  * next stage no longer needs it, so peak memory stays near two full-size
  * images. Nothing is shared between calls, so calls run in parallel;
  * bgr_model_run serialises the model itself.
@@ -90,9 +91,10 @@ static void mirror_rows(float *t, int planes, int w, int h)
 
 /* Runs the model a second time on the mirrored tensor (changed) and
  * averages the un-mirrored result into output: the first test-time
- * augmentation of refine=full. */
+ * augmentation of refine=full. *disagree: the mean |difference| of the two
+ * views over the pixels either calls soft or subject (alpha > 0.05). */
 static int predict_mirrored(struct bgr_model *model, float *tensor, size_t in_n, int iw, int ih,
-                            float *output, int ow, int oh, struct bgr_error *err)
+                            float *output, int ow, int oh, double *disagree, struct bgr_error *err)
 {
     size_t out_n = (size_t)ow * (size_t)oh;
     float *second = malloc(out_n * sizeof(float));
@@ -101,9 +103,17 @@ static int predict_mirrored(struct bgr_model *model, float *tensor, size_t in_n,
     mirror_rows(tensor, 3, iw, ih);
     int rc = bgr_model_run(model, tensor, in_n, second, out_n, err);
     if (rc == 0) {
+        double sum = 0;
+        size_t cnt = 0;
         mirror_rows(second, 1, ow, oh);
-        for (size_t i = 0; i < out_n; i++)
+        for (size_t i = 0; i < out_n; i++) {
+            if (output[i] > 0.05f || second[i] > 0.05f) {
+                sum += fabsf(output[i] - second[i]);
+                cnt++;
+            }
             output[i] = 0.5f * (output[i] + second[i]);
+        }
+        *disagree = cnt ? sum / (double)cnt : 0.0;
     }
     free(second);
     return rc;
@@ -239,12 +249,14 @@ out:
     return rc;
 }
 
-/* Runs the model on the zoomed-out image and on its mirror image and
- * merges their mean z into output (the mean m of the plain views, changed
+/* Runs the model on the zoomed-out image and (nviews 2) on its mirror image
+ * and merges their mean z into output (the mean m of the plain views, changed
  * in place): (m + z) / 2 where they agree within ZOOM_DISAGREE, max(m, z)
- * where they do not. Two more model runs. */
+ * where they do not. *changed: the mean |m - z| over the pixels either
+ * calls soft or subject, before the merge. One or two more model runs. */
 static int predict_zoomed(struct bgr_model *model, const struct bgr_pixels *pix, int iw, int ih,
-                          float *output, int ow, int oh, struct bgr_error *err)
+                          float *output, int ow, int oh, int nviews, double *changed,
+                          struct bgr_error *err)
 {
     size_t in_n = (size_t)3 * (size_t)iw * (size_t)ih, out_n = (size_t)ow * (size_t)oh;
     int cw = (int)lround(iw / (1.0 + 2.0 * ZOOM_PAD));
@@ -264,14 +276,24 @@ static int predict_zoomed(struct bgr_model *model, const struct bgr_pixels *pix,
     if (rc)
         goto out;
     add_cropped(out, ow, oh, iw, ih, x0, y0, cw, ch, acc);
-    mirror_rows(tensor, 3, iw, ih);
-    rc = bgr_model_run(model, tensor, in_n, out, out_n, err);
-    if (rc)
-        goto out;
-    mirror_rows(out, 1, ow, oh);
-    add_cropped(out, ow, oh, iw, ih, x0, y0, cw, ch, acc);
+    if (nviews == 2) {
+        mirror_rows(tensor, 3, iw, ih);
+        rc = bgr_model_run(model, tensor, in_n, out, out_n, err);
+        if (rc)
+            goto out;
+        mirror_rows(out, 1, ow, oh);
+        add_cropped(out, ow, oh, iw, ih, x0, y0, cw, ch, acc);
+        for (size_t i = 0; i < out_n; i++)
+            acc[i] /= 2.0f;
+    }
+    double sum = 0;
+    size_t cnt = 0;
     for (size_t i = 0; i < out_n; i++)
-        acc[i] /= 2.0f;
+        if (output[i] > 0.05f || acc[i] > 0.05f) {
+            sum += fabsf(output[i] - acc[i]);
+            cnt++;
+        }
+    *changed = cnt ? sum / (double)cnt : 0.0;
     if ((rc = attached_subject(output, acc, ow, oh, err)))
         goto out;
     for (size_t i = 0; i < out_n; i++) {
@@ -287,11 +309,14 @@ out:
     return rc;
 }
 
-/* Predicts the w x h matte of pix into matte (caller's); with tta, merges
- * the model on pix, on its mirror image and on both zoomed out
- * (refine=full, four model runs). */
-static int predict(struct bgr_model *model, const struct bgr_pixels *pix, bool tta, uint8_t *matte,
-                   struct bgr_timings *tm, struct bgr_error *err)
+/* Predicts the w x h matte of pix into matte (caller's). mode FULL merges
+ * the model on pix, on its mirror image and on both zoomed out (four model
+ * runs); AUTO does that only when the first run's features ask for it.
+ * Fills info's refine (FULL when the views ran, else mode with AUTO read as
+ * FAST), views, plain, final and confidence. */
+static int predict(struct bgr_model *model, const struct bgr_pixels *pix, enum bgr_refine mode,
+                   uint8_t *matte, struct bgr_timings *tm, struct bgr_matte_info *info,
+                   struct bgr_error *err)
 {
     int iw = 0, ih = 0, ow = 0, oh = 0;
     float *tensor = NULL, *output = NULL;
@@ -309,15 +334,36 @@ static int predict(struct bgr_model *model, const struct bgr_pixels *pix, bool t
     bgr_image_to_tensor(pix, iw, ih, tensor);
     double t1 = bgr_now_sec();
     rc = bgr_model_run(model, tensor, in_n, output, out_n, err);
-    if (rc == 0 && tta)
-        rc = predict_mirrored(model, tensor, in_n, iw, ih, output, ow, oh, err);
+    if (rc)
+        goto out;
+    bgr_pipeline_matte_features(output, ow, oh, &info->plain);
+    bool tta = mode == BGR_REFINE_FULL ||
+               (mode == BGR_REFINE_AUTO && bgr_pipeline_auto_wants_views(&info->plain));
+    /* auto's extra views are the two zoomed ones, without full's mirror of
+     * the plain view: on the dev images auto picks, that mirror changed SAD
+     * by under 1% for a third of the cost (docs/QUALITY.md, "refine=auto").
+     * The agreement term of the score is then plain view against zoomed. */
+    bool mirror = tta && mode == BGR_REFINE_FULL;
+    double disagree = -1.0, changed = -1.0;
+    if (mirror)
+        rc = predict_mirrored(model, tensor, in_n, iw, ih, output, ow, oh, &disagree, err);
     if (rc)
         goto out;
     BGR_FREE_AND_NULL(tensor);
     if (tta)
-        rc = predict_zoomed(model, pix, iw, ih, output, ow, oh, err);
+        rc = predict_zoomed(model, pix, iw, ih, output, ow, oh, 2, &changed, err);
     if (rc)
         goto out;
+    if (tta && !mirror)
+        disagree = changed;
+    info->refine = tta ? BGR_REFINE_FULL : mode == BGR_REFINE_AUTO ? BGR_REFINE_FAST : mode;
+    info->views = 1 + (tta ? 2 : 0) + (mirror ? 1 : 0);
+    if (tta)
+        bgr_pipeline_matte_features(output, ow, oh, &info->final);
+    else
+        info->final = info->plain;
+    info->final.disagree = disagree;
+    info->confidence = bgr_pipeline_confidence(&info->final);
     double t2 = bgr_now_sec();
     rc = bgr_image_matte_from_output(output, ow, oh, matte, pix->width, pix->height, err);
     tm->preprocess_ms = (t1 - t0) * 1e3;
@@ -329,21 +375,23 @@ out:
     return rc;
 }
 
-int bgr_pipeline_matte(struct bgr_model *model, struct bgr_pixels *pix,
-                       const struct bgr_output_opts *opts, uint8_t *matte,
-                       struct bgr_timings *timings, struct bgr_error *err)
+int bgr_pipeline_matte_ex(struct bgr_model *model, struct bgr_pixels *pix,
+                          const struct bgr_output_opts *opts, uint8_t *matte,
+                          struct bgr_timings *timings, struct bgr_matte_info *info,
+                          struct bgr_error *err)
 {
     BGR_ASSERT(model && pix && opts && matte);
     struct bgr_timings tm = {0};
-    if ((unsigned)opts->refine > BGR_REFINE_FULL)
+    struct bgr_matte_info mi = {0};
+    if ((unsigned)opts->refine > BGR_REFINE_AUTO)
         return bgr_error_set(err, BGR_EINVALID_PARAMETER, "invalid refine option");
-    int rc = predict(model, pix, opts->refine == BGR_REFINE_FULL, matte, &tm, err);
+    int rc = predict(model, pix, opts->refine, matte, &tm, &mi, err);
     if (rc)
         return rc;
     double t0 = bgr_now_sec();
-    if (opts->refine == BGR_REFINE_FAST)
+    if (mi.refine == BGR_REFINE_FAST)
         rc = bgr_image_refine_matte(pix, matte, err);
-    else if (opts->refine == BGR_REFINE_FULL)
+    else if (mi.refine == BGR_REFINE_FULL)
         rc = bgr_image_refine_matte_full(pix, matte, err);
     if (rc == 0 && opts->decontaminate && !opts->mask_only) /* colours unused for a mask */
         rc = bgr_image_decontaminate(pix, matte, err);
@@ -355,7 +403,34 @@ int bgr_pipeline_matte(struct bgr_model *model, struct bgr_pixels *pix,
         timings->postprocess_ms = tm.postprocess_ms;
         timings->refine_ms = (bgr_now_sec() - t0) * 1e3;
     }
+    if (info)
+        *info = mi;
     return 0;
+}
+
+int bgr_pipeline_matte(struct bgr_model *model, struct bgr_pixels *pix,
+                       const struct bgr_output_opts *opts, uint8_t *matte,
+                       struct bgr_timings *timings, struct bgr_error *err)
+{
+    return bgr_pipeline_matte_ex(model, pix, opts, matte, timings, NULL, err);
+}
+
+/* The subject's box in the pixels of the encoded output: the composed
+ * image's box scaled by the encoder's resize. */
+static bool output_subject(const struct bgr_pixels *pix, const uint8_t *matte,
+                           const struct bgr_compose_opts *co, int cw, int ch, int ew, int eh,
+                           struct bgr_box *box)
+{
+    struct bgr_rect r;
+    if (!bgr_image_subject_box(pix, matte, co, &r))
+        return false;
+    double sx = (double)ew / cw, sy = (double)eh / ch;
+    int x0 = (int)floor(r.x * sx), y0 = (int)floor(r.y * sy);
+    int x1 = (int)ceil((r.x + r.w) * sx), y1 = (int)ceil((r.y + r.h) * sy);
+    x1 = x1 > ew ? ew : x1;
+    y1 = y1 > eh ? eh : y1;
+    *box = (struct bgr_box){x0, y0, x1 - x0 > 0 ? x1 - x0 : 1, y1 - y0 > 0 ? y1 - y0 : 1};
+    return true;
 }
 
 int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
@@ -385,7 +460,8 @@ int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
                            pix.height);
         goto out;
     }
-    rc = bgr_pipeline_matte(model, &pix, opts, matte, &tm, err);
+    struct bgr_matte_info mi = {0};
+    rc = bgr_pipeline_matte_ex(model, &pix, opts, matte, &tm, &mi, err);
     if (rc)
         goto out;
 
@@ -402,6 +478,12 @@ int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
     rc = bgr_image_compose(&pix, matte, &co, &outpix, err);
     if (rc)
         goto out;
+    int box_long, box_short, ew, eh;
+    max_res_box(opts->max_res, &box_long, &box_short);
+    bgr_image_fit(outpix.width, outpix.height, box_long, box_short, &ew, &eh);
+    struct bgr_box subject = {0};
+    bool has_subject =
+        output_subject(&pix, matte, &co, outpix.width, outpix.height, ew, eh, &subject);
     bgr_pixels_release(&pix);
     BGR_FREE_AND_NULL(matte);
     tm.postprocess_ms += (bgr_now_sec() - t1) * 1e3;
@@ -414,10 +496,8 @@ int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
         [BGR_FORMAT_WEBP] = BGR_IMAGE_WEBP,
         [BGR_FORMAT_JPEG] = BGR_IMAGE_JPEG,
     };
-    struct bgr_encode_opts eo = {.codec = codecs[fmt], .quality = opts->quality};
-    int box_long, box_short;
-    max_res_box(opts->max_res, &box_long, &box_short);
-    bgr_image_fit(outpix.width, outpix.height, box_long, box_short, &eo.width, &eo.height);
+    struct bgr_encode_opts eo = {
+        .codec = codecs[fmt], .quality = opts->quality, .width = ew, .height = eh};
     rc = bgr_image_encode(&outpix, &eo, &enc, err);
     if (rc)
         goto out;
@@ -433,7 +513,12 @@ int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
                                .original_width = info.width,
                                .original_height = info.height,
                                .mime = mimes[fmt],
-                               .ext = exts[fmt]};
+                               .ext = exts[fmt],
+                               .confidence = mi.confidence,
+                               .refine = mi.refine,
+                               .views = mi.views,
+                               .has_subject = has_subject,
+                               .subject = subject};
     enc = (struct bgr_encoded){0};
     tm.total_ms = (bgr_now_sec() - t0) * 1e3;
     if (timings)

@@ -22,7 +22,8 @@
 
 #define IMAGE_COLS                                                                                 \
     "id, account_id, batch_id, path, format, ext, mime, sha256, width, height, orig_width,"        \
-    " orig_height, size_bytes, processing_ms, credits, created_at, expires_at, deleted_at"
+    " orig_height, size_bytes, processing_ms, credits, created_at, expires_at, deleted_at,"        \
+    " confidence, subject_x, subject_y, subject_w, subject_h"
 
 static void read_image(sqlite3_stmt *st, struct bgr_image *m)
 {
@@ -45,6 +46,11 @@ static void read_image(sqlite3_stmt *st, struct bgr_image *m)
     m->created_at_ms = sqlite3_column_int64(st, 15);
     m->expires_at_ms = sqlite3_column_int64(st, 16);
     m->deleted_at_ms = sqlite3_column_int64(st, 17);
+    m->confidence = sqlite3_column_double(st, 18);
+    m->subject_x = sqlite3_column_int(st, 19);
+    m->subject_y = sqlite3_column_int(st, 20);
+    m->subject_w = sqlite3_column_int(st, 21);
+    m->subject_h = sqlite3_column_int(st, 22);
 }
 
 int bgr_st_image_read(sqlite3 *db, const char *id, struct bgr_image *out, struct bgr_error *err)
@@ -86,7 +92,7 @@ int bgr_st_image_insert(sqlite3 *db, const struct bgr_account *acct, const struc
     }
     rc = bgr_st_prepare(db,
                         "INSERT INTO images(" IMAGE_COLS ", day)"
-                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         &st, err);
     if (rc)
         return rc;
@@ -113,7 +119,12 @@ int bgr_st_image_insert(sqlite3 *db, const struct bgr_account *acct, const struc
     sqlite3_bind_int64(st, 16, m->created_at_ms);
     sqlite3_bind_int64(st, 17, m->expires_at_ms);
     sqlite3_bind_int64(st, 18, m->deleted_at_ms);
-    sqlite3_bind_int64(st, 19, day);
+    sqlite3_bind_double(st, 19, m->confidence);
+    sqlite3_bind_int(st, 20, m->subject_x);
+    sqlite3_bind_int(st, 21, m->subject_y);
+    sqlite3_bind_int(st, 22, m->subject_w);
+    sqlite3_bind_int(st, 23, m->subject_h);
+    sqlite3_bind_int64(st, 24, day);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = bgr_st_fail(db, err, "insert image");
     sqlite3_finalize(st);

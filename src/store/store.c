@@ -111,6 +111,13 @@ static const char *const migrations[] = {
     " status INTEGER NOT NULL, content_type TEXT NOT NULL, headers TEXT NOT NULL, body BLOB,"
     " expires_at INTEGER NOT NULL, PRIMARY KEY(account_id, key)) WITHOUT ROWID;"
     "CREATE INDEX idempotency_expiry ON idempotency(expires_at);",
+    /* 7: the confidence score and the subject's box of each result
+     * (refine=auto, docs/QUALITY.md); older rows read as unknown */
+    "ALTER TABLE images ADD COLUMN confidence REAL NOT NULL DEFAULT -1;"
+    "ALTER TABLE images ADD COLUMN subject_x INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE images ADD COLUMN subject_y INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE images ADD COLUMN subject_w INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE images ADD COLUMN subject_h INTEGER NOT NULL DEFAULT 0;",
 };
 
 int bgr_store_schema_version(void)

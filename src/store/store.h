@@ -379,6 +379,8 @@ struct bgr_image {
     double credits; /* charged for this result (1; 0.25 for a remove.bg preview) */
     int64_t created_at_ms, expires_at_ms;
     int64_t deleted_at_ms; /* 0 = live */
+    double confidence;     /* 0..1 from the pipeline; -1 = not known (older rows) */
+    int subject_x, subject_y, subject_w, subject_h; /* output pixels; w 0 = none */
 };
 
 /* Fresh random id with the given prefix ("img_", "batch_", "evt_"). */

@@ -160,8 +160,15 @@ class T03Remove(unittest.TestCase):
         d = r.data
         self.assertEqual(list(d.keys()), ["id", "output_url", "format", "width", "height",
                                           "original_width", "original_height", "file_size_bytes",
-                                          "processing_time_ms", "credits_used", "expires_at"])
+                                          "processing_time_ms", "credits_used", "expires_at",
+                                          "confidence", "subject"])
         self.assertRegex(d["id"], r"^img_[A-Za-z0-9]{16,}$")
+        self.assertTrue(0 <= d["confidence"] <= 1, d)
+        s = d["subject"]  # every test photo has a subject, inside the output
+        self.assertEqual(list(s.keys()), ["x", "y", "width", "height"])
+        self.assertTrue(0 <= s["x"] and s["x"] + s["width"] <= d["width"], d)
+        self.assertTrue(0 <= s["y"] and s["y"] + s["height"] <= d["height"], d)
+        self.assertTrue(s["width"] > 0 and s["height"] > 0, d)
         self.assertEqual(d["format"], fmt)
         self.assertEqual(d["output_url"], "%s/v1/results/%s.%s" % (MAIN.base.replace(
             "127.0.0.1", "localhost"), d["id"], ext))
@@ -589,6 +596,9 @@ class T08Batch(unittest.TestCase):
             for item in res[:2]:
                 self.assertRegex(item["id"], r"^img_")
                 self.assertGreater(item["processing_time_ms"], 0)
+                self.assertTrue(0 <= item["confidence"] <= 1, item)
+                self.assertGreater(item["subject"]["width"], 0)
+                self.assertLessEqual(item["subject"]["x"] + item["subject"]["width"], item["width"])
                 self.assertEqual(MAIN.fetch_url(item["output_url"]).status, 200)
             got = hook.wait_for(lambda rec: rec["path"] == "/batch-done", 30)
             self.assertEqual(len(got), 1)

@@ -162,6 +162,8 @@ class R01Sources(unittest.TestCase):
         fw, fh = int(r.header("X-Foreground-Width")), int(r.header("X-Foreground-Height"))
         self.assertTrue(0 <= left and left + fw <= 500 and 0 <= top and top + fh <= 500)
         self.assertGreater(fw * fh, 500 * 500 // 4)
+        self.assertRegex(r.header("X-Confidence"), r"^[01]\.\d{3}$")  # ours: 0..1
+        self.assertTrue(0 <= float(r.header("X-Confidence")) <= 1)
         for hname in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
             self.assertTrue(r.header(hname), hname)
 

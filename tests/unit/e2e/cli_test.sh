@@ -69,7 +69,17 @@ expect "bad --max-resolution" 2 "--max-resolution" "$BIN" remove --max-resolutio
 expect "bad --backend" 2 "--backend.*dnnl or ref" "$BIN" remove --backend cuda x.png
 expect "bad --threads" 2 "--threads" "$BIN" remove -j 0 x.png
 expect "bad output extension" 2 "-o out.gif" "$BIN" remove x.png -o out.gif
-expect "mask with jpeg" 2 "--mask" "$BIN" remove --mask --format jpeg x.png
+expect "crop margin without crop" 2 "--crop-margin applies only with --crop" \
+    "$BIN" remove --crop-margin 10 x.png
+expect "json to stdout" 2 "--json.*-o" "$BIN" remove --json x.png -o -
+expect "json with stdin and no -o" 2 "--json" "$BIN" remove --json -
+expect "remove --help" 0 "" "$BIN" remove --help
+grep -q "HEIF/AVIF" "$T/out" && grep -q "SVG, PDF" "$T/out" && ok "remove --help names the formats" ||
+    bad "remove --help names the formats" "$(grep -i jpeg "$T/out")"
+grep -q "auto (default)" "$T/out" && ok "remove --help: refine auto is the default" ||
+    bad "remove --help: refine auto is the default" "$(grep -A2 -- --refine "$T/out")"
+expect "eval --help" 0 "" "$BIN" eval --help
+grep -q "int8" "$T/out" && ok "eval --help lists int8" || bad "eval --help lists int8" "$(grep precision "$T/out")"
 expect "two inputs to stdout" 2 "stdout" "$BIN" remove a.png b.png -o -
 expect "empty -o" 2 "-o: empty" "$BIN" remove x.png -o ""
 expect "stdin twice" 2 "stdin" "$BIN" remove - - -o "$T/d"
@@ -79,7 +89,10 @@ expect "bad --decontaminate" 2 "--decontaminate.*true or false" \
 expect "bad --output-type" 2 "--output-type.*cutout or mask" "$BIN" remove --output-type alpha x.png
 expect "bad --crop-margin" 2 "--crop-margin" "$BIN" remove --crop --crop-margin 101% x.png
 expect "eval needs --gt" 2 "--gt DIR is required" "$BIN" eval
-expect "eval without ground truth" 2 "no ground truth" "$BIN" eval --gt "$T/none"
+expect "eval on a missing folder" 2 "--gt $T/none: no such folder" "$BIN" eval --gt "$T/none"
+mkdir -p "$T/emptygt"
+expect "eval without ground truth" 2 "no ground truth" "$BIN" eval --gt "$T/emptygt"
+expect "eval bad --refine list" 2 "--refine" "$BIN" eval --gt "$T/emptygt" --refine fast,best
 expect "unknown model name" 2 "unknown model 'huge'" "$BIN" remove --model huge x.png
 
 # ---- models: a directory with nothing installed ----------------------------
@@ -180,6 +193,53 @@ else
     expect "eval refined" 0 "" "$BIN" eval --gt "$T/gt"
     grep -q "mean_mae=0.000000" "$T/out" && bad "eval refined differs" "$(tail -1 "$T/out")" ||
         ok "eval refined differs"
+
+    # a mask is always PNG (as in the API): --format is ignored with a note
+    # naming the flag that was given
+    expect "mask ignores --format" 0 "--mask writes a grayscale PNG; --format webp is ignored" \
+        "$BIN" remove "$PHOTOS/chelsea.png" --mask -f webp -o "$T/mw.png"
+    magic "mask with -f webp is PNG" "$T/mw.png" $PNG
+    expect "output-type mask ignores --format" 0 "--output-type mask writes a grayscale PNG" \
+        "$BIN" remove "$PHOTOS/chelsea.png" --output-type mask -f webp -o "$T/mw2.png"
+    grep -q -- "--mask" "$T/err" && bad "no --mask in the note" "$(cat "$T/err")" ||
+        ok "no --mask in the note"
+
+    # --json: one valid object per input on stdout, nothing else there;
+    # a failed input gives an object with error; exit status as without it
+    expect "json" 1 "" "$BIN" remove "$T/cat.png" "$T/garbage.png" -o "$T/js" --json --quiet
+    python3 - "$T/out" "$T/js/cat.png" <<'PY' && ok "json lines" || bad "json lines" "$(cat "$T/out")"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 2, lines
+a, b = (json.loads(l) for l in lines)
+assert a["output"] == sys.argv[2] and a["width"] > 0 and a["height"] > 0, a
+s = a["subject"]
+assert 0 <= s["x"] and s["x"] + s["width"] <= a["width"] and s["y"] + s["height"] <= a["height"], a
+assert 0 <= a["confidence"] <= 1 and a["refine"] in ("fast", "full"), a
+assert set(a["timings_ms"]) >= {"decode", "inference", "refine", "encode", "total"}, a
+assert "error" not in a and b["error"]["code"] == "UNSUPPORTED_FORMAT" and b["output"] is None, b
+PY
+    [ ! -s "$T/err" ] || grep -qv "^\[" "$T/err" && ok "quiet: no progress" ||
+        bad "quiet: no progress" "$(cat "$T/err")"
+
+    # progress with stderr redirected: one line per file, [i/n]
+    expect "progress lines" 0 "^\[2/2\] .*coffee.png -> " \
+        "$BIN" remove "$PHOTOS/chelsea.png" "$PHOTOS/coffee.png" -o "$T/pg"
+    grep -q "^\[1/2\] .*chelsea.png -> " "$T/err" && ok "progress line per file" ||
+        bad "progress line per file" "$(cat "$T/err")"
+    expect "quiet" 0 "" "$BIN" remove "$PHOTOS/chelsea.png" "$PHOTOS/coffee.png" -o "$T/pg" --quiet
+    [ ! -s "$T/err" ] && ok "quiet prints nothing" || bad "quiet prints nothing" "$(cat "$T/err")"
+
+    # eval: the model path named once when int8 cannot load (or it loads)
+    "$BIN" eval --gt "$T/gt" --precision int8 >/dev/null 2>"$T/err"
+    n=$(grep -o "medium.onnx" "$T/err" | wc -l)
+    [ "$n" -le 1 ] && ok "eval int8: model path at most once" ||
+        bad "eval int8: model path at most once" "$(cat "$T/err")"
+
+    # eval with a list of modes: a table each and a comparison
+    expect "eval fast,auto" 0 "" "$BIN" eval --gt "$T/gt" --refine fast,auto
+    grep -q "^auto " "$T/out" && grep -q "spearman(confidence, sad)" "$T/out" &&
+        ok "eval compares modes" || bad "eval compares modes" "$(tail -5 "$T/out")"
 
     # default name next to the input
     expect "default output name" 0 "" "$BIN" remove "$T/cat.png" --format webp

@@ -247,7 +247,29 @@ BGR_TEST(image_json_shape)
     BGR_CHECK_STR(json_string_value(json_object_get(o, "format")), "jpeg");
     BGR_CHECK_STR(json_string_value(json_object_get(o, "expires_at")), "2026-02-14T22:30:00Z");
     BGR_CHECK_EQ_INT(json_integer_value(json_object_get(o, "credits_used")), 1);
-    BGR_CHECK_EQ_INT(json_object_size(o), 11);
+    BGR_CHECK_EQ_INT(json_object_size(o), 13);
+    /* no subject: null; confidence rounded to 3 decimals */
+    BGR_CHECK(json_is_null(json_object_get(o, "subject")));
+    BGR_CHECK(json_is_real(json_object_get(o, "confidence")));
+    json_decref(o);
+
+    m.confidence = 0.81234;
+    m.subject_x = 1, m.subject_y = 2, m.subject_w = 30, m.subject_h = 40;
+    o = bgr_jobs_image_json(&m, "https://x.test");
+    BGR_REQUIRE(o);
+    double d = json_real_value(json_object_get(o, "confidence")) - 0.812;
+    BGR_CHECK(d < 1e-12 && d > -1e-12);
+    json_t *s = json_object_get(o, "subject");
+    BGR_CHECK_EQ_INT(json_integer_value(json_object_get(s, "x")), 1);
+    BGR_CHECK_EQ_INT(json_integer_value(json_object_get(s, "y")), 2);
+    BGR_CHECK_EQ_INT(json_integer_value(json_object_get(s, "width")), 30);
+    BGR_CHECK_EQ_INT(json_integer_value(json_object_get(s, "height")), 40);
+    json_decref(o);
+
+    m.confidence = -1; /* a row stored before the score existed */
+    o = bgr_jobs_image_json(&m, "https://x.test");
+    BGR_REQUIRE(o);
+    BGR_CHECK(json_is_null(json_object_get(o, "confidence")));
     json_decref(o);
 }
 

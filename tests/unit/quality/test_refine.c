@@ -171,7 +171,7 @@ BGR_TEST(parsers)
     BGR_CHECK(bgr_parse_refine("FAST", &r, &err) == 0 && r == BGR_REFINE_FAST);
     BGR_CHECK(bgr_parse_refine("full", &r, &err) == 0 && r == BGR_REFINE_FULL);
     BGR_CHECK(bgr_parse_refine("best", &r, &err) == BGR_EINVALID_PARAMETER);
-    BGR_CHECK(strstr(err.msg, "none, fast or full") != NULL);
+    BGR_CHECK(strstr(err.msg, "auto, none, fast or full") != NULL);
     BGR_CHECK(bgr_parse_refine(NULL, &r, &err) == BGR_EINVALID_PARAMETER);
     BGR_CHECK_STR(bgr_refine_name(BGR_REFINE_FULL), "full");
 
@@ -198,7 +198,13 @@ BGR_TEST(parsers)
 
     struct bgr_output_opts o;
     bgr_output_opts_init(&o);
-    BGR_CHECK(o.refine == BGR_REFINE_FAST && o.decontaminate && o.crop_margin == 0);
+    BGR_CHECK(o.refine == BGR_REFINE_AUTO && o.decontaminate && o.crop_margin == 0);
+    BGR_CHECK(bgr_parse_refine("Auto", &r, &err) == 0 && r == BGR_REFINE_AUTO);
+    BGR_CHECK_STR(bgr_refine_name(BGR_REFINE_AUTO), "auto");
+    /* every name round-trips through the table */
+    for (int k = BGR_REFINE_NONE; k <= BGR_REFINE_AUTO; k++)
+        BGR_CHECK(bgr_parse_refine(bgr_refine_name((enum bgr_refine)k), &r, &err) == 0 &&
+                  (int)r == k);
 }
 
 /* A 10x10 subject at (20, 20) in a 50x50 image. */
