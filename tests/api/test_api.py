@@ -103,8 +103,14 @@ class T01Basics(unittest.TestCase):
         r = MAIN.get("/v1/openapi.json")
         self.assertEqual(r.status, 200)
         with open(os.path.join(REPO, "docs", "openapi.json"), "rb") as f:
-            self.assertEqual(r.body, f.read())
+            repo = json.load(f)
         doc = r.json()
+        # the repository's document, but for "servers", which names this server (its
+        # public_url: without --public-url, localhost and the port it listens on)
+        self.assertEqual(doc["servers"], [{"url": "http://localhost:%d" % MAIN.port,
+                                           "description": "this server (its public_url)"}])
+        repo["servers"] = doc["servers"]
+        self.assertEqual(doc, repo)
         self.assertTrue(doc["openapi"].startswith("3.1"))
         for p in ("/v1/remove", "/v1/remove/batch", "/v1/batch/{batch_id}", "/v1/account",
                   "/v1/usage", "/v1/images/{image_id}", "/v1/results/{file}", "/healthz",
