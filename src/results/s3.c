@@ -274,8 +274,35 @@ static int request(struct s3_impl *s, const char *method, const char *key, const
     } else if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     }
-    cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    /* Every request we make is idempotent (PUT of the same bytes, GET,
+     * DELETE, a listing), so a server-side hiccup (500, 502, 503, 504, as
+     * S3 asks clients to retry) or a dropped connection is retried twice,
+     * after 100 and 400 ms; a timeout is not (it already took its time). */
+    for (int attempt = 0;; attempt++) {
+        cc = curl_easy_perform(h);
+        status = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        bool transient = (cc == CURLE_OK &&
+                          (status == 500 || status == 502 || status == 503 || status == 504)) ||
+                         cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
+                         cc == CURLE_GOT_NOTHING;
+        if (!transient || attempt == 2 || k->too_large || k->io_failed)
+            break;
+        usleep(attempt ? 400000 : 100000);
+        /* Start the body over. */
+        src.off = 0;
+        k->errlen = 0;
+        k->errbody[0] = 0;
+        if (k->buf)
+            k->buf->len = 0;
+        if (k->fd >= 0) {
+            if (ftruncate(k->fd, 0) != 0 || lseek(k->fd, 0, SEEK_SET) != 0) {
+                k->io_failed = true;
+                break;
+            }
+            k->fd_len = 0;
+        }
+    }
     err_code(k, code, sizeof code);
     if (k->too_large)
         rc = bgr_error_set(err, BGR_EFILE_TOO_LARGE, "S3: %s: larger than expected", what);
