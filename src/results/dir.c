@@ -160,6 +160,7 @@ static void dir_close(struct bgr_results *r)
 }
 
 static const struct bgr_results_ops dir_ops = {
+    .local = true,
     .check = dir_check,
     .put = dir_put,
     .open_obj = dir_open_obj,

@@ -132,9 +132,14 @@ const char *bgr_results_location(const struct bgr_results *r)
     return r->location;
 }
 
-bool bgr_results_healthy(const struct bgr_results *r)
+bool bgr_results_healthy(struct bgr_results *r)
 {
-    return !atomic_load(&((struct bgr_results *)r)->failed);
+    struct bgr_error e;
+    if (!atomic_load(&r->failed))
+        return true;
+    /* A directory is checked again at once (one access(2)); a remote store
+     * only by bgr_results_check, which may wait on the network. */
+    return r->ops->local && bgr_results_check(r, &e) == 0;
 }
 
 /* Records the outcome of a request for bgr_results_healthy. */

@@ -53,7 +53,7 @@ struct bgr_results_opts {
     long timeout_ms;         /* S3: one whole request; 0 = 120000 */
     /* S3 settings; NULL = the conventional environment variable:
      * BGR_S3_ENDPOINT (default https://s3.<region>.amazonaws.com),
-     * AWS_REGION (default us-east-1), AWS_ACCESS_KEY_ID,
+     * AWS_REGION (then AWS_DEFAULT_REGION; default us-east-1), AWS_ACCESS_KEY_ID,
      * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (optional). */
     const char *endpoint;
     const char *region;
@@ -82,8 +82,11 @@ int bgr_results_check(struct bgr_results *r, struct bgr_error *err);
 
 /* false when the last request to the store failed for a reason other than
  * a missing object (unreachable, refused credentials, I/O error); true
- * again after the next success. For /readyz: costs nothing. */
-bool bgr_results_healthy(const struct bgr_results *r);
+ * again after the next success. Never waits on the network, so /readyz may
+ * call it on an event-loop thread: a directory that failed is checked
+ * again here (one access(2) call); an S3 store only when someone calls
+ * bgr_results_check (the jobs' sweeper does, every round, while it fails). */
+bool bgr_results_healthy(struct bgr_results *r);
 
 /* ---- keys ----------------------------------------------------------------- */
 /* out = "<id>.<ext>". Errors: BGR_EINVALID_PARAMETER when that is not a

@@ -12,6 +12,7 @@
 
 /* One backend. Keys reaching these are valid (checked in results.c). */
 struct bgr_results_ops {
+    bool local; /* checking it costs no network round trip (bgr_results_healthy) */
     int (*check)(struct bgr_results *r, struct bgr_error *err);
     int (*put)(struct bgr_results *r, const char *key, const void *data, size_t len,
                const char *content_type, struct bgr_error *err);

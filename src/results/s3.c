@@ -572,6 +572,8 @@ int bgr_results_s3_open(struct bgr_results *r, const char *bucket, const char *p
     int rc = bgr_net_global_init(err);
     if (rc)
         return rc;
+    if (!region && !o->region)
+        region = setting(NULL, "AWS_DEFAULT_REGION"); /* the older SDK spelling */
     if (!region)
         region = "us-east-1";
     if (!region_valid(region))

@@ -193,11 +193,22 @@ BGR_TEST(directory_backend)
     snprintf(p, sizeof p, "%s/img_link.png", dir);
     BGR_CHECK_EQ_INT(symlink("/etc/passwd", p), 0);
     BGR_CHECK_EQ_INT(bgr_results_open_obj(r, "img_link.png", 0, &obj, &e), BGR_EIO);
-    BGR_CHECK(!bgr_results_healthy(r));
     unlink(p);
-    BGR_CHECK_EQ_INT(bgr_results_open_obj(r, "img_a.png", 0, &obj, &e), 0);
-    close(obj.fd);
-    BGR_CHECK(bgr_results_healthy(r)); /* the next success clears it */
+    BGR_CHECK(bgr_results_healthy(r)); /* that file failed; the directory is fine */
+
+    /* The directory replaced by a file: unhealthy until it is back. */
+    {
+        char moved[700];
+        snprintf(moved, sizeof moved, "%s.moved", dir);
+        BGR_REQUIRE(rename(dir, moved) == 0);
+        BGR_CHECK_EQ_INT(bgr_file_write_atomic(dir, "x", 1, &e), 0);
+        BGR_CHECK_EQ_INT(bgr_results_put(r, "img_z.png", "x", 1, NULL, &e), BGR_EIO);
+        BGR_CHECK(!bgr_results_healthy(r));
+        BGR_CHECK_EQ_INT(bgr_results_check(r, &e), BGR_EIO);
+        unlink(dir);
+        BGR_REQUIRE(rename(moved, dir) == 0);
+        BGR_CHECK(bgr_results_healthy(r));
+    }
 
     /* delete is idempotent. */
     BGR_CHECK_EQ_INT(bgr_results_delete(r, "img_a.png", &e), 0);
