@@ -79,8 +79,10 @@ static int open_s3(struct bgr_results *r, const char *loc, const struct bgr_resu
                                  "results: S3 prefix '%s' must be path segments of A-Z a-z 0-9 "
                                  "- _ . (no empty, '.' or '..' segments)",
                                  prefix);
-        if (pn)
-            strcat(prefix, "/"); /* fits: pn < sizeof - 1 */
+        if (pn) {
+            prefix[pn] = '/'; /* fits: pn < sizeof - 1 */
+            prefix[pn + 1] = 0;
+        }
     }
     return bgr_results_s3_open(r, bucket, prefix, o, err);
 }
