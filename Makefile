@@ -59,16 +59,16 @@ test-asan: setup
 # (concurrent requests, batches with webhooks and retries, kill -9
 # recovery, the full queue).
 TSAN_API_TESTS = T03Remove.test_concurrent T08Batch T09Webhooks T10Operations.test_service_busy \
-  test_kill9_mid_batch test_down_500_slow_receivers test_budget
+  test_kill9_mid_batch test_down_500_slow_receivers test_budget test_s3.T02Results
 test-tsan: setup
 	@test -f $(TSAN_BUILD)/CMakeCache.txt || cmake -S . -B $(TSAN_BUILD) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_SANITIZE=thread -DBGR_WERROR=ON
-	cmake --build $(TSAN_BUILD) -j $(JOBS) --target bgremover test_jobs test_store test_net test_http
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target bgremover test_jobs test_store test_net test_http test_results
 	$(TSAN_BUILD)/bgremover models install medium
 	rm -rf $(TSAN_BUILD)/san-logs && mkdir -p $(TSAN_BUILD)/san-logs
 	cd $(TSAN_BUILD) && \
 	  export TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp:second_deadlock_stack=1:log_path=$(CURDIR)/$(TSAN_BUILD)/san-logs/tsan && \
-	  ctest --output-on-failure --timeout 1800 -R '^(jobs|store|net|http)$$' && \
+	  ctest --output-on-failure --timeout 1800 -R '^(jobs|store|net|http|results)$$' && \
 	  python3 $(CURDIR)/tests/api/run.py --bin $(CURDIR)/$(TSAN_BUILD)/bgremover $(TSAN_API_TESTS); \
 	  rc=$$?; $(SAN_CHECK) $(CURDIR)/$(TSAN_BUILD)/san-logs && exit $$rc
 

@@ -33,6 +33,7 @@
 struct bgr_serve_config {
     char *listen; /* ADDR:PORT */
     char *data_dir;
+    char *results;    /* directory or s3://BUCKET/PREFIX; "" = <data_dir>/results */
     char *public_url; /* "" = derived from the bound address */
     char *model_dir;  /* "" = the models module's default */
     char *model;      /* name or path; "" = medium */
@@ -87,6 +88,7 @@ const struct bgr_serve_option *bgr_serve_options(size_t *n);
 
 struct bgr_api {
     struct bgr_store *store;          /* borrowed */
+    struct bgr_results *results;      /* borrowed: where result objects live */
     struct bgr_jobs *jobs;            /* borrowed; NULL until ready (read atomically) */
     struct bgr_http_metrics *metrics; /* borrowed */
     const struct bgr_serve_config *cfg;

@@ -74,6 +74,8 @@ static const struct opt opts[] = {
      "address and port to serve on (ADDR:PORT, [V6]:PORT; port 0 picks a free one)"},
     {"data_dir", "BGR_DATA_DIR", T_STR, OFF(data_dir), 0, 0, "./data",
      "directory of the database and stored results"},
+    {"results", "BGR_RESULTS", T_STR, OFF(results), 0, 0, "",
+     "where results are stored: a directory or s3://BUCKET/PREFIX; empty: DATA_DIR/results"},
     {"public_url", "BGR_PUBLIC_URL", T_STR, OFF(public_url), 0, 0, "",
      "base of output_url and poll_url; empty: http(s)://localhost:PORT"},
     {"model_dir", "BGR_MODEL_DIR", T_STR, OFF(model_dir), 0, 0, "",

@@ -14,7 +14,10 @@
  * extensions are checked against fixed alphabets before the store is asked,
  * and the file opened is the path the store recorded, never one built from
  * the request, so no path traversal is possible. Deleted or expired results
- * are 404 at once. Caching: a strong ETag (SHA-256 of the file) and
+ * are 404 at once. The bytes come from the results store (src/results): a
+ * local directory is served zero-copy from the file, an S3 object is
+ * downloaded to an unlinked spool file and served from there, so any API
+ * node serves any result. Caching: a strong ETag (SHA-256 of the file) and
  * "private" with max-age until expiry, so shared caches never keep a result
  * past its deletion.
  */
@@ -26,8 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* The fields a stored result has beyond the POST /v1/remove response. */
 static json_t *stored_image_json(const struct bgr_image *img, const char *public_url)
@@ -188,7 +189,7 @@ void api_image_delete(void *app, struct bgr_http_req *req, struct bgr_http_resp 
         bgr_http_reply_error(resp, BGR_ENOT_FOUND, "Image not found");
         return;
     }
-    int rc = bgr_store_image_delete(api->store, ctx->acct.id, id, now, &img, &e);
+    int rc = bgr_jobs_image_delete(api->store, api->results, ctx->acct.id, id, now, &img, &e);
     if (rc == BGR_ENOT_FOUND) {
         bgr_http_reply_error(resp, BGR_ENOT_FOUND, "Image not found or already deleted");
         return;
@@ -237,24 +238,16 @@ void api_result_get(void *app, struct bgr_http_req *req, struct bgr_http_resp *r
     if (inm && (strcmp(inm, etag) == 0 || strcmp(inm, "*") == 0)) {
         bgr_http_reply_bytes(resp, 304, NULL, NULL, 0);
     } else {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", bgr_store_data_dir(api->store), img.path);
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        struct stat st;
-        if (fd < 0) {
-            /* Swept or deleted between the lookup and the open. */
-            if (errno == ENOENT)
-                goto not_found;
+        struct bgr_results_obj obj;
+        rc = bgr_results_open_obj(api->results, img.path, (uint64_t)img.size_bytes, &obj, &e);
+        if (rc == BGR_ENOT_FOUND)
+            goto not_found; /* swept or deleted between the lookup and the open */
+        if (rc) {
             bgr_http_reply_error(resp, BGR_EIO, NULL);
-            bgr_log(BGR_LOG_ERROR, "open result %s: %s", img.id, strerror(errno));
+            bgr_log(BGR_LOG_ERROR, "result %s: %s", img.id, e.msg);
             return;
         }
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-            close(fd);
-            bgr_http_reply_error(resp, BGR_EIO, NULL);
-            return;
-        }
-        bgr_http_reply_fd(resp, 200, img.mime, fd, (uint64_t)st.st_size);
+        bgr_http_reply_fd(resp, 200, img.mime, obj.fd, obj.size);
     }
     bgr_http_resp_header(resp, "ETag", etag);
     bgr_http_resp_header(resp, "Cache-Control", cc);

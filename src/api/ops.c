@@ -24,6 +24,15 @@ void api_readyz(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
         resp->retry_after_s = 5;
         return;
     }
+    /* The outcome of the last request to the results store (never a
+     * network wait here: this runs on an event-loop thread); the sweeper
+     * probes a failing S3 store every round. */
+    struct bgr_api *api = app;
+    if (api->results && !bgr_results_healthy(api->results)) {
+        bgr_http_reply_error(resp, BGR_ESERVICE_BUSY, "The result storage is unreachable");
+        resp->retry_after_s = 5;
+        return;
+    }
     bgr_http_reply_data(resp, 200, json_pack("{s:s}", "status", "ready"));
 }
 

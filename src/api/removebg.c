@@ -482,9 +482,8 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
     bgr_http_metrics_image(api->metrics, true);
     /* The committed result file is the answer (so what was charged is
      * exactly what is sent). */
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", bgr_store_data_dir(api->store), img.path);
-    if ((rc = bgr_file_read(path, (size_t)img.size_bytes + 1, &out, &e)) != 0)
+    bgr_buf_release(&out);
+    if ((rc = bgr_results_read(api->results, img.path, (size_t)img.size_bytes, &out, &e)) != 0)
         goto fail;
     /* remove.bg keeps nothing, and this route never tells the client the
      * result's id, so it could neither fetch nor delete a stored copy: the
@@ -493,7 +492,8 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
      * delete fail, the sweeper removes the file at the plan's expiry. */
     struct bgr_image gone;
     struct bgr_error de = {0};
-    if (bgr_store_image_delete(api->store, ctx->acct.id, img.id, bgr_wall_ms(), &gone, &de) != 0)
+    if (bgr_jobs_image_delete(api->store, api->results, ctx->acct.id, img.id, bgr_wall_ms(), &gone,
+                              &de) != 0)
         bgr_log(BGR_LOG_WARN, "removebg: dropping result %s failed: %s", img.id, de.msg);
     success_headers(resp, &r, &rctx.out, img.credits);
     reply_result(req, resp, &rctx.out, out.data, out.len, img.mime);

@@ -19,6 +19,7 @@
 #include "models/models.h"
 #include "net/net.h"
 #include "pipeline/pipeline.h"
+#include "results/results.h"
 #include "store/store.h"
 
 #include <getopt.h>
@@ -37,6 +38,10 @@ static void usage(FILE *f)
                "Options (each also settable in a config file and as an environment variable):\n"
                "      --listen ADDR:PORT     address to serve on (default 0.0.0.0:8080)\n"
                "      --data-dir DIR         database and results (default ./data)\n"
+               "      --results DIR|s3://BUCKET/PREFIX\n"
+               "                             where results are stored (default DATA-DIR/results;\n"
+               "                             S3: BGR_S3_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID,\n"
+               "                             AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)\n"
                "      --public-url URL       base of output_url/poll_url\n"
                "      --model-dir DIR        model directory\n"
                "      --model NAME|PATH      model (default medium)\n"
@@ -115,6 +120,7 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         O_PRIV,
         O_PREC,
         O_NOWEB,
+        O_RESULTS,
         O_INIT /* not a setting: a one-time action of this start */
     };
     static const struct option longopts[] = {
@@ -131,6 +137,7 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         {"precision", required_argument, NULL, O_PREC},
         {"init", no_argument, NULL, O_INIT},
         {"no-web", no_argument, NULL, O_NOWEB},
+        {"results", required_argument, NULL, O_RESULTS},
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
@@ -138,12 +145,13 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
     };
     static const char *const keys[] = {
         "listen",     "data_dir", "public_url", "model_dir",          "model",     "workers",
-        "queue_size", "tls_cert", "tls_key",    "allow_private_urls", "precision", "web"};
+        "queue_size", "tls_cert", "tls_key",    "allow_private_urls", "precision", "web",
+        "results"};
     int c;
     while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
         if (*nkv >= cap)
             return bgr_cli_usage_error("serve", "too many options");
-        if (c >= O_LISTEN && c <= O_NOWEB) {
+        if (c >= O_LISTEN && c <= O_RESULTS) {
             const char *v = c == O_PRIV ? "true" : c == O_NOWEB ? "false" : optarg;
             kv[(*nkv)++] = (struct flag_kv){keys[c - O_LISTEN], v};
         } else if (c == O_INIT) {
@@ -202,6 +210,34 @@ static void bound_url(const char *listen, const char *scheme, unsigned port, cha
         snprintf(out, n, "%s://%.*s:%u", scheme, hlen, listen, port);
 }
 
+/* Opens where results live (default <data-dir>/results, today's layout) and
+ * checks it answers: an S3 store that is unreachable or refuses our
+ * credentials stops the start here, with the store's reason. */
+static int open_results(const struct bgr_serve_config *cfg, struct bgr_results **out,
+                        struct bgr_error *err)
+{
+    struct bgr_results_opts ro;
+    char *dflt = NULL;
+    const char *loc = cfg->results;
+    int rc;
+    bgr_results_opts_init(&ro);
+    ro.spool_dir = cfg->data_dir; /* S3 downloads being served: the server's own disk */
+    if (!loc[0]) {
+        if (asprintf(&dflt, "%s/results", cfg->data_dir) < 0)
+            return bgr_error_set(err, BGR_ENOMEM, "out of memory");
+        loc = dflt;
+    }
+    rc = bgr_results_open(loc, &ro, out, err);
+    free(dflt);
+    if (!rc && (rc = bgr_results_check(*out, err)) != 0) {
+        bgr_results_close(*out);
+        *out = NULL;
+    }
+    if (!rc)
+        bgr_log(BGR_LOG_INFO, "results stored in %s", bgr_results_location(*out));
+    return rc;
+}
+
 /* The jobs' per-image hook (a worker thread): every processed image, batch
  * items included, lands in the processing-time histogram. */
 static void image_done(void *ctx, bool ok, int64_t processing_ms)
@@ -215,6 +251,7 @@ int bgr_cmd_serve(int argc, char **argv)
     struct bgr_serve_config cfg;
     struct bgr_error e = {0};
     struct bgr_store *store = NULL;
+    struct bgr_results *results = NULL;
     struct bgr_http_server *http = NULL;
     struct bgr_http_metrics *metrics = NULL;
     struct bgr_model *model = NULL;
@@ -254,12 +291,15 @@ int bgr_cmd_serve(int argc, char **argv)
         goto fail;
     if (bgr_store_created(store))
         bgr_log(BGR_LOG_INFO, "created a new, empty store in %s", cfg.data_dir);
+    if (open_results(&cfg, &results, &e))
+        goto fail;
     if (cfg.tls_cert[0] &&
         (!(cert = read_pem(cfg.tls_cert, &e)) || !(key = read_pem(cfg.tls_key, &e))))
         goto fail;
 
     metrics = bgr_http_metrics_new();
     api.store = store;
+    api.results = results;
     api.metrics = metrics;
     api.cfg = &cfg;
     size_t nroutes;
@@ -334,6 +374,7 @@ int bgr_cmd_serve(int argc, char **argv)
     jc.fetch_total_timeout_ms = (long)cfg.fetch_timeout_s * 1000;
     jc.on_image = image_done;
     jc.on_image_ctx = metrics;
+    jc.results = results;
     if (bgr_jobs_start(store, &jc, &jobs, &e))
         goto fail;
     bgr_api_set_jobs(&api, jobs);
@@ -352,6 +393,7 @@ cleanup:
     bgr_api_set_jobs(&api, NULL);
     bgr_jobs_stop(jobs);
     bgr_model_free(model);
+    bgr_results_close(results); /* after the jobs and the HTTP server: nothing uses it now */
     bgr_store_close(store);
     bgr_http_metrics_free(metrics);
     free(model_path);

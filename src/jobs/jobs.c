@@ -34,26 +34,23 @@ static void record_time(struct bgr_jobs *j, enum bgr_refine refine, int64_t ms)
         j->recent[refine].n++;
 }
 
-/* Removes data_dir/rel (an unused result file). */
-static void drop_file(struct bgr_jobs *j, const char *rel)
+/* Removes an unused result object (its commit failed). Should that fail
+ * too, the orphan sweep removes it later. */
+static void drop_object(struct bgr_jobs *j, const char *key)
 {
-    char *path = NULL;
-    if (asprintf(&path, "%s/%s", bgr_store_data_dir(j->store), rel) >= 0) {
-        if (unlink(path) != 0 && errno != ENOENT)
-            bgr_log(BGR_LOG_WARN, "jobs: cannot remove %s: %s", path, strerror(errno));
-        free(path);
-    }
+    struct bgr_error e;
+    if (bgr_results_delete(j->cfg.results, key, &e) != 0)
+        bgr_log(BGR_LOG_WARN, "jobs: cannot remove unused result %s: %s", key, e.msg);
 }
 
-/* Runs the pipeline and writes the result file; *img describes it (not yet
- * committed). */
+/* Runs the pipeline and writes the result object; *img describes it (not
+ * yet committed). */
 static int produce(struct bgr_jobs *j, const struct bgr_account *acct, const void *data, size_t len,
                    const struct bgr_output_opts *opts, const char *batch_id,
                    const struct bgr_remove_req *req, struct bgr_image *img, struct bgr_error *err)
 {
     struct bgr_result res = {0};
     struct bgr_image m = {0};
-    char *path = NULL;
     double t0 = bgr_now_sec();
     int rc = req && req->render
                  ? req->render(req->render_ctx, j->cfg.model, data, len, &j->cfg.limits, &res, err)
@@ -66,7 +63,9 @@ static int produce(struct bgr_jobs *j, const struct bgr_account *acct, const voi
     snprintf(m.format, sizeof(m.format), "%s", bgr_format_name(res.format));
     snprintf(m.ext, sizeof(m.ext), "%s", res.ext ? res.ext : m.format);
     snprintf(m.mime, sizeof(m.mime), "%s", res.mime ? res.mime : "application/octet-stream");
-    snprintf(m.path, sizeof(m.path), "results/%s.%s", m.id, m.ext);
+    rc = bgr_results_key_make(m.id, m.ext, m.path, err);
+    if (rc)
+        goto out;
     bgr_sha256_hex(res.data, res.len, m.sha256);
     m.width = res.width;
     m.height = res.height;
@@ -81,11 +80,7 @@ static int produce(struct bgr_jobs *j, const struct bgr_account *acct, const voi
     }
     m.size_bytes = (int64_t)res.len;
     m.credits = req && req->credits > 0 ? req->credits : 1;
-    if (asprintf(&path, "%s/%s", bgr_store_data_dir(j->store), m.path) < 0) {
-        rc = bgr_error_set(err, BGR_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = bgr_file_write_atomic(path, res.data, res.len, err);
+    rc = bgr_results_put(j->cfg.results, m.path, res.data, res.len, m.mime, err);
     if (rc)
         goto out;
     m.processing_ms = (int64_t)((bgr_now_sec() - t0) * 1000.0 + 0.5);
@@ -93,7 +88,6 @@ static int produce(struct bgr_jobs *j, const struct bgr_account *acct, const voi
     m.expires_at_ms = m.created_at_ms + acct->plan.retention_s * 1000;
     *img = m;
 out:
-    free(path);
     bgr_result_release(&res);
     return rc;
 }
@@ -135,7 +129,7 @@ static void run_sync(struct bgr_jobs *j, struct bgr_sync_job *job)
             rc = bgr_store_image_add(j->store, job->acct, &img, job->webhook_url ? &wh : NULL,
                                      &job->err);
         if (rc)
-            drop_file(j, img.path);
+            drop_object(j, img.path);
         else if (job->webhook_url)
             bgr_jobs_kick_deliverer(j);
     }
@@ -199,7 +193,7 @@ static int run_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
         goto out;
     rc = bgr_store_item_complete(j->store, id, &acct, &img, bgr_wall_ms(), &done, &e);
     if (rc) {
-        drop_file(j, img.path);
+        drop_object(j, img.path);
         goto out;
     }
     *ms = img.processing_ms;
@@ -318,6 +312,22 @@ int bgr_jobs_start(struct bgr_store *store, const struct bgr_jobs_config *cfg,
             j->public_url[--l] = 0;
     }
     j->cfg.public_url = j->public_url;
+    if (!j->cfg.results) {
+        char *dir = NULL;
+        if (asprintf(&dir, "%s/results", bgr_store_data_dir(store)) < 0) {
+            free(j->public_url);
+            free(j);
+            return bgr_error_set(err, BGR_ENOMEM, "out of memory");
+        }
+        rc = bgr_results_open(dir, NULL, &j->owned, err);
+        free(dir);
+        if (rc) {
+            free(j->public_url);
+            free(j);
+            return rc;
+        }
+        j->cfg.results = j->owned;
+    }
     if (!j->cfg.process) {
         j->cfg.process = bgr_jobs_pipeline_process;
         j->cfg.process_ctx = cfg->model;
@@ -427,6 +437,7 @@ void bgr_jobs_stop(struct bgr_jobs *j)
         close(j->lock_fd); /* releases the flock */
     free(j->workers);
     free(j->backlog);
+    bgr_results_close(j->owned);
     free(j->public_url);
     free(j);
 }

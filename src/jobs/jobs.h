@@ -7,7 +7,8 @@
  * bgr_jobs_remove, which fetches image_url on that thread (network waits
  * never occupy a worker), pre-checks credits, queues the bytes (full queue:
  * BGR_ESERVICE_BUSY at once), and waits. A worker runs the pipeline, writes
- * <data-dir>/results/<id>.<ext> atomically, then commits the result row
+ * the result object <id>.<ext> atomically through src/results (a directory,
+ * <data-dir>/results by default, or S3), then commits the result row
  * (charging the credit, and adding the image.completed webhook when asked)
  * in one transaction before the caller is woken: what the response reports
  * is durable.
@@ -43,6 +44,7 @@
 #include "core/core.h"
 #include "infer/infer.h"
 #include "pipeline/pipeline.h"
+#include "results/results.h"
 #include "store/store.h"
 
 #define BGR_WEBHOOK_HDR_ID "X-Bgr-Event-Id"
@@ -71,8 +73,11 @@ struct bgr_jobs_config {
     int webhook_max_attempts;        /* 0 = 9 */
     long webhook_timeout_ms;         /* per attempt; 0 = 10000 */
     int64_t sweep_interval_ms;       /* 0 = 60000 */
-    long fetch_connect_timeout_ms;   /* image_url; 0 = 5000 */
-    long fetch_total_timeout_ms;     /* 0 = 30000 */
+    /* Where result objects go; borrowed, outlives the jobs. NULL = the
+     * directory <data-dir>/results, opened and owned by the jobs. */
+    struct bgr_results *results;
+    long fetch_connect_timeout_ms; /* image_url; 0 = 5000 */
+    long fetch_total_timeout_ms;   /* 0 = 30000 */
     /* Called on a worker thread after each image (sync or batch item) ends:
      * ok, and the worker's processing time (0 when it failed before
      * processing). For metrics; must be quick and thread-safe. NULL = none. */
@@ -147,6 +152,27 @@ void bgr_webhook_sign(const char *secret, int64_t ts_s, const void *body, size_t
 /* Delay before the next attempt after `attempt` failed attempts (1-based),
  * or 0 when attempt >= max_attempts (give up). */
 int64_t bgr_webhook_backoff_ms(int64_t base_ms, int max_attempts, int attempt);
+
+/* ---- result objects: delete, expiry, orphans (sweep.c) ------------------- */
+/* These need no running jobs (the API deletes while the model loads), and
+ * are idempotent: any node may run them at any time. */
+
+/* DELETE of a result: bgr_store_image_delete (the URL is dead on return),
+ * then the object is removed and the row marked purged; a failed removal is
+ * logged and left to the sweeper. Errors: those of bgr_store_image_delete. */
+int bgr_jobs_image_delete(struct bgr_store *s, struct bgr_results *r, const char *account_id,
+                          const char *id, int64_t now_ms, struct bgr_image *out,
+                          struct bgr_error *err);
+/* Removes the objects of results expired at now_ms (and of deleted ones
+ * whose removal failed) and marks them purged; *n_purged (may be NULL)
+ * counts them. At most 500 per call. Errors: the store's. */
+int bgr_jobs_sweep_expired(struct bgr_store *s, struct bgr_results *r, int64_t now_ms,
+                           int *n_purged, struct bgr_error *err);
+/* Removes result objects at least min_age_ms old that no live row owns
+ * (bgr_store_image_needs_object), and the directory backend's stale
+ * temporary files. *n_removed may be NULL. Errors: the listing's. */
+int bgr_jobs_sweep_orphans(struct bgr_store *s, struct bgr_results *r, int64_t now_ms,
+                           int64_t min_age_ms, int *n_removed, struct bgr_error *err);
 
 /* ---- operations -------------------------------------------------------------- */
 struct bgr_jobs_stats {

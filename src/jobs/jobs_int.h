@@ -35,7 +35,8 @@ struct bgr_jobs {
     struct bgr_store *store; /* borrowed */
     int lock_fd;             /* flock on <data-dir>/server.lock: one server per data dir */
     struct bgr_jobs_config cfg;
-    char *public_url; /* owned copy */
+    char *public_url;          /* owned copy */
+    struct bgr_results *owned; /* cfg.results when the jobs opened it */
 
     pthread_mutex_t mu;
     pthread_cond_t work_cv; /* work arrived, or stopping */

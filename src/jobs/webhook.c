@@ -201,7 +201,11 @@ void *bgr_jobs_sweeper_main(void *arg)
     do {
         struct bgr_error e;
         int n = 0;
-        if (bgr_store_images_sweep(j->store, bgr_wall_ms(), 0, &n, &e) != 0)
+        /* The results store failed its last request: probe it, so /readyz
+         * turns ready again once it is back even when no request comes. */
+        if (!bgr_results_healthy(j->cfg.results) && bgr_results_check(j->cfg.results, &e) != 0)
+            bgr_log(BGR_LOG_WARN, "sweeper: results store: %s", e.msg);
+        if (bgr_jobs_sweep_expired(j->store, j->cfg.results, bgr_wall_ms(), &n, &e) != 0)
             bgr_log(BGR_LOG_ERROR, "sweeper: %s", e.msg);
         else if (n)
             bgr_log(BGR_LOG_INFO, "sweeper: removed %d expired results", n);
@@ -209,10 +213,11 @@ void *bgr_jobs_sweeper_main(void *arg)
          * are rare: look for them every tenth round, and only at files
          * an hour old, far past any write still in progress. */
         if (round++ % 10 == 0) {
-            if (bgr_store_orphans_sweep(j->store, bgr_wall_ms(), 3600 * 1000LL, &n, &e) != 0)
+            if (bgr_jobs_sweep_orphans(j->store, j->cfg.results, bgr_wall_ms(), 3600 * 1000LL, &n,
+                                       &e) != 0)
                 bgr_log(BGR_LOG_ERROR, "sweeper: %s", e.msg);
             else if (n)
-                bgr_log(BGR_LOG_INFO, "sweeper: removed %d orphaned files", n);
+                bgr_log(BGR_LOG_INFO, "sweeper: removed %d orphaned result objects", n);
             /* idempotency keys past their 24 hours (claims read expired
              * rows as absent: this only keeps the table small) */
             if (bgr_store_idem_sweep(j->store, bgr_wall_ms(), &n, &e) != 0)

@@ -6,7 +6,11 @@
  * for lists and revocation. Keys carry 256 bits of OS randomness, so an
  * unsalted fast hash is enough: there is nothing to brute-force.
  */
+#define _GNU_SOURCE /* asprintf */
 #include "store/store_int.h"
+
+#include <errno.h>
+#include <unistd.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -636,6 +640,31 @@ static const char *const delete_sql[] = {
     "DELETE FROM accounts WHERE id = ?1",
 };
 
+/* Removes a deleted account's result object from the default results
+ * directory (<data-dir>/results): rows hold its key ("<id>.<ext>"; older
+ * rows "results/<key>"). The store otherwise never touches result objects
+ * (src/results owns them); an account delete runs from the admin command,
+ * which has no results store open, so objects elsewhere (--results DIR or
+ * s3://) are left to the server's orphan sweep, which removes objects no
+ * row owns once they are an hour old. A name that is not a plain key is
+ * never used as a path. */
+static bool remove_result_object(struct bgr_store *s, const char *key)
+{
+    char *path = NULL;
+    bool ok;
+    if (strncmp(key, "results/", 8) == 0)
+        key += 8;
+    if (!key[0] || strchr(key, '/') || strstr(key, ".."))
+        return true;
+    if (asprintf(&path, "%s/results/%s", s->data_dir, key) < 0)
+        return false;
+    ok = unlink(path) == 0 || errno == ENOENT;
+    if (!ok)
+        bgr_log(BGR_LOG_WARN, "store: cannot remove %s: %s", path, strerror(errno));
+    free(path);
+    return ok;
+}
+
 /* The paths of account id's result files still on disk: *paths (malloc'd
  * array of malloc'd strings) and *n. */
 static int result_paths(sqlite3 *db, const char *id, char ***paths, size_t *n,
@@ -704,7 +733,7 @@ int bgr_store_account_delete(struct bgr_store *s, const char *id,
     /* Committed: no row refers to the files any more, so a file left here
      * (an unlink failed) is an orphan the server's sweep removes later. */
     for (size_t i = 0; i < npaths; i++)
-        if (!bgr_st_remove_result(s, paths[i]))
+        if (!remove_result_object(s, paths[i]))
             left++;
 out:
     sqlite3_finalize(st);

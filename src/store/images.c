@@ -1,24 +1,21 @@
 /*
- * images.c - stored results: the row that makes a result file exist for
- * the API, its deletion and its expiry.
+ * images.c - stored results: the row that makes a result object exist for
+ * the API, and the rules of its deletion, expiry and orphans.
  *
- * Order of effects: the file is written first (by jobs, atomically) and the
- * row committed after, so a row never points to a missing file; a crash in
- * between leaves an orphan file, never a broken result. On delete the row is
- * marked first and the file removed after; a failed removal is retried by
- * the sweeper (purged_at stays 0 until the file is gone).
+ * The store never touches the objects themselves (src/results does): it
+ * says which objects must go, and records that they went. Order of effects:
+ * the object is written first (by jobs) and the row committed after, so a
+ * row never points to a missing object; a crash in between leaves an
+ * orphan, never a broken result. On delete the row is marked first and the
+ * object removed after by the caller; until the caller reports it gone
+ * (bgr_store_image_purged) the sweeper keeps offering it for removal.
  */
 #define _GNU_SOURCE
 #include "store/store_int.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define IMAGE_COLS                                                                                 \
     "id, account_id, batch_id, path, format, ext, mime, sha256, width, height, orig_width,"        \
@@ -32,6 +29,10 @@ static void read_image(sqlite3_stmt *st, struct bgr_image *m)
     bgr_st_col_text(st, 1, m->account_id, sizeof(m->account_id));
     bgr_st_col_text(st, 2, m->batch_id, sizeof(m->batch_id));
     bgr_st_col_text(st, 3, m->path, sizeof(m->path));
+    /* Rows written before the results module hold "results/<key>" (the
+     * path under the data directory); the key is what follows. */
+    if (strncmp(m->path, "results/", 8) == 0)
+        memmove(m->path, m->path + 8, strlen(m->path + 8) + 1);
     bgr_st_col_text(st, 4, m->format, sizeof(m->format));
     bgr_st_col_text(st, 5, m->ext, sizeof(m->ext));
     bgr_st_col_text(st, 6, m->mime, sizeof(m->mime));
@@ -237,23 +238,6 @@ done:
     return rc;
 }
 
-bool bgr_st_remove_result(struct bgr_store *s, const char *rel)
-{
-    char *path = NULL;
-    bool ok;
-    /* Paths are written by us ("results/<id>.<ext>"); refuse anything else
-     * so a corrupt row cannot delete outside the results directory. */
-    if (strncmp(rel, "results/", 8) != 0 || strstr(rel, ".."))
-        return true;
-    if (asprintf(&path, "%s/%s", s->data_dir, rel) < 0)
-        return false;
-    ok = unlink(path) == 0 || errno == ENOENT;
-    if (!ok)
-        bgr_log(BGR_LOG_WARN, "store: cannot remove %s: %s", path, strerror(errno));
-    free(path);
-    return ok;
-}
-
 static int mark_purged(sqlite3 *db, const char *id, int64_t now_ms, struct bgr_error *err)
 {
     sqlite3_stmt *st = NULL;
@@ -295,12 +279,6 @@ int bgr_store_image_delete(struct bgr_store *s, const char *account_id, const ch
         goto out;
     }
     rc = bgr_st_commit(db, err);
-    if (rc)
-        goto out;
-    /* Committed: the URL is dead now. Remove the bytes; if that fails the
-     * sweeper retries (purged_at stays 0). */
-    if (bgr_st_remove_result(s, m.path))
-        (void)mark_purged(db, m.id, now_ms, NULL);
 out:
     sqlite3_finalize(st);
     bgr_st_release(s, db);
@@ -309,14 +287,21 @@ out:
     return rc;
 }
 
-int bgr_store_images_sweep(struct bgr_store *s, int64_t now_ms, int limit, int *n_purged,
+int bgr_store_image_purged(struct bgr_store *s, const char *id, int64_t now_ms,
                            struct bgr_error *err)
 {
-    struct {
-        char id[BGR_ID_MAX];
-        char path[96];
-    } *rows = NULL;
-    int n = 0, purged = 0, rc;
+    sqlite3 *db = bgr_st_acquire(s);
+    int rc = mark_purged(db, id, now_ms, err);
+    bgr_st_release(s, db);
+    return rc;
+}
+
+int bgr_store_images_to_purge(struct bgr_store *s, int64_t now_ms, int limit,
+                              struct bgr_image_ref **out, size_t *n_out, struct bgr_error *err)
+{
+    struct bgr_image_ref *rows = NULL;
+    size_t n = 0;
+    int rc;
     sqlite3 *db = bgr_st_acquire(s);
     sqlite3_stmt *st = NULL;
 
@@ -331,7 +316,7 @@ int bgr_store_images_sweep(struct bgr_store *s, int64_t now_ms, int limit, int *
         goto out;
     sqlite3_bind_int64(st, 1, now_ms);
     sqlite3_bind_int(st, 2, limit);
-    while (n < limit) {
+    while (n < (size_t)limit) {
         int step = sqlite3_step(st);
         if (step == SQLITE_DONE)
             break;
@@ -340,91 +325,47 @@ int bgr_store_images_sweep(struct bgr_store *s, int64_t now_ms, int limit, int *
             goto out;
         }
         bgr_st_col_text(st, 0, rows[n].id, sizeof(rows[n].id));
-        bgr_st_col_text(st, 1, rows[n].path, sizeof(rows[n].path));
+        bgr_st_col_text(st, 1, rows[n].key, sizeof(rows[n].key));
+        if (strncmp(rows[n].key, "results/", 8) == 0) /* see read_image */
+            memmove(rows[n].key, rows[n].key + 8, strlen(rows[n].key + 8) + 1);
         n++;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    for (int i = 0; i < n && !rc; i++) {
-        if (!bgr_st_remove_result(s, rows[i].path))
-            continue;
-        rc = mark_purged(db, rows[i].id, now_ms, err);
-        if (!rc)
-            purged++;
     }
 out:
     sqlite3_finalize(st);
     bgr_st_release(s, db);
-    free(rows);
-    if (!rc && n_purged)
-        *n_purged = purged;
-    return rc;
+    if (rc) {
+        free(rows);
+        return rc;
+    }
+    *out = rows;
+    *n_out = n;
+    return 0;
 }
 
-/* Whether results/<name> belongs to a live (not purged) row. */
-static bool owned(sqlite3 *db, const char *name)
+int bgr_store_image_needs_object(struct bgr_store *s, const char *id, bool *needed,
+                                 struct bgr_error *err)
 {
-    char id[BGR_ID_MAX];
-    const char *dot = strchr(name, '.');
-    size_t n = dot ? (size_t)(dot - name) : strlen(name);
+    sqlite3 *db = bgr_st_acquire(s);
     sqlite3_stmt *st = NULL;
-    bool yes = true; /* when in doubt, keep */
-    if (strstr(name, ".tmp.") || strncmp(name, "img_", 4) != 0 || n >= sizeof(id))
-        return false;
-    memcpy(id, name, n);
-    id[n] = 0;
-    if (bgr_st_prepare(db, "SELECT purged_at FROM images WHERE id = ?", &st, NULL) != 0)
-        return true;
+    int rc = bgr_st_prepare(db, "SELECT purged_at FROM images WHERE id = ?", &st, err);
+    if (rc)
+        goto out;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     switch (sqlite3_step(st)) {
     case SQLITE_ROW:
-        yes = sqlite3_column_int64(st, 0) == 0;
+        *needed = sqlite3_column_int64(st, 0) == 0;
         break;
     case SQLITE_DONE:
-        yes = false;
+        *needed = false; /* no row: a commit that never happened */
         break;
     default:
+        rc = bgr_st_fail(db, err, "look up an image");
         break;
     }
+out:
     sqlite3_finalize(st);
-    return yes;
-}
-
-int bgr_store_orphans_sweep(struct bgr_store *s, int64_t now_ms, int64_t min_age_ms, int *n_removed,
-                            struct bgr_error *err)
-{
-    char *dir = NULL;
-    DIR *d;
-    struct dirent *de;
-    sqlite3 *db;
-    int removed = 0;
-    if (asprintf(&dir, "%s/results", s->data_dir) < 0)
-        return bgr_error_set(err, BGR_ENOMEM, "out of memory");
-    d = opendir(dir);
-    if (!d) {
-        int rc = bgr_error_set(err, BGR_EIO, "store: cannot list %s: %s", dir, strerror(errno));
-        free(dir);
-        return rc;
-    }
-    db = bgr_st_acquire(s);
-    while ((de = readdir(d)) != NULL) {
-        struct stat sb;
-        if (de->d_name[0] == '.' &&
-            (de->d_name[1] == 0 || (de->d_name[1] == '.' && de->d_name[2] == 0)))
-            continue;
-        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
-            continue;
-        if (now_ms - (int64_t)sb.st_mtime * 1000 < min_age_ms || owned(db, de->d_name))
-            continue;
-        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-            removed++;
-    }
     bgr_st_release(s, db);
-    closedir(d);
-    free(dir);
-    if (n_removed)
-        *n_removed = removed;
-    return 0;
+    return rc;
 }
 
 int bgr_store_err_credits_spent(const struct bgr_account *acct, int64_t now_ms,

@@ -368,9 +368,12 @@ struct bgr_image {
     char id[BGR_ID_MAX]; /* "img_" + 22 base62 (131 bits): the URL is the capability */
     char account_id[BGR_ID_MAX];
     char batch_id[BGR_ID_MAX]; /* "" for a sync request */
-    char path[96];             /* relative to the data dir: "results/<id>.<ext>" */
-    char format[8];            /* "png", "webp", "jpeg" */
-    char ext[8];               /* "png", "webp", "jpg" */
+    /* The result's key in the results store (src/results): "<id>.<ext>".
+     * Rows written before that module hold "results/<id>.<ext>" and are
+     * read back as the key. */
+    char path[96];
+    char format[8]; /* "png", "webp", "jpeg" */
+    char ext[8];    /* "png", "webp", "jpg" */
     char mime[40];
     char sha256[65]; /* of the file: strong ETag */
     int width, height, original_width, original_height;
@@ -386,11 +389,11 @@ struct bgr_image {
 /* Fresh random id with the given prefix ("img_", "batch_", "evt_"). */
 void bgr_store_new_id(const char *prefix, char out[BGR_ID_MAX]);
 
-/* Commits a result whose file already exists at img->path (written
+/* Commits a result whose object already exists under img->path (written
  * atomically by the caller): checks acct's month credit balance and charges
  * img->credits in the same transaction. Optionally adds a webhook to the
  * outbox in that transaction (wh may be NULL). Errors:
- * BGR_EINSUFFICIENT_CREDITS (nothing written; the caller removes its file),
+ * BGR_EINSUFFICIENT_CREDITS (nothing written; the caller removes its object),
  * BGR_EUNAUTHORIZED (the account was deleted meanwhile; nothing written),
  * BGR_EIO. */
 struct bgr_webhook_new;
@@ -401,8 +404,11 @@ int bgr_store_image_add(struct bgr_store *s, const struct bgr_account *acct,
  * NULL (any owner: the result URL is a capability). Errors: BGR_ENOT_FOUND. */
 int bgr_store_image_get(struct bgr_store *s, const char *id, const char *account_id, int64_t now_ms,
                         struct bgr_image *out, struct bgr_error *err);
-/* Deletes acct's live result: marks it (deleted_at = now) and removes the
- * file. Unknown, another account's, already deleted or expired: BGR_ENOT_FOUND. */
+/* Deletes acct's live result: marks it deleted (deleted_at = now), so its
+ * URL is dead once this returns. The object is the caller's to remove
+ * (then bgr_store_image_purged); until then the sweeper offers it
+ * (bgr_store_images_to_purge). Unknown, another account's, already deleted
+ * or expired: BGR_ENOT_FOUND. */
 int bgr_store_image_delete(struct bgr_store *s, const char *account_id, const char *id,
                            int64_t now_ms, struct bgr_image *out, struct bgr_error *err);
 /* Where a listing of results resumes: strictly older than this (created_at,
@@ -421,17 +427,28 @@ int bgr_store_images_list(struct bgr_store *s, const char *account_id, const cha
                           struct bgr_image *out, int max, int *n, bool *more,
                           struct bgr_error *err);
 
-/* Removes the files of results expired at now_ms (and of deleted results
- * whose file removal failed) and marks them purged; *n_purged (may be
- * NULL) counts them. At most `limit` per call (0 = 500). */
-int bgr_store_images_sweep(struct bgr_store *s, int64_t now_ms, int limit, int *n_purged,
+/* Records that result id's object is gone (purged_at = now_ms). */
+int bgr_store_image_purged(struct bgr_store *s, const char *id, int64_t now_ms,
                            struct bgr_error *err);
 
-/* Removes files under data_dir/results older than min_age_ms that no live
- * row owns: results whose commit a crash (or a refused credit) prevented,
- * and temporary files of interrupted atomic writes. *n_removed may be NULL. */
-int bgr_store_orphans_sweep(struct bgr_store *s, int64_t now_ms, int64_t min_age_ms, int *n_removed,
-                            struct bgr_error *err);
+/* A result whose object must go: its id and key (bgr_image.path). */
+struct bgr_image_ref {
+    char id[BGR_ID_MAX];
+    char key[96];
+};
+/* The rule of expiry: results expired at now_ms, and deleted ones, whose
+ * objects are not yet recorded gone; at most `limit` (0 = 500). On success
+ * *out (caller frees) holds *n of them. The caller removes each object and
+ * then calls bgr_store_image_purged. Errors: BGR_EIO. */
+int bgr_store_images_to_purge(struct bgr_store *s, int64_t now_ms, int limit,
+                              struct bgr_image_ref **out, size_t *n, struct bgr_error *err);
+/* The rule of orphans: whether an object named for result id is still
+ * needed, i.e. a row exists and is not purged. An object no row owns comes
+ * from a commit that never happened (a crash, a refused credit) or a purge
+ * whose removal failed; the caller removes it once it is old enough that no
+ * commit can still be under way. Errors: BGR_EIO (then keep the object). */
+int bgr_store_image_needs_object(struct bgr_store *s, const char *id, bool *needed,
+                                 struct bgr_error *err);
 
 /* ---- batches -------------------------------------------------------------- */
 enum bgr_item_status {

@@ -134,7 +134,6 @@ int bgr_st_outbox_insert(sqlite3 *db, const char *account_id, const struct bgr_w
                          int64_t now_ms, struct bgr_error *err);
 /* Removes data_dir/rel, a result file ("results/..."; anything else is
  * refused and counts as removed); a file already gone counts as removed. */
-bool bgr_st_remove_result(struct bgr_store *s, const char *rel);
 /* Reads an image row (any state) by id. BGR_ENOT_FOUND if none. */
 int bgr_st_image_read(sqlite3 *db, const char *id, struct bgr_image *out, struct bgr_error *err);
 

@@ -298,7 +298,9 @@ BGR_TEST(sync_result_committed)
     BGR_CHECK_EQ_INT(img.expires_at_ms - img.created_at_ms, 86400000LL);
     /* Committed before the call returned, file in place. */
     BGR_CHECK_EQ_INT(bgr_store_image_get(v.store, img.id, v.acct.id, bgr_wall_ms(), &got, &e), 0);
-    snprintf(path, sizeof(path), "%s/%s", v.dir, got.path);
+    /* Today's layout: <data-dir>/results/<id>.<ext> (the jobs' default). */
+    BGR_CHECK(strlen(got.path) == 31 && strcmp(got.path + 26, ".webp") == 0);
+    snprintf(path, sizeof(path), "%s/results/%s", v.dir, got.path);
     BGR_REQUIRE(bgr_file_read(path, 0, &file, &e) == 0);
     BGR_CHECK(file.len == 10 && memcmp(file.data, "OUT:PIXELS", 10) == 0);
     bgr_buf_release(&file);
@@ -686,6 +688,103 @@ BGR_TEST(stop_leaves_batch_items_queued)
     BGR_CHECK(wait_batch(&v, b.id, 5000));
     BGR_CHECK_EQ_INT(bgr_store_batch_get(v.store, b.id, NULL, &got, &e), 0);
     BGR_CHECK_EQ_INT(got.completed, 2);
+    env_close(&v);
+}
+
+static bool obj_exists(const char *dir, const char *key)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/results/%s", dir, key);
+    return access(p, F_OK) == 0;
+}
+
+static void obj_put(struct bgr_results *r, const char *key)
+{
+    struct bgr_error e;
+    BGR_CHECK_EQ_INT(bgr_results_put(r, key, "x", 1, NULL, &e), 0);
+}
+
+/* Delete, expiry and orphans end to end: the store's rules applied to the
+ * objects of a directory results store. */
+BGR_TEST(sweep_objects)
+{
+    struct env v;
+    struct bgr_results *r = NULL;
+    struct bgr_error e = {0};
+    struct bgr_image m1 = {0}, m2, m3, got;
+    char rdir[600], key[96];
+    int n = -1;
+    int64_t now = bgr_wall_ms();
+    BGR_REQUIRE(env_open(&v, "free", NULL));
+    snprintf(rdir, sizeof(rdir), "%s/results", v.dir);
+    BGR_REQUIRE(bgr_results_open(rdir, NULL, &r, &e) == 0);
+    bgr_store_new_id("img_", m1.id);
+    snprintf(m1.account_id, sizeof(m1.account_id), "%s", v.acct.id);
+    snprintf(m1.format, sizeof(m1.format), "png");
+    snprintf(m1.ext, sizeof(m1.ext), "png");
+    m1.credits = 0;
+    m1.created_at_ms = now;
+    m1.expires_at_ms = now + 5000;
+    m2 = m3 = m1;
+    bgr_store_new_id("img_", m2.id);
+    bgr_store_new_id("img_", m3.id);
+    BGR_REQUIRE(bgr_results_key_make(m1.id, "png", m1.path, &e) == 0);
+    BGR_REQUIRE(bgr_results_key_make(m2.id, "png", m2.path, &e) == 0);
+    /* m3: a row written before src/results, holding "results/<key>". */
+    snprintf(m3.path, sizeof(m3.path), "results/%s.png", m3.id);
+    snprintf(key, sizeof(key), "%s.png", m3.id);
+    obj_put(r, m1.path);
+    obj_put(r, m2.path);
+    obj_put(r, key);
+    BGR_CHECK_EQ_INT(bgr_store_image_add(v.store, &v.acct, &m1, NULL, &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_image_add(v.store, &v.acct, &m2, NULL, &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_image_add(v.store, &v.acct, &m3, NULL, &e), 0);
+
+    /* DELETE: the row is dead and the object gone at once. */
+    BGR_CHECK_EQ_INT(bgr_jobs_image_delete(v.store, r, v.acct.id, m1.id, now + 1, &got, &e), 0);
+    BGR_CHECK(!obj_exists(v.dir, m1.path));
+    BGR_CHECK_EQ_INT(bgr_jobs_image_delete(v.store, r, v.acct.id, m1.id, now + 2, &got, &e),
+                     BGR_ENOT_FOUND);
+    BGR_CHECK_EQ_INT(bgr_jobs_sweep_expired(v.store, r, now + 3, &n, &e), 0);
+    BGR_CHECK_EQ_INT(n, 0); /* recorded purged already */
+
+    /* Expiry: nothing before, both (new and old-style rows) at expires_at. */
+    BGR_CHECK_EQ_INT(bgr_jobs_sweep_expired(v.store, r, now + 4999, &n, &e), 0);
+    BGR_CHECK_EQ_INT(n, 0);
+    BGR_CHECK(obj_exists(v.dir, m2.path) && obj_exists(v.dir, key));
+    BGR_CHECK_EQ_INT(bgr_jobs_sweep_expired(v.store, r, now + 5000, &n, &e), 0);
+    BGR_CHECK_EQ_INT(n, 2);
+    BGR_CHECK(!obj_exists(v.dir, m2.path) && !obj_exists(v.dir, key));
+
+    /* Orphans: no row, a purged row, a temp file of a crashed write go; a
+     * live result and a name that is not a key stay; young files stay. */
+    {
+        struct bgr_image m4 = m1;
+        char p[700];
+        bgr_store_new_id("img_", m4.id);
+        m4.expires_at_ms = now + 86400000;
+        BGR_REQUIRE(bgr_results_key_make(m4.id, "png", m4.path, &e) == 0);
+        obj_put(r, m4.path);
+        BGR_CHECK_EQ_INT(bgr_store_image_add(v.store, &v.acct, &m4, NULL, &e), 0);
+        obj_put(r, "img_orphanorphanorphan00.png");
+        obj_put(r, m2.path); /* its row is purged */
+        snprintf(p, sizeof(p), "%s/img_x.png.tmp.AbCdEf", rdir);
+        BGR_CHECK_EQ_INT(bgr_file_write_atomic(p, "x", 1, &e), 0);
+        snprintf(p, sizeof(p), "%s/notes.txt.bak", rdir);
+        BGR_CHECK_EQ_INT(bgr_file_write_atomic(p, "x", 1, &e), 0);
+        BGR_CHECK_EQ_INT(bgr_jobs_sweep_orphans(v.store, r, bgr_wall_ms(), 3600000, &n, &e), 0);
+        BGR_CHECK_EQ_INT(n, 0); /* all young */
+        BGR_CHECK(obj_exists(v.dir, "img_x.png.tmp.AbCdEf"));
+        BGR_CHECK_EQ_INT(
+            bgr_jobs_sweep_orphans(v.store, r, bgr_wall_ms() + 7200000, 3600000, &n, &e), 0);
+        BGR_CHECK_EQ_INT(n, 2);
+        BGR_CHECK(obj_exists(v.dir, m4.path));
+        BGR_CHECK(!obj_exists(v.dir, "img_orphanorphanorphan00.png"));
+        BGR_CHECK(!obj_exists(v.dir, m2.path));
+        BGR_CHECK(!obj_exists(v.dir, "img_x.png.tmp.AbCdEf"));
+        BGR_CHECK(obj_exists(v.dir, "notes.txt.bak"));
+    }
+    bgr_results_close(r);
     env_close(&v);
 }
 

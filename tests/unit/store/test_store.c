@@ -356,6 +356,21 @@ BGR_TEST(rate_daily_limit_persists)
     free(dir);
 }
 
+static void touch(const char *dir, const char *rel)
+{
+    char p[512];
+    struct bgr_error e;
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    BGR_CHECK_EQ_INT(bgr_file_write_atomic(p, "x", 1, &e), 0);
+}
+
+static bool exists(const char *dir, const char *rel)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    return access(p, F_OK) == 0;
+}
+
 static struct bgr_image mk_image(const struct bgr_account *a, int64_t now, int credits)
 {
     struct bgr_image m = {0};
@@ -534,21 +549,19 @@ BGR_TEST(dates)
     BGR_CHECK_STR(buf, "2026-02-14T22:30:00Z");
 }
 
-static void touch(const char *dir, const char *rel)
+/* The one row of *refs (n of them) with this id, or NULL. */
+static const struct bgr_image_ref *find_ref(const struct bgr_image_ref *refs, size_t n,
+                                            const char *id)
 {
-    char p[512];
-    struct bgr_error e;
-    snprintf(p, sizeof(p), "%s/%s", dir, rel);
-    BGR_CHECK_EQ_INT(bgr_file_write_atomic(p, "x", 1, &e), 0);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(refs[i].id, id) == 0)
+            return &refs[i];
+    return NULL;
 }
 
-static bool exists(const char *dir, const char *rel)
-{
-    char p[512];
-    snprintf(p, sizeof(p), "%s/%s", dir, rel);
-    return access(p, F_OK) == 0;
-}
-
+/* The store keeps the rules of deletion, expiry and orphans and touches no
+ * file: it says which objects must go and records that they went (the
+ * objects themselves are src/results' business, tested there and in jobs). */
 BGR_TEST(images_delete_and_expiry)
 {
     char *dir = tmp_dir();
@@ -556,60 +569,80 @@ BGR_TEST(images_delete_and_expiry)
     struct bgr_error e = {0};
     struct bgr_account a, b;
     struct bgr_image m1, m2, got;
-    int n = -1;
+    struct bgr_image_ref *refs = NULL;
+    size_t n = 99;
+    bool needed = false;
     int64_t now = t0();
+    char key1[96];
     BGR_REQUIRE(s);
     BGR_REQUIRE(bgr_store_account_create(s, "a@example.com", "free", now, &a, &e) == 0);
     BGR_REQUIRE(bgr_store_account_create(s, "b@example.com", "free", now, &b, &e) == 0);
-    m1 = mk_image(&a, now, 1);
+    m1 = mk_image(&a, now, 1); /* a row as written before src/results: "results/<key>" */
     m2 = mk_image(&a, now + 1000, 1);
+    snprintf(m2.path, sizeof(m2.path), "%s.png", m2.id); /* as written now: the key */
+    snprintf(key1, sizeof(key1), "%s.png", m1.id);
     BGR_CHECK(strncmp(m1.id, "img_", 4) == 0 && strlen(m1.id) == 26);
-    touch(dir, m1.path);
-    touch(dir, m2.path);
     BGR_CHECK_EQ_INT(bgr_store_image_add(s, &a, &m1, NULL, &e), 0);
     BGR_CHECK_EQ_INT(bgr_store_image_add(s, &a, &m2, NULL, &e), 0);
     BGR_CHECK_EQ_INT(bgr_store_image_get(s, m1.id, NULL, now + 1, &got, &e), 0);
     BGR_CHECK_EQ_INT(got.expires_at_ms, now + 86400000LL);
+    BGR_CHECK_STR(got.path, key1); /* old rows read back as the key */
+    BGR_CHECK_EQ_INT(bgr_store_image_get(s, m2.id, NULL, now + 1, &got, &e), 0);
+    BGR_CHECK_STR(got.path, m2.path);
     BGR_CHECK_EQ_INT(bgr_store_image_get(s, m1.id, b.id, now + 1, &got, &e), BGR_ENOT_FOUND);
 
-    /* Delete: not by another account; then gone, file removed; twice is 404. */
+    /* Delete: not by another account; then gone; twice is 404. */
     BGR_CHECK_EQ_INT(bgr_store_image_delete(s, b.id, m1.id, now + 2, &got, &e), BGR_ENOT_FOUND);
     BGR_CHECK_EQ_INT(bgr_store_image_delete(s, a.id, m1.id, now + 2, &got, &e), 0);
     BGR_CHECK_EQ_INT(got.deleted_at_ms, now + 2);
-    BGR_CHECK(!exists(dir, m1.path));
+    BGR_CHECK_STR(got.path, key1);
     BGR_CHECK_EQ_INT(bgr_store_image_get(s, m1.id, NULL, now + 3, &got, &e), BGR_ENOT_FOUND);
     BGR_CHECK_EQ_INT(bgr_store_image_delete(s, a.id, m1.id, now + 3, &got, &e), BGR_ENOT_FOUND);
     BGR_CHECK_EQ_INT(bgr_store_image_delete(s, a.id, "img_unknown", now + 3, &got, &e),
                      BGR_ENOT_FOUND);
 
-    /* Expiry: live until expires_at, then 404 and swept. */
-    BGR_CHECK_EQ_INT(bgr_store_images_sweep(s, now + 5000, 0, &n, &e), 0);
+    /* The deleted result's object must go, and is offered until recorded gone. */
+    BGR_CHECK_EQ_INT(bgr_store_images_to_purge(s, now + 3, 0, &refs, &n, &e), 0);
+    BGR_CHECK_EQ_INT(n, 1);
+    BGR_CHECK(n == 1 && strcmp(refs[0].id, m1.id) == 0 && strcmp(refs[0].key, key1) == 0);
+    free(refs);
+    BGR_CHECK_EQ_INT(bgr_store_image_needs_object(s, m1.id, &needed, &e), 0);
+    BGR_CHECK(needed); /* not purged yet: the orphan sweep must keep it */
+    BGR_CHECK_EQ_INT(bgr_store_image_purged(s, m1.id, now + 4, &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_images_to_purge(s, now + 5000, 0, &refs, &n, &e), 0);
     BGR_CHECK_EQ_INT(n, 0);
-    BGR_CHECK(exists(dir, m2.path));
+    free(refs);
+    BGR_CHECK_EQ_INT(bgr_store_image_needs_object(s, m1.id, &needed, &e), 0);
+    BGR_CHECK(!needed);
+
+    /* Expiry: live until expires_at, then 404 and offered for removal. */
     BGR_CHECK_EQ_INT(bgr_store_image_get(s, m2.id, NULL, m2.expires_at_ms - 1, &got, &e), 0);
     BGR_CHECK_EQ_INT(bgr_store_image_get(s, m2.id, NULL, m2.expires_at_ms, &got, &e),
                      BGR_ENOT_FOUND);
-    BGR_CHECK_EQ_INT(bgr_store_images_sweep(s, m2.expires_at_ms, 0, &n, &e), 0);
-    BGR_CHECK_EQ_INT(n, 1);
-    BGR_CHECK(!exists(dir, m2.path));
-    BGR_CHECK_EQ_INT(bgr_store_images_sweep(s, m2.expires_at_ms + 1, 0, &n, &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_images_to_purge(s, m2.expires_at_ms - 1, 0, &refs, &n, &e), 0);
     BGR_CHECK_EQ_INT(n, 0);
-    /* Orphans: a file with no row, a temp file, a purged row's file come
-     * back; a live result's file stays; young files are left alone. */
+    free(refs);
+    BGR_CHECK_EQ_INT(bgr_store_images_to_purge(s, m2.expires_at_ms, 0, &refs, &n, &e), 0);
+    BGR_CHECK_EQ_INT(n, 1);
+    BGR_CHECK(find_ref(refs, n, m2.id) && strcmp(find_ref(refs, n, m2.id)->key, m2.path) == 0);
+    free(refs);
+    BGR_CHECK_EQ_INT(bgr_store_image_purged(s, m2.id, m2.expires_at_ms, &e), 0);
+    BGR_CHECK_EQ_INT(bgr_store_images_to_purge(s, m2.expires_at_ms + 1, 0, &refs, &n, &e), 0);
+    BGR_CHECK_EQ_INT(n, 0);
+    free(refs);
+
+    /* Orphans: a live row needs its object; a purged row or no row does not. */
     {
         struct bgr_image m3 = mk_image(&a, now, 0);
-        touch(dir, m3.path);
         BGR_CHECK_EQ_INT(bgr_store_image_add(s, &a, &m3, NULL, &e), 0);
-        touch(dir, "results/img_orphanorphanorphan00.png");
-        touch(dir, "results/img_x.png.tmp.AbCdEf");
-        touch(dir, m2.path); /* its row is purged */
-        BGR_CHECK_EQ_INT(bgr_store_orphans_sweep(s, bgr_wall_ms(), 3600000, &n, &e), 0);
-        BGR_CHECK_EQ_INT(n, 0); /* all young */
-        BGR_CHECK_EQ_INT(bgr_store_orphans_sweep(s, bgr_wall_ms() + 7200000, 3600000, &n, &e), 0);
-        BGR_CHECK_EQ_INT(n, 3);
-        BGR_CHECK(exists(dir, m3.path));
-        BGR_CHECK(!exists(dir, "results/img_orphanorphanorphan00.png"));
-        BGR_CHECK(!exists(dir, m2.path));
+        BGR_CHECK_EQ_INT(bgr_store_image_needs_object(s, m3.id, &needed, &e), 0);
+        BGR_CHECK(needed);
+        BGR_CHECK_EQ_INT(bgr_store_image_needs_object(s, m2.id, &needed, &e), 0);
+        BGR_CHECK(!needed);
+        needed = true;
+        BGR_CHECK_EQ_INT(bgr_store_image_needs_object(s, "img_orphanorphanorphan00", &needed, &e),
+                         0);
+        BGR_CHECK(!needed);
     }
     /* Usage history keeps expired and deleted results. */
     {
@@ -1207,7 +1240,8 @@ BGR_TEST(account_delete_removes_everything)
     BGR_REQUIRE(bgr_store_image_add(s, &a, &m1, &wh, &e) == 0);
     BGR_REQUIRE(bgr_store_image_add(s, &a, &m2, NULL, &e) == 0);
     BGR_REQUIRE(bgr_store_image_add(s, &other, &mo, NULL, &e) == 0);
-    /* a deleted result: its row stays, its file is gone */
+    /* a deleted result: its row stays; its object goes with the next sweep
+     * (the store only marks it), or with the account */
     BGR_REQUIRE(bgr_store_image_delete(s, a.id, m2.id, now + 2, &tmp, &e) == 0);
     BGR_REQUIRE(bgr_store_rate_hit(s, &a, now, &rs, &e) == 0);
     BGR_REQUIRE(bgr_store_batch_create(s, a.id, NULL, &it, 1, 20, now, &bt, &e) == 0);
@@ -1222,7 +1256,7 @@ BGR_TEST(account_delete_removes_everything)
     BGR_CHECK_EQ_INT(fp.batches, 1);
     BGR_CHECK_EQ_INT(fp.batch_items, 1);
     BGR_CHECK_EQ_INT(fp.results, 2);
-    BGR_CHECK_EQ_INT(fp.result_files, 1);
+    BGR_CHECK_EQ_INT(fp.result_files, 2);
     BGR_CHECK_EQ_INT(fp.usage_records, 2);
     BGR_CHECK_EQ_INT(fp.webhooks, 1);
     BGR_CHECK_EQ_INT(fp.credit_adjustments, 1);
@@ -1231,6 +1265,7 @@ BGR_TEST(account_delete_removes_everything)
     BGR_CHECK(memcmp(&removed, &fp, sizeof(fp)) == 0);
     BGR_CHECK_EQ_INT(left, 0);
     BGR_CHECK(!exists(dir, m1.path));
+    BGR_CHECK(!exists(dir, m2.path));
     BGR_CHECK_EQ_INT(bgr_store_key_lookup(s, key, now, &got, &e), BGR_EUNAUTHORIZED);
     BGR_CHECK_EQ_INT(bgr_store_account_get(s, a.id, &got, &e), BGR_ENOT_FOUND);
     BGR_CHECK_EQ_INT(bgr_store_image_get(s, m1.id, NULL, now + 3, &tmp, &e), BGR_ENOT_FOUND);
