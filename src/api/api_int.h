@@ -50,8 +50,8 @@ void api_openapi(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp
 void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
 void api_removebg_account(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
 /* {"errors":[{"title","code","detail"}]} with the given status. */
-void api_removebg_error(struct bgr_http_resp *resp, int status, const char *code,
-                        const char *title, const char *detail);
+void api_removebg_error(struct bgr_http_resp *resp, int status, const char *code, const char *title,
+                        const char *detail);
 /* The title remove.bg gives a 400 code ("No image given"). Static. */
 const char *api_removebg_title(const char *code);
 /* One of our errors in remove.bg's shape and status (403 for auth, ...). */
@@ -85,7 +85,6 @@ int api_json_object(const uint8_t *body, size_t len, json_t **root, struct bgr_e
  * syntax rules; the message names field. */
 int api_check_url(const char *url, const char *field, struct bgr_error *err);
 
-
 /* The parameters of one POST /v1/remove request, validated. Strings and
  * file point into the body, the arena or *root (see api_remove_parse). */
 struct api_remove_params {
@@ -105,9 +104,9 @@ struct api_remove_params {
  * target drives the very code the server runs. On return the caller owns
  * *root (json_decref) and *decoded (free), set or not; p points into body,
  * a, *root and *decoded. */
-int api_remove_parse(struct bgr_arena *a, const char *content_type, const uint8_t *body,
-                     size_t len, size_t max, struct api_remove_params *p, json_t **root,
-                     uint8_t **decoded, struct bgr_error *err);
+int api_remove_parse(struct bgr_arena *a, const char *content_type, const uint8_t *body, size_t len,
+                     size_t max, struct api_remove_params *p, json_t **root, uint8_t **decoded,
+                     struct bgr_error *err);
 /* Validates a POST /v1/remove/batch JSON body into items[0..*nitems) (image
  * URLs and per-item options over the batch-level defaults). The caller owns
  * *root (json_decref), set or not; *webhook_url and the items' strings live

@@ -17,9 +17,9 @@
 
 /* The option names, in one place: /v1/remove and each batch item accept
  * exactly these (besides their image source and webhook_url). */
-static const char *const opt_names[] = {"output_format", "output_quality", "bg_color",
-                                        "max_resolution", "crop", "output_type",
-                                        "crop_margin", "refine", "decontaminate"};
+static const char *const opt_names[] = {"output_format",  "output_quality", "bg_color",
+                                        "max_resolution", "crop",           "output_type",
+                                        "crop_margin",    "refine",         "decontaminate"};
 
 bool api_is_opt(const char *name)
 {

@@ -163,9 +163,9 @@ static int b64_decode(const char *s, size_t max, uint8_t **out, size_t *outlen,
     return 0;
 }
 
-int api_remove_parse(struct bgr_arena *a, const char *content_type, const uint8_t *body,
-                     size_t len, size_t max, struct api_remove_params *p, json_t **root,
-                     uint8_t **decoded, struct bgr_error *err)
+int api_remove_parse(struct bgr_arena *a, const char *content_type, const uint8_t *body, size_t len,
+                     size_t max, struct api_remove_params *p, json_t **root, uint8_t **decoded,
+                     struct bgr_error *err)
 {
     int rc;
     memset(p, 0, sizeof *p);
@@ -243,8 +243,8 @@ void api_remove(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
     uint8_t *decoded = NULL;
     size_t max = ctx->acct.plan.max_bytes > 0 ? (size_t)ctx->acct.plan.max_bytes : SIZE_MAX;
 
-    int rc = api_remove_parse(&req->arena, bgr_http_req_header(req, "Content-Type"),
-                              req->body.data, req->body.len, max, &p, &root, &decoded, &e);
+    int rc = api_remove_parse(&req->arena, bgr_http_req_header(req, "Content-Type"), req->body.data,
+                              req->body.len, max, &p, &root, &decoded, &e);
     if (rc)
         goto fail;
 

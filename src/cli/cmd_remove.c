@@ -189,8 +189,8 @@ static int parse_args(int argc, char **argv, struct remove_args *a)
                 return bgr_cli_usage_error(CMD, "--output-type: %s", err.msg);
             break;
         case 'M':
-            if (bgr_parse_crop_margin(optarg, &a->opts.crop_margin,
-                                      &a->opts.crop_margin_percent, &err))
+            if (bgr_parse_crop_margin(optarg, &a->opts.crop_margin, &a->opts.crop_margin_percent,
+                                      &err))
                 return bgr_cli_usage_error(CMD, "--crop-margin: %s", err.msg);
             break;
         case 'v':
@@ -380,8 +380,7 @@ static int load_model(const struct remove_args *a, struct bgr_model **model)
     }
     if (a->verbose)
         fprintf(stderr, "model %s: loaded in %.1f ms, backend %s, precision %s\n", path,
-                (bgr_now_sec() - t0) * 1e3,
-                a->m.mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl",
+                (bgr_now_sec() - t0) * 1e3, a->m.mo.backend == BGR_BACKEND_REF ? "ref" : "dnnl",
                 bgr_model_precision_name(*model));
     free(path);
     return 0;

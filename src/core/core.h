@@ -21,17 +21,16 @@ void *bgr_xmalloc(size_t n);
 void *bgr_xcalloc(size_t n, size_t size);
 void *bgr_xrealloc(void *p, size_t n);
 char *bgr_xstrdup(const char *s);
-#define BGR_FREE_AND_NULL(p) \
-    do {                     \
-        free(p);             \
-        (p) = NULL;          \
+#define BGR_FREE_AND_NULL(p)                                                                       \
+    do {                                                                                           \
+        free(p);                                                                                   \
+        (p) = NULL;                                                                                \
     } while (0)
 #define BGR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Assertions that stay on in release builds: for our own invariants only,
  * never for client input. */
-#define BGR_ASSERT(cond) \
-    ((cond) ? (void)0 : bgr_assert_fail(#cond, __FILE__, __LINE__, __func__))
+#define BGR_ASSERT(cond) ((cond) ? (void)0 : bgr_assert_fail(#cond, __FILE__, __LINE__, __func__))
 _Noreturn void bgr_assert_fail(const char *expr, const char *file, int line, const char *func);
 
 /* ---- growable byte buffer ----------------------------------------------
@@ -93,9 +92,9 @@ void bgr_random_bytes(void *out, size_t n);
 bool bgr_ct_equal(const void *a, const void *b, size_t n);
 
 /* ---- time --------------------------------------------------------------- */
-int64_t bgr_now_ms(void);      /* monotonic clock, milliseconds */
-int64_t bgr_wall_ms(void);     /* UNIX time, milliseconds */
-double bgr_now_sec(void);      /* monotonic clock, seconds, for timings */
+int64_t bgr_now_ms(void);  /* monotonic clock, milliseconds */
+int64_t bgr_wall_ms(void); /* UNIX time, milliseconds */
+double bgr_now_sec(void);  /* monotonic clock, seconds, for timings */
 
 /* ---- logging ------------------------------------------------------------
  * One line per call to stderr, prefixed with UTC time and level. Never pass

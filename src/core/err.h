@@ -17,37 +17,40 @@
 #include <stddef.h>
 
 /* X(enum suffix, API code, HTTP status, default message) */
-#define BGR_ERRORS(X)                                                                      \
-    X(INVALID_PARAMETER, "INVALID_PARAMETER", 400, "A request parameter is invalid")       \
-    X(MISSING_IMAGE, "MISSING_IMAGE", 400, "No image was given")                           \
-    X(MULTIPLE_SOURCES, "MULTIPLE_SOURCES", 400, "Give either an image file or a URL")     \
-    X(INVALID_JSON, "INVALID_JSON", 400, "The request body is not valid JSON")             \
-    X(BATCH_TOO_LARGE, "BATCH_TOO_LARGE", 400, "A batch holds 1 to 20 images")             \
-    X(IMAGE_DOWNLOAD_FAILED, "IMAGE_DOWNLOAD_FAILED", 400, "The image could not be fetched") \
-    X(RESOLUTION_TOO_HIGH, "RESOLUTION_TOO_HIGH", 400, "The image has too many pixels")    \
-    X(UNAUTHORIZED, "UNAUTHORIZED", 401, "Missing or invalid API key")                     \
-    X(INSUFFICIENT_CREDITS, "INSUFFICIENT_CREDITS", 402, "No credits left this month")     \
-    X(NOT_FOUND, "NOT_FOUND", 404, "Not found")                                            \
-    X(METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", 405, "Method not allowed")                 \
-    X(FILE_TOO_LARGE, "FILE_TOO_LARGE", 413, "The image exceeds the maximum file size")    \
-    X(UNSUPPORTED_FORMAT, "UNSUPPORTED_FORMAT", 415, "Unsupported or unreadable image")    \
-    X(RATE_LIMITED, "RATE_LIMITED", 429, "Rate limit exceeded")                            \
-    X(DAILY_LIMIT_EXCEEDED, "DAILY_LIMIT_EXCEEDED", 429, "Daily limit exceeded")           \
-    X(INTERNAL, "INTERNAL_ERROR", 500, "Internal error")                                   \
-    X(NOMEM, "INTERNAL_ERROR", 500, "Out of memory")                                       \
-    X(IO, "INTERNAL_ERROR", 500, "I/O error")                                              \
-    X(MODEL, "INTERNAL_ERROR", 500, "The model is invalid or unsupported")                 \
-    X(SHAPE, "INVALID_PARAMETER", 400, "Tensor shape mismatch")                            \
-    X(USAGE, "INVALID_PARAMETER", 400, "Invalid usage")                                    \
+#define BGR_ERRORS(X)                                                                              \
+    X(INVALID_PARAMETER, "INVALID_PARAMETER", 400, "A request parameter is invalid")               \
+    X(MISSING_IMAGE, "MISSING_IMAGE", 400, "No image was given")                                   \
+    X(MULTIPLE_SOURCES, "MULTIPLE_SOURCES", 400, "Give either an image file or a URL")             \
+    X(INVALID_JSON, "INVALID_JSON", 400, "The request body is not valid JSON")                     \
+    X(BATCH_TOO_LARGE, "BATCH_TOO_LARGE", 400, "A batch holds 1 to 20 images")                     \
+    X(IMAGE_DOWNLOAD_FAILED, "IMAGE_DOWNLOAD_FAILED", 400, "The image could not be fetched")       \
+    X(RESOLUTION_TOO_HIGH, "RESOLUTION_TOO_HIGH", 400, "The image has too many pixels")            \
+    X(UNAUTHORIZED, "UNAUTHORIZED", 401, "Missing or invalid API key")                             \
+    X(INSUFFICIENT_CREDITS, "INSUFFICIENT_CREDITS", 402, "No credits left this month")             \
+    X(NOT_FOUND, "NOT_FOUND", 404, "Not found")                                                    \
+    X(METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", 405, "Method not allowed")                         \
+    X(FILE_TOO_LARGE, "FILE_TOO_LARGE", 413, "The image exceeds the maximum file size")            \
+    X(UNSUPPORTED_FORMAT, "UNSUPPORTED_FORMAT", 415, "Unsupported or unreadable image")            \
+    X(RATE_LIMITED, "RATE_LIMITED", 429, "Rate limit exceeded")                                    \
+    X(DAILY_LIMIT_EXCEEDED, "DAILY_LIMIT_EXCEEDED", 429, "Daily limit exceeded")                   \
+    X(INTERNAL, "INTERNAL_ERROR", 500, "Internal error")                                           \
+    X(NOMEM, "INTERNAL_ERROR", 500, "Out of memory")                                               \
+    X(IO, "INTERNAL_ERROR", 500, "I/O error")                                                      \
+    X(MODEL, "INTERNAL_ERROR", 500, "The model is invalid or unsupported")                         \
+    X(SHAPE, "INVALID_PARAMETER", 400, "Tensor shape mismatch")                                    \
+    X(USAGE, "INVALID_PARAMETER", 400, "Invalid usage")                                            \
     X(SERVICE_BUSY, "SERVICE_BUSY", 503, "The server is busy, retry later")
 
 enum bgr_err {
     BGR_OK = 0,
 #define BGR_X_ENUM(name, code, status, msg) BGR_E##name,
     BGR_E__FIRST = -1000,
+    /* The X-macro expansion ends without a comma: formatted by hand. */
+    /* clang-format off */
     BGR_ERRORS(BGR_X_ENUM)
 #undef BGR_X_ENUM
     BGR_E__LAST
+    /* clang-format on */
 };
 
 #define BGR_ERROR_MSG_MAX 512
@@ -78,6 +81,7 @@ int bgr_error_vset(struct bgr_error *e, int code, const char *fmt, va_list ap)
 /* Clears *e to BGR_OK and an empty message. */
 void bgr_error_clear(struct bgr_error *e);
 /* Prepends "prefix: " to the message already in *e (context added by a caller). */
-void bgr_error_prefix(struct bgr_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void bgr_error_prefix(struct bgr_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

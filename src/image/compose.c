@@ -55,8 +55,7 @@ bool bgr_image_matte_bbox(const uint8_t *alpha, int w, int h, uint8_t threshold,
 static bool subject_bbox(const struct bgr_pixels *img, const uint8_t *matte, struct bgr_rect *box)
 {
     if (img->bands != 4)
-        return bgr_image_matte_bbox(matte, img->width, img->height, BGR_IMAGE_CROP_THRESHOLD,
-                                    box);
+        return bgr_image_matte_bbox(matte, img->width, img->height, BGR_IMAGE_CROP_THRESHOLD, box);
     int x0 = img->width, y0 = img->height, x1 = -1, y1 = -1;
     for (int y = 0; y < img->height; y++)
         for (int x = 0; x < img->width; x++) {
@@ -117,8 +116,8 @@ static inline void put_pixel(uint8_t *d, int bands, const uint8_t *c, uint8_t a,
         unsigned fa = (unsigned)a * 255u, ba = (unsigned)bg[3] * (255u - a);
         unsigned sum = fa + ba;
         for (int k = 0; k < 3; k++)
-            d[k] = sum ? (uint8_t)(((unsigned)c[k] * fa + (unsigned)bg[k] * ba + sum / 2) / sum)
-                       : 0;
+            d[k] =
+                sum ? (uint8_t)(((unsigned)c[k] * fa + (unsigned)bg[k] * ba + sum / 2) / sum) : 0;
         d[3] = div255(sum);
     }
 }
@@ -151,8 +150,8 @@ int bgr_image_compose(const struct bgr_pixels *img, const uint8_t *matte,
         size_t si = (size_t)(r.y + y) * (size_t)img->width + (size_t)r.x;
         uint8_t *d = out->data + (size_t)y * (size_t)r.w * (size_t)bands;
         for (int x = 0; x < r.w; x++, si++, d += bands)
-            put_pixel(d, bands, img->data + si * (size_t)img->bands, final_alpha(img, matte, si),
-                      o, bg);
+            put_pixel(d, bands, img->data + si * (size_t)img->bands, final_alpha(img, matte, si), o,
+                      bg);
     }
     return 0;
 }

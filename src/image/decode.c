@@ -24,9 +24,8 @@ static const struct {
     const char *loader;
     const char *format;
 } allowed_loaders[] = {
-    {"VipsForeignLoadJpeg", "jpeg"}, {"VipsForeignLoadPng", "png"},
-    {"VipsForeignLoadWebp", "webp"}, {"VipsForeignLoadNsgif", "gif"},
-    {"VipsForeignLoadGif", "gif"},   {"VipsForeignLoadTiff", "tiff"},
+    {"VipsForeignLoadJpeg", "jpeg"}, {"VipsForeignLoadPng", "png"}, {"VipsForeignLoadWebp", "webp"},
+    {"VipsForeignLoadNsgif", "gif"}, {"VipsForeignLoadGif", "gif"}, {"VipsForeignLoadTiff", "tiff"},
     {"VipsForeignLoadHeif", "heif"},
 };
 
@@ -88,9 +87,8 @@ static int image_open(const void *data, size_t len, const struct bgr_image_limit
     if (!png_chunks_fit(data, len))
         return bgr_error_set(err, BGR_EUNSUPPORTED_FORMAT, "corrupt or truncated image");
 
-    VipsImage *img = vips_image_new_from_buffer(data, len, "", "access",
-                                                VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                                VIPS_FAIL_ON_ERROR, NULL);
+    VipsImage *img = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL,
+                                                "fail_on", VIPS_FAIL_ON_ERROR, NULL);
     if (!img)
         return bgr_image_vips_error(err, BGR_EUNSUPPORTED_FORMAT, "unreadable image header");
 
@@ -185,8 +183,8 @@ static VipsImage *to_srgb8(VipsImage *img, VipsImage **t)
      * falls back to libvips' defaults rather than refusing the image. */
     if (vips_image_get_typeof(x, VIPS_META_ICC_NAME) &&
         vips_image_guess_interpretation(x) != VIPS_INTERPRETATION_LABS) {
-        if (vips_icc_transform(x, &t[5], "srgb", "embedded", TRUE, "intent",
-                               VIPS_INTENT_PERCEPTUAL, "depth", 8, NULL) == 0)
+        if (vips_icc_transform(x, &t[5], "srgb", "embedded", TRUE, "intent", VIPS_INTENT_PERCEPTUAL,
+                               "depth", 8, NULL) == 0)
             x = t[5];
         else
             vips_error_clear();
@@ -241,8 +239,7 @@ int bgr_image_decode(const void *data, size_t len, const struct bgr_image_limits
         /* Rotation needs random access: materialise the (sequential) decode
          * first, then rotate that copy. */
         if (!(t[11] = vips_image_copy_memory(x)) || vips_autorot(t[11], &t[12], NULL)) {
-            rc = bgr_image_vips_error(err, BGR_EUNSUPPORTED_FORMAT,
-                                      "corrupt or truncated image");
+            rc = bgr_image_vips_error(err, BGR_EUNSUPPORTED_FORMAT, "corrupt or truncated image");
             goto out;
         }
         x = t[12];

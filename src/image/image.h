@@ -76,8 +76,7 @@ int bgr_image_probe(const void *data, size_t len, const struct bgr_image_limits 
  * BGR_EUNSUPPORTED_FORMAT. On success *out owns the pixels and *info (may be
  * NULL) describes the input. data is not kept. */
 int bgr_image_decode(const void *data, size_t len, const struct bgr_image_limits *lim,
-                     struct bgr_pixels *out, struct bgr_image_info *info,
-                     struct bgr_error *err);
+                     struct bgr_pixels *out, struct bgr_image_info *info, struct bgr_error *err);
 
 /* ---- reference-runtime resampling ----------------------------------------
  * Bit-exact ports of the reference runtime's tensorResizeBilinear,
@@ -100,8 +99,8 @@ void bgr_image_float_to_u8(const float *in, size_t n, uint8_t *out);
 /* Turns the model output (ow x oh floats, caller's) into a w x h matte
  * (caller's buffer): float_to_u8, then resize_ref. Returns 0 or BGR_ENOMEM
  * (it needs an ow x oh byte scratch buffer). */
-int bgr_image_matte_from_output(const float *output, int ow, int oh, uint8_t *matte, int w,
-                                int h, struct bgr_error *err);
+int bgr_image_matte_from_output(const float *output, int ow, int oh, uint8_t *matte, int w, int h,
+                                struct bgr_error *err);
 
 /* ---- refine and decontaminate (refine.c, decontam.c) ----------------------
  * Both work on a coefficient grid: the image itself up to 0.26 MP, above
@@ -149,10 +148,10 @@ bool bgr_image_matte_bbox(const uint8_t *alpha, int w, int h, uint8_t threshold,
                           struct bgr_rect *box);
 
 struct bgr_compose_opts {
-    bool crop;      /* trim to the bbox of the final alpha (threshold above) */
-    int margin;     /* with crop: extra border around the subject, clamped
-                     * to the image: pixels, or percent of the subject's
-                     * width (left/right) and height (top/bottom) */
+    bool crop;  /* trim to the bbox of the final alpha (threshold above) */
+    int margin; /* with crop: extra border around the subject, clamped
+                 * to the image: pixels, or percent of the subject's
+                 * width (left/right) and height (top/bottom) */
     bool margin_percent;
     bool mask_only; /* output the final alpha as 1 band (flatten ignored) */
     bool flatten;   /* composite src-over onto bg */

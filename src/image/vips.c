@@ -56,7 +56,9 @@ static void image_init_once(void)
                       vips_log_handler, NULL);
     if (!getenv("VIPS_CONCURRENCY")) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        vips_concurrency_set((int)(n < 1 ? 1 : n > BGR_IMAGE_MAX_CONCURRENCY ? BGR_IMAGE_MAX_CONCURRENCY : n));
+        vips_concurrency_set((int)(n < 1                           ? 1
+                                   : n > BGR_IMAGE_MAX_CONCURRENCY ? BGR_IMAGE_MAX_CONCURRENCY
+                                                                   : n));
     }
     init_status = 0;
 }

@@ -436,13 +436,12 @@ int bgr_jobs_remove(struct bgr_jobs *j, const struct bgr_remove_req *r, struct b
     if (rc)
         return rc;
     if (remaining != BGR_UNLIMITED && remaining < need)
-        return remaining <= 0
-                   ? bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
-                                   "all %lld credits of this month are used",
-                                   (long long)r->acct->plan.monthly_credits)
-                   : bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
-                                   "%g credits are left this month; this image costs %g",
-                                   remaining, need);
+        return remaining <= 0 ? bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
+                                              "all %lld credits of this month are used",
+                                              (long long)r->acct->plan.monthly_credits)
+                              : bgr_error_set(err, BGR_EINSUFFICIENT_CREDITS,
+                                              "%g credits are left this month; this image costs %g",
+                                              remaining, need);
     /* A full queue answers before the download: 503 should be cheap. The
      * binding check is at enqueue below. */
     pthread_mutex_lock(&j->mu);

@@ -21,7 +21,7 @@ struct bgr_sync_job {
     size_t len;
     const struct bgr_output_opts *opts;
     const char *webhook_url;
-    const char *image_url; /* for the image.failed payload only */
+    const char *image_url;            /* for the image.failed payload only */
     const struct bgr_remove_req *req; /* render hook and credits */
     /* written by the worker, read by the caller after done */
     bool done;

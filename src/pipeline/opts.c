@@ -66,8 +66,8 @@ int bgr_parse_color(const char *s, struct bgr_color *out, struct bgr_error *err)
         if ((v[i] = bgr_hex_digit(h[i])) < 0)
             goto bad;
     if (n == 3) { /* #RGB: each digit doubled, #f80 = #ff8800 */
-        *out = (struct bgr_color){(uint8_t)(v[0] * 17), (uint8_t)(v[1] * 17),
-                                  (uint8_t)(v[2] * 17), 255};
+        *out = (struct bgr_color){(uint8_t)(v[0] * 17), (uint8_t)(v[1] * 17), (uint8_t)(v[2] * 17),
+                                  255};
     } else {
         *out = (struct bgr_color){(uint8_t)(v[0] * 16 + v[1]), (uint8_t)(v[2] * 16 + v[3]),
                                   (uint8_t)(v[4] * 16 + v[5]),
@@ -137,9 +137,8 @@ const char *bgr_format_name(enum bgr_format f)
 
 int bgr_parse_refine(const char *s, enum bgr_refine *out, struct bgr_error *err)
 {
-    static const char *const names[] = {[BGR_REFINE_NONE] = "none",
-                                        [BGR_REFINE_FAST] = "fast",
-                                        [BGR_REFINE_FULL] = "full"};
+    static const char *const names[] = {
+        [BGR_REFINE_NONE] = "none", [BGR_REFINE_FAST] = "fast", [BGR_REFINE_FULL] = "full"};
     for (size_t i = 0; s && i < BGR_ARRAY_LEN(names); i++)
         if (strcasecmp(s, names[i]) == 0) {
             *out = (enum bgr_refine)i;

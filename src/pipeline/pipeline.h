@@ -48,11 +48,11 @@ struct bgr_output_opts {
     bool has_bg_color;      /* flatten onto bg_color (jpeg without it: white) */
     struct bgr_color bg_color;
     enum bgr_max_res max_res;
-    bool crop;      /* trim to the subject's bounding box */
-    bool mask_only; /* write the 8-bit matte as a grayscale PNG instead
-                     * (output_type=mask) */
-    int crop_margin; /* with crop: border around the subject, clamped to the
-                      * image; 0..10000 px or 0..100 percent (default 0) */
+    bool crop;                /* trim to the subject's bounding box */
+    bool mask_only;           /* write the 8-bit matte as a grayscale PNG instead
+                               * (output_type=mask) */
+    int crop_margin;          /* with crop: border around the subject, clamped to the
+                               * image; 0..10000 px or 0..100 percent (default 0) */
     bool crop_margin_percent; /* percent of the subject's width/height */
     enum bgr_refine refine;   /* default BGR_REFINE_FAST */
     bool decontaminate;       /* estimate edge colours (default true) */
@@ -60,8 +60,9 @@ struct bgr_output_opts {
 
 /* Limits applied while decoding untrusted bytes. */
 struct bgr_decode_limits {
-    uint64_t max_pixels; /* refuse larger images from the header, before decoding; 0 = default 50 MP */
-    int max_side;        /* 0 = no limit besides max_pixels */
+    uint64_t
+        max_pixels; /* refuse larger images from the header, before decoding; 0 = default 50 MP */
+    int max_side;   /* 0 = no limit besides max_pixels */
 };
 
 /* Per-stage timings in milliseconds (for -v and the server's metrics). */
