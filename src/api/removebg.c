@@ -197,6 +197,14 @@ static int parse_json(const uint8_t *body, size_t len, struct rbg_req *r, json_t
             return bgr_error_set(err, BGR_EINVALID_PARAMETER,
                                  "Invalid %.64s: expected a string, number or boolean", name);
         }
+        if (s == buf) {
+            /* set_param may keep s (image_url and the like) after this loop,
+             * where buf is gone: the object keeps the text instead. */
+            json_t *str = json_string(buf);
+            if (!str || json_object_iter_set_new(*root, json_object_key_to_iter(name), str))
+                return bgr_error_set(err, BGR_ENOMEM, "out of memory");
+            s = json_string_value(str);
+        }
         if (!s[0])
             continue; /* "" is "not given" */
         if ((rc = set_param(r, name, s, err)) != 0)
