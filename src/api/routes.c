@@ -176,7 +176,8 @@ void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *r
     if (ctx->admitted) {
         char label[64];
         struct bgr_error e = {0};
-        snprintf(label, sizeof label, "%s %s", req->method_str, req->route->pattern);
+        snprintf(label, sizeof label, "%s %s", req->method_str,
+                 req->route ? req->route->pattern : "-");
         int64_t now = bgr_wall_ms();
         if (bgr_store_usage_record(api->store, ctx->acct.id, now, label, resp->status,
                                    bgr_now_ms() - req->start_ms, &e) != 0)
