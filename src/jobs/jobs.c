@@ -271,6 +271,7 @@ static int backlog_push(struct bgr_jobs *j, const int64_t *ids, size_t n, bool f
         while (cap < j->b_len + n)
             cap *= 2;
         v = bgr_xcalloc(cap, sizeof(*v));
+        BGR_ASSERT(j->b_len == 0 || j->b_cap > 0);
         for (size_t i = 0; i < j->b_len; i++)
             v[i] = j->backlog[(j->b_head + i) % j->b_cap];
         free(j->backlog);
