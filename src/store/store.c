@@ -96,6 +96,7 @@ void bgr_plan_defaults(struct bgr_plan out[BGR_PLAN_DEFAULT_COUNT])
 void bgr_st_copy(char *out, size_t n, const char *in)
 {
     size_t l = in ? strlen(in) : 0;
+    BGR_ASSERT(n > 0);
     if (l >= n)
         l = n - 1;
     if (l)
@@ -501,7 +502,7 @@ int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, stru
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
     pthread_mutex_init(&s->rate_mu, NULL);
-    s->conns = bgr_xcalloc((size_t)s->pool_size, sizeof(*s->conns));
+    s->conns = bgr_xcalloc((size_t)s->pool_size, sizeof(sqlite3 *));
     s->conn_busy = bgr_xcalloc((size_t)s->pool_size, sizeof(*s->conn_busy));
     s->stmts = bgr_xcalloc((size_t)s->pool_size + 1, sizeof(*s->stmts));
 
