@@ -1,6 +1,6 @@
 # Thin wrapper over CMake so the README's commands stay short.
 #   make            build build/bgremover (release with debug info)
-#   make test       set up what the tests need, build, run every test via CTest
+#   make test       set up what the tests need (scripts/setup --test), build, run every test via CTest
 #   make test-asan  the same tests in an ASan+UBSan build (build-asan/)
 #   make test-tsan  queue/worker/webhook tests and part of the API suite under TSan
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS each (build-fuzz/)
@@ -8,7 +8,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build test test-asan test-tsan fuzz setup serve clean models docs
+.PHONY: all build test test-asan test-tsan fuzz setup setup-test serve clean models docs
 
 all: build
 
@@ -19,10 +19,13 @@ build:
 setup:
 	scripts/setup
 
+setup-test:
+	scripts/setup --test
+
 models: build
 	$(BUILD)/bgremover models install medium
 
-test: setup
+test: setup-test
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_WERROR=ON
 	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/bgremover models install medium
@@ -41,7 +44,7 @@ SAN_CHECK = sh -c 'if ls "$$1"/* >/dev/null 2>&1; then echo "sanitizer reports:"
 
 # ASan+UBSan: every unit, fuzz-replay and API test (RelWithDebInfo: -O0 would
 # make the API suite's model runs far slower without finding more).
-test-asan: setup
+test-asan: setup-test
 	@test -f $(ASAN_BUILD)/CMakeCache.txt || cmake -S . -B $(ASAN_BUILD) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_SANITIZE=address,undefined -DBGR_WERROR=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
@@ -60,7 +63,7 @@ test-asan: setup
 # recovery, the full queue).
 TSAN_API_TESTS = T03Remove.test_concurrent T08Batch T09Webhooks T10Operations.test_service_busy \
   test_kill9_mid_batch test_down_500_slow_receivers test_budget
-test-tsan: setup
+test-tsan: setup-test
 	@test -f $(TSAN_BUILD)/CMakeCache.txt || cmake -S . -B $(TSAN_BUILD) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_SANITIZE=thread -DBGR_WERROR=ON
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target bgremover test_jobs test_store test_net test_http
@@ -74,7 +77,7 @@ test-tsan: setup
 
 # libFuzzer (clang, ASan+UBSan): builds every target and runs each for
 # FUZZ_SECONDS, one at a time, under nice. Crashes: $(FUZZ_BUILD)/fuzz-artifacts/.
-fuzz: setup
+fuzz: setup-test
 	@test -f $(FUZZ_BUILD)/CMakeCache.txt || CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_FUZZ=ON -DBGR_SANITIZE=address,undefined \
 	  -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link
