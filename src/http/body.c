@@ -58,8 +58,9 @@ void bgr_http_body_admit(struct bgr_http_body *bd, struct bgr_http_req *req,
     if (clen > cap) {
         /* Refused from the header alone: not a byte of the body is read. */
         char msg[160];
-        snprintf(msg, sizeof msg,
-                 "The request body (%" PRIu64 " bytes) exceeds the limit of %zu bytes", clen, cap);
+        (void)snprintf(msg, sizeof msg,
+                       "The request body (%" PRIu64 " bytes) exceeds the limit of %zu bytes", clen,
+                       cap);
         bgr_http_reply_error(resp, BGR_EFILE_TOO_LARGE, msg);
         return;
     }
@@ -152,12 +153,12 @@ enum bgr_http_body_step bgr_http_body_feed(struct bgr_http_body *bd, struct bgr_
         return BGR_HTTP_BODY_MORE;
     if (rc == BGR_EFILE_TOO_LARGE) {
         bd->overflow_err = BGR_EFILE_TOO_LARGE;
-        snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
-                 "The request body exceeds the limit of %zu bytes", bd->cap);
+        (void)snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
+                       "The request body exceeds the limit of %zu bytes", bd->cap);
     } else {
         bd->overflow_err = BGR_ESERVICE_BUSY;
-        snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
-                 "The server is receiving too many uploads at once, retry later");
+        (void)snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
+                       "The server is receiving too many uploads at once, retry later");
     }
     bgr_http_body_free(bd, req);
     req->body.cap_limit = bd->cap; /* bounds the discarding above */
