@@ -189,9 +189,9 @@ static int parse_json(const uint8_t *body, size_t len, struct rbg_req *r, json_t
         else if (json_is_boolean(v))
             s = json_is_true(v) ? "true" : "false";
         else if (json_is_integer(v))
-            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+            (void)snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
         else if (json_is_real(v))
-            snprintf(buf, sizeof buf, "%g", json_real_value(v));
+            (void)snprintf(buf, sizeof buf, "%g", json_real_value(v));
         else {
             r->code = "invalid_request";
             return bgr_error_set(err, BGR_EINVALID_PARAMETER,
@@ -253,23 +253,23 @@ static void success_headers(struct bgr_http_resp *resp, const struct rbg_req *r,
                             const struct rbg_outcome *oc, double credits)
 {
     char v[32];
-    snprintf(v, sizeof v, "%d", oc->width);
+    (void)snprintf(v, sizeof v, "%d", oc->width);
     bgr_http_resp_header(resp, "X-Width", v);
-    snprintf(v, sizeof v, "%d", oc->height);
+    (void)snprintf(v, sizeof v, "%d", oc->height);
     bgr_http_resp_header(resp, "X-Height", v);
-    snprintf(v, sizeof v, "%g", credits);
+    (void)snprintf(v, sizeof v, "%g", credits);
     bgr_http_resp_header(resp, "X-Credits-Charged", v);
     /* We detect no class: what we can say is the client's own hint, or
      * "other" (docs/REMOVEBG.md). */
     if (r->o.type_level > 0)
         bgr_http_resp_header(resp, "X-Type", strcmp(r->o.type, "auto") == 0 ? "other" : r->o.type);
-    snprintf(v, sizeof v, "%d", oc->fg_y);
+    (void)snprintf(v, sizeof v, "%d", oc->fg_y);
     bgr_http_resp_header(resp, "X-Foreground-Top", v);
-    snprintf(v, sizeof v, "%d", oc->fg_x);
+    (void)snprintf(v, sizeof v, "%d", oc->fg_x);
     bgr_http_resp_header(resp, "X-Foreground-Left", v);
-    snprintf(v, sizeof v, "%d", oc->fg_w);
+    (void)snprintf(v, sizeof v, "%d", oc->fg_w);
     bgr_http_resp_header(resp, "X-Foreground-Width", v);
-    snprintf(v, sizeof v, "%d", oc->fg_h);
+    (void)snprintf(v, sizeof v, "%d", oc->fg_h);
     bgr_http_resp_header(resp, "X-Foreground-Height", v);
 }
 
@@ -482,8 +482,12 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
     bgr_http_metrics_image(api->metrics, true);
     /* The committed result file is the answer (so what was charged is
      * exactly what is sent). */
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", bgr_store_data_dir(api->store), img.path);
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/%s", bgr_store_data_dir(api->store), img.path) >=
+        (int)sizeof path) {
+        rc = bgr_error_set(&e, BGR_EIO, "result path too long");
+        goto fail;
+    }
     if ((rc = bgr_file_read(path, (size_t)img.size_bytes + 1, &out, &e)) != 0)
         goto fail;
     success_headers(resp, &r, &rctx.out, img.credits);
