@@ -214,7 +214,7 @@ int bgr_cmd_serve(int argc, char **argv)
     sigaddset(&stop_sigs, SIGINT);
     sigaddset(&stop_sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
 
     if (bgr_net_global_init(&e) || bgr_pipeline_global_init(&e))
         goto fail;
@@ -252,18 +252,18 @@ int bgr_cmd_serve(int argc, char **argv)
      * the port actually bound: derive it from the listen address when it is
      * not configured and the port is fixed, else fix it up just after start. */
     if (cfg.public_url[0])
-        snprintf(api.public_url, sizeof api.public_url, "%s", cfg.public_url);
+        (void)snprintf(api.public_url, sizeof api.public_url, "%s", cfg.public_url);
     if (bgr_http_server_start(&hc, &http, &e))
         goto fail;
     if (!cfg.public_url[0])
-        snprintf(api.public_url, sizeof api.public_url, "%s://localhost:%u",
-                 cert ? "https" : "http", (unsigned)bgr_http_server_port(http));
+        (void)snprintf(api.public_url, sizeof api.public_url, "%s://localhost:%u",
+                       cert ? "https" : "http", (unsigned)bgr_http_server_port(http));
     size_t plen = strlen(api.public_url);
     while (plen && api.public_url[plen - 1] == '/')
         api.public_url[--plen] = '\0';
     printf("bgremover: serving on %s://%s (port %u), public URL %s\n", cert ? "https" : "http",
            cfg.listen, (unsigned)bgr_http_server_port(http), api.public_url);
-    fflush(stdout);
+    (void)fflush(stdout);
 
     double t0 = bgr_now_sec();
     struct bgr_model_opts mo = {
@@ -276,7 +276,7 @@ int bgr_cmd_serve(int argc, char **argv)
          * file, bf16 without the CPU support): stop rather than serve
          * without a model, and say which settings were refused. */
         char why[sizeof e.msg];
-        snprintf(why, sizeof why, "%s", e.msg);
+        (void)snprintf(why, sizeof why, "%s", e.msg);
         bgr_error_set(&e, rc, "cannot load the model (backend %s, precision %s): %s", cfg.backend,
                       cfg.precision, why);
         goto fail;
