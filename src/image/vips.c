@@ -39,7 +39,7 @@ static void image_init_once(void)
 {
     if (VIPS_INIT("bgremover") != 0) {
         char *m = vips_error_buffer_copy();
-        snprintf(init_msg, sizeof(init_msg), "%s", m ? m : "");
+        (void)snprintf(init_msg, sizeof(init_msg), "%s", m ? m : "");
         g_free(m);
         return;
     }
