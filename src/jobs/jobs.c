@@ -59,12 +59,12 @@ static int produce(struct bgr_jobs *j, const struct bgr_account *acct, const voi
     if (rc)
         return rc;
     bgr_store_new_id("img_", m.id);
-    snprintf(m.account_id, sizeof(m.account_id), "%s", acct->id);
-    snprintf(m.batch_id, sizeof(m.batch_id), "%s", batch_id ? batch_id : "");
-    snprintf(m.format, sizeof(m.format), "%s", bgr_format_name(res.format));
-    snprintf(m.ext, sizeof(m.ext), "%s", res.ext ? res.ext : m.format);
-    snprintf(m.mime, sizeof(m.mime), "%s", res.mime ? res.mime : "application/octet-stream");
-    snprintf(m.path, sizeof(m.path), "results/%s.%s", m.id, m.ext);
+    (void)snprintf(m.account_id, sizeof(m.account_id), "%s", acct->id);
+    (void)snprintf(m.batch_id, sizeof(m.batch_id), "%s", batch_id ? batch_id : "");
+    (void)snprintf(m.format, sizeof(m.format), "%s", bgr_format_name(res.format));
+    (void)snprintf(m.ext, sizeof(m.ext), "%s", res.ext ? res.ext : m.format);
+    (void)snprintf(m.mime, sizeof(m.mime), "%s", res.mime ? res.mime : "application/octet-stream");
+    (void)snprintf(m.path, sizeof(m.path), "results/%s.%s", m.id, m.ext);
     bgr_sha256_hex(res.data, res.len, m.sha256);
     m.width = res.width;
     m.height = res.height;
