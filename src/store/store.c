@@ -282,7 +282,7 @@ void bgr_day_format(int64_t day, char out[11])
     int y, m, d;
     char tmp[64]; /* roomy: the compiler cannot bound m and d */
     bgr_day_to_ymd(day, &y, &m, &d);
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y % 10000, m, d);
+    (void)snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y % 10000, m, d);
     bgr_st_copy(out, 11, tmp);
 }
 
@@ -295,8 +295,8 @@ void bgr_time_format(int64_t ms, char out[21])
     if (sec < 0)
         sec = 0;
     bgr_day_to_ymd(day, &y, &m, &d);
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02dZ", y % 10000, m, d, (int)(sec / 3600),
-             (int)(sec / 60 % 60), (int)(sec % 60));
+    (void)snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02dZ", y % 10000, m, d,
+                   (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60));
     bgr_st_copy(out, 21, tmp);
 }
 
@@ -428,7 +428,7 @@ static int migrate(sqlite3 *db, int target, struct bgr_error *err)
             bgr_error_prefix(err, "migration to version %d", version + 1);
             goto out;
         }
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", version + 1);
+        (void)snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", version + 1);
         rc = bgr_st_exec(db, pragma, err);
         if (rc)
             goto out;
