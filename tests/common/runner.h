@@ -12,8 +12,10 @@
  * test file may #define its own before including this header), overridden by
  * the environment variable BGR_TEST_TIMEOUT (0: no limit). The parent runs no
  * test code, so it stays single-threaded and fork() is safe under ASan and
- * TSan. BGR_TEST_FORK=0 runs the tests in the one process instead (for a
- * debugger): then a timeout ends the whole binary after naming the test.
+ * TSan. BGR_TEST_FORK=0 in the environment runs the tests in the one
+ * process instead (for a debugger), and so does #define BGR_TEST_FORK 0 in
+ * a test file whose tests share state on purpose (test_e2e's loaded models);
+ * then a timeout ends the whole binary after naming the test.
  */
 #ifndef BGR_TEST_RUNNER_H
 #define BGR_TEST_RUNNER_H
@@ -30,6 +32,9 @@
 
 #ifndef BGR_TEST_TIMEOUT
 #define BGR_TEST_TIMEOUT 300 /* seconds per test */
+#endif
+#ifndef BGR_TEST_FORK
+#define BGR_TEST_FORK 1 /* each test in a child of its own */
 #endif
 
 typedef void (*bgr_test_fn)(void);
@@ -227,7 +232,7 @@ static inline unsigned bgr_test_timeout_(void)
         int passed = 0, failed = 0;                                                                \
         unsigned timeout = bgr_test_timeout_();                                                    \
         const char *fork_env = getenv("BGR_TEST_FORK");                                            \
-        int fork_it = !(fork_env && strcmp(fork_env, "0") == 0);                                   \
+        int fork_it = fork_env && *fork_env ? strcmp(fork_env, "0") != 0 : BGR_TEST_FORK;          \
         for (int i = 0; i < bgr_ntests_; i++) {                                                    \
             char why[256];                                                                         \
             if (!bgr_test_selected_(argc, argv, bgr_tests_[i].name))                               \
