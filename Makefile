@@ -1,6 +1,6 @@
 # Thin wrapper over CMake so the README's commands stay short.
 #   make            build build/bgremover (release with debug info)
-#   make test       set up what the tests need, build, run every test via CTest
+#   make test       set up what the tests need (scripts/setup --test), build, run every test via CTest
 #   make test-asan  the same tests in an ASan+UBSan build (build-asan/)
 #   make test-tsan  queue/worker/webhook tests and part of the API suite under TSan
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS each (build-fuzz/)
@@ -8,7 +8,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all build test test-asan test-tsan fuzz setup serve clean models docs
+.PHONY: all build test test-asan test-tsan fuzz setup setup-test serve clean models docs
 
 all: build
 
@@ -19,10 +19,13 @@ build:
 setup:
 	scripts/setup
 
+setup-test:
+	scripts/setup --test
+
 models: build
 	$(BUILD)/bgremover models install medium
 
-test: setup
+test: setup-test
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_WERROR=ON
 	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/bgremover models install medium
@@ -36,18 +39,22 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
+# Per-test time limit (tests/common/runner.h, tests/api/run.py) under the
+# sanitizers, which run 2 to 10 times slower than the plain build's 300 s assume.
+SAN_TEST_TIMEOUT ?= 900
 SAN_CHECK = sh -c 'if ls "$$1"/* >/dev/null 2>&1; then echo "sanitizer reports:"; \
 	  head -c 20000 "$$1"/*; exit 1; fi; echo "sanitizers: no reports"' -
 
 # ASan+UBSan: every unit, fuzz-replay and API test (RelWithDebInfo: -O0 would
 # make the API suite's model runs far slower without finding more).
-test-asan: setup
+test-asan: setup-test
 	@test -f $(ASAN_BUILD)/CMakeCache.txt || cmake -S . -B $(ASAN_BUILD) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_SANITIZE=address,undefined -DBGR_WERROR=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	$(ASAN_BUILD)/bgremover models install medium
 	rm -rf $(ASAN_BUILD)/san-logs && mkdir -p $(ASAN_BUILD)/san-logs
 	cd $(ASAN_BUILD) && \
+	  BGR_TEST_TIMEOUT=$(SAN_TEST_TIMEOUT) \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:log_path=$(CURDIR)/$(ASAN_BUILD)/san-logs/asan \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/$(ASAN_BUILD)/san-logs/ubsan \
@@ -60,13 +67,14 @@ test-asan: setup
 # recovery, the full queue).
 TSAN_API_TESTS = T03Remove.test_concurrent T08Batch T09Webhooks T10Operations.test_service_busy \
   test_kill9_mid_batch test_down_500_slow_receivers test_budget test_s3.T02Results
-test-tsan: setup
+test-tsan: setup-test
 	@test -f $(TSAN_BUILD)/CMakeCache.txt || cmake -S . -B $(TSAN_BUILD) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_SANITIZE=thread -DBGR_WERROR=ON
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target bgremover test_jobs test_store test_net test_http test_results
 	$(TSAN_BUILD)/bgremover models install medium
 	rm -rf $(TSAN_BUILD)/san-logs && mkdir -p $(TSAN_BUILD)/san-logs
 	cd $(TSAN_BUILD) && \
+	  export BGR_TEST_TIMEOUT=$(SAN_TEST_TIMEOUT) && \
 	  export TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp:second_deadlock_stack=1:log_path=$(CURDIR)/$(TSAN_BUILD)/san-logs/tsan && \
 	  ctest --output-on-failure --timeout 1800 -R '^(jobs|store|net|http|results)$$' && \
 	  python3 $(CURDIR)/tests/api/run.py --bin $(CURDIR)/$(TSAN_BUILD)/bgremover $(TSAN_API_TESTS); \
@@ -74,7 +82,7 @@ test-tsan: setup
 
 # libFuzzer (clang, ASan+UBSan): builds every target and runs each for
 # FUZZ_SECONDS, one at a time, under nice. Crashes: $(FUZZ_BUILD)/fuzz-artifacts/.
-fuzz: setup
+fuzz: setup-test
 	@test -f $(FUZZ_BUILD)/CMakeCache.txt || CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_FUZZ=ON -DBGR_SANITIZE=address,undefined \
 	  -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link

@@ -25,7 +25,7 @@ static int parse_item(json_t *it, size_t i, const struct bgr_output_opts *defaul
     json_t *v;
     json_object_foreach(it, name, v)
     {
-        snprintf(field, sizeof field, "images[%zu].%.32s", i, name);
+        (void)snprintf(field, sizeof field, "images[%zu].%.32s", i, name);
         if (json_is_null(v))
             continue;
         if (strcmp(name, "image_url") == 0) {
@@ -132,7 +132,7 @@ void api_batch_create(void *app, struct bgr_http_req *req, struct bgr_http_resp 
     if (rc)
         goto fail;
     char poll[600];
-    snprintf(poll, sizeof poll, "%s/v1/batch/%s", api->public_url, b.id);
+    (void)snprintf(poll, sizeof poll, "%s/v1/batch/%s", api->public_url, b.id);
     /* "processing" as in the spec: the items are in the worker pool's hands;
      * GET /v1/batch reports finer states ("queued" until one starts). */
     bgr_http_reply_data(resp, 202,

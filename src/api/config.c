@@ -260,7 +260,7 @@ int bgr_serve_config_load_file(struct bgr_serve_config *c, const char *path, str
                 val++;
             }
             char origin[300];
-            snprintf(origin, sizeof origin, "%s:%d: %s", path, lineno, key);
+            (void)snprintf(origin, sizeof origin, "%s:%d: %s", path, lineno, key);
             const struct opt *o = find_opt(key);
             if (!o)
                 rc =

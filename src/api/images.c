@@ -230,10 +230,10 @@ void api_result_get(void *app, struct bgr_http_req *req, struct bgr_http_resp *r
         goto not_found; /* the one URL we gave out, no aliases */
 
     char etag[80];
-    snprintf(etag, sizeof etag, "\"%s\"", img.sha256);
+    (void)snprintf(etag, sizeof etag, "\"%s\"", img.sha256);
     int64_t max_age = (img.expires_at_ms - now) / 1000;
     char cc[64];
-    snprintf(cc, sizeof cc, "private, max-age=%lld", (long long)(max_age > 0 ? max_age : 0));
+    (void)snprintf(cc, sizeof cc, "private, max-age=%lld", (long long)(max_age > 0 ? max_age : 0));
     const char *inm = bgr_http_req_header(req, "If-None-Match");
     if (inm && (strcmp(inm, etag) == 0 || strcmp(inm, "*") == 0)) {
         bgr_http_reply_bytes(resp, 304, NULL, NULL, 0);

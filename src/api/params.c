@@ -108,7 +108,7 @@ int api_opt_from_json(struct bgr_output_opts *o, const char *name, json_t *value
     if (strcmp(name, "crop_margin") == 0 && json_is_integer(value)) {
         /* a JSON integer is pixels; strings carry units ("20px", "10%") */
         char buf[32];
-        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+        (void)snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
         return api_opt_from_string(o, name, buf, field, err);
     }
     if (strcmp(name, "output_format") == 0 || strcmp(name, "bg_color") == 0 ||

@@ -189,13 +189,21 @@ static int parse_json(const uint8_t *body, size_t len, struct rbg_req *r, json_t
         else if (json_is_boolean(v))
             s = json_is_true(v) ? "true" : "false";
         else if (json_is_integer(v))
-            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+            (void)snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
         else if (json_is_real(v))
-            snprintf(buf, sizeof buf, "%g", json_real_value(v));
+            (void)snprintf(buf, sizeof buf, "%g", json_real_value(v));
         else {
             r->code = "invalid_request";
             return bgr_error_set(err, BGR_EINVALID_PARAMETER,
                                  "Invalid %.64s: expected a string, number or boolean", name);
+        }
+        if (s == buf) {
+            /* set_param may keep s (image_url and the like) after this loop,
+             * where buf is gone: the object keeps the text instead. */
+            json_t *str = json_string(buf);
+            if (!str || json_object_iter_set_new(*root, json_object_key_to_iter(name), str))
+                return bgr_error_set(err, BGR_ENOMEM, "out of memory");
+            s = json_string_value(str);
         }
         if (!s[0])
             continue; /* "" is "not given" */
@@ -245,23 +253,23 @@ static void success_headers(struct bgr_http_resp *resp, const struct rbg_req *r,
                             const struct rbg_outcome *oc, double credits)
 {
     char v[32];
-    snprintf(v, sizeof v, "%d", oc->width);
+    (void)snprintf(v, sizeof v, "%d", oc->width);
     bgr_http_resp_header(resp, "X-Width", v);
-    snprintf(v, sizeof v, "%d", oc->height);
+    (void)snprintf(v, sizeof v, "%d", oc->height);
     bgr_http_resp_header(resp, "X-Height", v);
-    snprintf(v, sizeof v, "%g", credits);
+    (void)snprintf(v, sizeof v, "%g", credits);
     bgr_http_resp_header(resp, "X-Credits-Charged", v);
     /* We detect no class: what we can say is the client's own hint, or
      * "other" (docs/REMOVEBG.md). */
     if (r->o.type_level > 0)
         bgr_http_resp_header(resp, "X-Type", strcmp(r->o.type, "auto") == 0 ? "other" : r->o.type);
-    snprintf(v, sizeof v, "%d", oc->fg_y);
+    (void)snprintf(v, sizeof v, "%d", oc->fg_y);
     bgr_http_resp_header(resp, "X-Foreground-Top", v);
-    snprintf(v, sizeof v, "%d", oc->fg_x);
+    (void)snprintf(v, sizeof v, "%d", oc->fg_x);
     bgr_http_resp_header(resp, "X-Foreground-Left", v);
-    snprintf(v, sizeof v, "%d", oc->fg_w);
+    (void)snprintf(v, sizeof v, "%d", oc->fg_w);
     bgr_http_resp_header(resp, "X-Foreground-Width", v);
-    snprintf(v, sizeof v, "%d", oc->fg_h);
+    (void)snprintf(v, sizeof v, "%d", oc->fg_h);
     bgr_http_resp_header(resp, "X-Foreground-Height", v);
     snprintf(v, sizeof v, "%.3f", oc->confidence); /* ours: docs/REMOVEBG.md */
     bgr_http_resp_header(resp, "X-Confidence", v);

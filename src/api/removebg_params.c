@@ -16,7 +16,7 @@ void rbg_opts_init(struct rbg_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->size = RBG_SIZE_PREVIEW;
-    snprintf(o->type, sizeof o->type, "auto");
+    (void)snprintf(o->type, sizeof o->type, "auto");
     o->type_level = 1;
     o->format = RBG_FMT_AUTO;
     o->semitransparency = true;
@@ -112,7 +112,7 @@ int rbg_parse_type(const char *s, char out[16])
                                     "animal", "graphic", "transportation", "other"};
     for (size_t i = 0; i < BGR_ARRAY_LEN(t); i++)
         if (strcasecmp(s, t[i]) == 0) {
-            snprintf(out, 16, "%s", t[i]);
+            (void)snprintf(out, 16, "%s", t[i]);
             return 0;
         }
     return -1;

@@ -161,7 +161,7 @@ static int add_shadow(struct bgr_pixels *canvas, int opacity, struct bgr_error *
     int side = w > h ? w : h;
     int r = side / 100 > 1 ? side / 100 : 1;
     int ox = r, oy = 2 * r;
-    uint8_t *a = malloc(n), *tmp = malloc(n), *layer = NULL;
+    uint8_t *a = calloc(n, 1), *tmp = calloc(n, 1), *layer = NULL;
     int rc = 0;
     if (!a || !tmp) {
         rc = bgr_error_set(err, BGR_ENOMEM, "out of memory for the shadow");

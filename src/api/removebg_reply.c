@@ -149,7 +149,7 @@ void api_removebg_reshape(struct bgr_http_req *req, struct bgr_http_resp *resp)
     json_t *root = json_loadb((const char *)resp->body, resp->len, 0, &je);
     const char *msg = json_string_value(json_object_get(json_object_get(root, "error"), "message"));
     if (msg)
-        snprintf(e.msg, sizeof e.msg, "%s", msg);
+        (void)snprintf(e.msg, sizeof e.msg, "%s", msg);
     api_removebg_reply_err(resp, resp->err, &e);
     json_decref(root);
 }

@@ -192,19 +192,20 @@ void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *r
     if (ctx->admitted) {
         char label[64];
         struct bgr_error e = {0};
-        snprintf(label, sizeof label, "%s %s", req->method_str, req->route->pattern);
+        (void)snprintf(label, sizeof label, "%s %s", req->method_str,
+                       req->route ? req->route->pattern : "-");
         int64_t now = bgr_wall_ms();
         if (bgr_store_usage_record(api->store, ctx->acct.id, now, label, resp->status,
                                    bgr_now_ms() - req->start_ms, &e) != 0)
             bgr_log(BGR_LOG_ERROR, "usage record failed (rid=%s): %s", req->request_id, e.msg);
     }
     char v[32];
-    snprintf(v, sizeof v, "%lld", (long long)ctx->rate.minute_limit);
+    (void)snprintf(v, sizeof v, "%lld", (long long)ctx->rate.minute_limit);
     bgr_http_resp_header(resp, "X-RateLimit-Limit", v);
-    snprintf(v, sizeof v, "%lld",
-             (long long)(ctx->rate.minute_remaining > 0 ? ctx->rate.minute_remaining : 0));
+    (void)snprintf(v, sizeof v, "%lld",
+                   (long long)(ctx->rate.minute_remaining > 0 ? ctx->rate.minute_remaining : 0));
     bgr_http_resp_header(resp, "X-RateLimit-Remaining", v);
-    snprintf(v, sizeof v, "%lld", (long long)ctx->rate.minute_reset);
+    (void)snprintf(v, sizeof v, "%lld", (long long)ctx->rate.minute_reset);
     bgr_http_resp_header(resp, "X-RateLimit-Reset", v);
     /* The daily limit as well (the web page shows both); absent when the
      * plan's is unlimited. */

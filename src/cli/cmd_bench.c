@@ -151,7 +151,7 @@ static void rss_now(double *rss, double *hwm)
         else if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
             *hwm = (double)kib / 1024.0;
     }
-    fclose(f);
+    (void)fclose(f);
 }
 
 static int load_model(const struct bench_args *a, struct bgr_model **m)

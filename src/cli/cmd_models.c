@@ -131,7 +131,7 @@ static int do_verify(const char *dir, const struct bgr_model_info **models, size
 }
 
 /* The photos `models calibrate` uses without arguments: the ones the
- * Debian package python3-skimage installs (scripts/setup installs it). */
+ * Debian package python3-skimage installs (scripts/setup --test installs it). */
 static const char *const calib_photos[] = {
     "/usr/lib/python3/dist-packages/skimage/data/astronaut.png",
     "/usr/lib/python3/dist-packages/skimage/data/chelsea.png",

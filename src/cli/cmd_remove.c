@@ -299,13 +299,13 @@ static void input_stem(const char *input, char *out, size_t len)
     const char *dot;
     size_t n;
     if (strcmp(input, "-") == 0) {
-        snprintf(out, len, "stdin");
+        (void)snprintf(out, len, "stdin");
         return;
     }
     base = base ? base + 1 : input;
     dot = strrchr(base, '.');
     n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
-    snprintf(out, len, "%.*s", (int)n, base);
+    (void)snprintf(out, len, "%.*s", (int)n, base);
 }
 
 /* The output path of input i, malloc'd. */

@@ -144,9 +144,8 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         {NULL, 0, NULL, 0},
     };
     static const char *const keys[] = {
-        "listen",     "data_dir", "public_url", "model_dir",          "model",     "workers",
-        "queue_size", "tls_cert", "tls_key",    "allow_private_urls", "precision", "web",
-        "results"};
+        "listen",   "data_dir", "public_url",         "model_dir", "model", "workers", "queue_size",
+        "tls_cert", "tls_key",  "allow_private_urls", "precision", "web",   "results"};
     int c;
     while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
         if (*nkv >= cap)
@@ -276,7 +275,7 @@ int bgr_cmd_serve(int argc, char **argv)
     sigaddset(&stop_sigs, SIGINT);
     sigaddset(&stop_sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
 
     if (bgr_net_global_init(&e) || bgr_pipeline_global_init(&e))
         goto fail;
@@ -323,12 +322,12 @@ int bgr_cmd_serve(int argc, char **argv)
      * the port actually bound: derive it from the listen address when it is
      * not configured and the port is fixed, else fix it up just after start. */
     if (cfg.public_url[0])
-        snprintf(api.public_url, sizeof api.public_url, "%s", cfg.public_url);
+        (void)snprintf(api.public_url, sizeof api.public_url, "%s", cfg.public_url);
     if (bgr_http_server_start(&hc, &http, &e))
         goto fail;
     if (!cfg.public_url[0])
-        snprintf(api.public_url, sizeof api.public_url, "%s://localhost:%u",
-                 cert ? "https" : "http", (unsigned)bgr_http_server_port(http));
+        (void)snprintf(api.public_url, sizeof api.public_url, "%s://localhost:%u",
+                       cert ? "https" : "http", (unsigned)bgr_http_server_port(http));
     size_t plen = strlen(api.public_url);
     while (plen && api.public_url[plen - 1] == '/')
         api.public_url[--plen] = '\0';
@@ -336,7 +335,7 @@ int bgr_cmd_serve(int argc, char **argv)
     bound_url(cfg.listen, cert ? "https" : "http", bgr_http_server_port(http), where, sizeof where);
     printf("bgremover: serving on %s (port %u), public URL %s\n", where,
            (unsigned)bgr_http_server_port(http), api.public_url);
-    fflush(stdout);
+    (void)fflush(stdout);
     if (cfg.web)
         bgr_log(BGR_LOG_INFO, "web page at %s/ (API reference at %s/docs)", api.public_url,
                 api.public_url);
@@ -352,7 +351,7 @@ int bgr_cmd_serve(int argc, char **argv)
          * file, bf16 without the CPU support): stop rather than serve
          * without a model, and say which settings were refused. */
         char why[sizeof e.msg];
-        snprintf(why, sizeof why, "%s", e.msg);
+        (void)snprintf(why, sizeof why, "%s", e.msg);
         bgr_error_set(&e, rc, "cannot load the model (backend %s, precision %s): %s", cfg.backend,
                       cfg.precision, why);
         goto fail;

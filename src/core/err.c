@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#undef bgr_error_set /* err.h's model for the analyzer is not for the definitions */
+#undef bgr_error_vset
+
 struct err_row {
     const char *name;
     const char *code;
@@ -57,9 +60,9 @@ int bgr_error_vset(struct bgr_error *e, int code, const char *fmt, va_list ap)
     if (e) {
         e->code = code;
         if (fmt)
-            vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+            (void)vsnprintf(e->msg, sizeof e->msg, fmt, ap);
         else
-            snprintf(e->msg, sizeof e->msg, "%s", bgr_err_default_msg(code));
+            (void)snprintf(e->msg, sizeof e->msg, "%s", bgr_err_default_msg(code));
     }
     return code;
 }
@@ -90,7 +93,7 @@ void bgr_error_prefix(struct bgr_error *e, const char *fmt, ...)
         return;
     memcpy(old, e->msg, sizeof old);
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    (void)vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
     n = strlen(e->msg);
     if (n + 2 < sizeof e->msg) {

@@ -49,9 +49,12 @@ enum bgr_err {
     BGR_OK = 0,
 #define BGR_X_ENUM(name, code, status, msg) BGR_E##name,
     BGR_E__FIRST = -1000,
+    /* The X-macro expansion ends without a comma: formatted by hand. */
+    /* clang-format off */
     BGR_ERRORS(BGR_X_ENUM)
 #undef BGR_X_ENUM
-        BGR_E__LAST
+    BGR_E__LAST
+    /* clang-format on */
 };
 
 #define BGR_ERROR_MSG_MAX 512
@@ -79,6 +82,13 @@ int bgr_error_set(struct bgr_error *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int bgr_error_vset(struct bgr_error *e, int code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
+#ifdef __clang_analyzer__
+/* For clang-tidy's static analyzer only: it cannot see into err.c that the
+ * setters return their code, so it would follow `return bgr_error_set(...)`
+ * as a success and report the caller's unset out-parameters. */
+#define bgr_error_set(e, code, ...) (bgr_error_set((e), (code), __VA_ARGS__), (code))
+#define bgr_error_vset(e, code, fmt, ap) (bgr_error_vset((e), (code), (fmt), (ap)), (code))
+#endif
 /* Clears *e to BGR_OK and an empty message. */
 void bgr_error_clear(struct bgr_error *e);
 /* Prepends "prefix: " to the message already in *e (context added by a caller). */

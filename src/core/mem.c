@@ -119,7 +119,7 @@ int bgr_buf_appendf(struct bgr_buf *b, struct bgr_error *err, const char *fmt, .
     if (rc)
         return rc;
     va_start(ap, fmt);
-    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    (void)vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
     return 0;

@@ -275,7 +275,7 @@ void bgr_log(enum bgr_log_level lvl, const char *fmt, ...)
     n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s ", ts.tv_nsec / 1000000,
                           names[lvl]);
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - n, fmt, ap);
+    (void)vsnprintf(line + n, sizeof line - n, fmt, ap);
     va_end(ap);
     n = strlen(line);
     if (n >= sizeof line - 1)

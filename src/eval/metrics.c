@@ -43,7 +43,7 @@ static void dilate(const uint8_t *b, int w, int h, int r, uint8_t *out)
                     continue;
                 int span = (int)floor(sqrt((double)(r * r - dy * dy)));
                 int x0 = x - span < 0 ? 0 : x - span, x1 = x + span >= w ? w - 1 : x + span;
-                memset(out + (size_t)yy * (size_t)w + (size_t)x0, 1, (size_t)(x1 - x0 + 1));
+                memset(out + (size_t)yy * (size_t)w + (size_t)x0, 1, (size_t)(x1 - x0) + 1);
             }
         }
 }

@@ -76,8 +76,8 @@ void bgr_http_body_admit(struct bgr_http_body *bd, struct bgr_http_req *req,
     if (clen > cap) {
         /* Refused from the header alone: no byte of the body is stored. */
         char msg[160], got[32], lim[32];
-        snprintf(msg, sizeof msg, "The upload (%s) exceeds the maximum file size of %s",
-                 bgr_size_text(clen, got), limit_text(bd, req, lim));
+        (void)snprintf(msg, sizeof msg, "The upload (%s) exceeds the maximum file size of %s",
+                       bgr_size_text(clen, got), limit_text(bd, req, lim));
         bgr_http_reply_error(resp, BGR_EFILE_TOO_LARGE, msg);
         return;
     }
@@ -182,12 +182,12 @@ enum bgr_http_body_step bgr_http_body_feed(struct bgr_http_body *bd, struct bgr_
     if (rc == BGR_EFILE_TOO_LARGE) {
         char lim[32];
         bd->overflow_err = BGR_EFILE_TOO_LARGE;
-        snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
-                 "The upload exceeds the maximum file size of %s", limit_text(bd, req, lim));
+        (void)snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
+                       "The upload exceeds the maximum file size of %s", limit_text(bd, req, lim));
     } else {
         bd->overflow_err = BGR_ESERVICE_BUSY;
-        snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
-                 "The server is receiving too many uploads at once, retry later");
+        (void)snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
+                       "The server is receiving too many uploads at once, retry later");
     }
     bgr_http_body_free(bd, req);
     req->body.cap_limit = bd->cap; /* bounds the discarding above */

@@ -24,6 +24,10 @@ void bgr_http_resp_release(struct bgr_http_resp *resp)
 int bgr_http_resp_header(struct bgr_http_resp *resp, const char *name, const char *value)
 {
     int slot = -1;
+    /* Ours are short and fixed; one that would be cut is refused, not sent cut. */
+    if (strlen(name) >= sizeof resp->headers[0].name ||
+        strlen(value) >= sizeof resp->headers[0].value)
+        return BGR_EINTERNAL;
     for (int i = 0; i < resp->nheaders; i++)
         if (strcasecmp(resp->headers[i].name, name) == 0)
             slot = i;
@@ -32,8 +36,8 @@ int bgr_http_resp_header(struct bgr_http_resp *resp, const char *name, const cha
             return BGR_EINTERNAL;
         slot = resp->nheaders++;
     }
-    snprintf(resp->headers[slot].name, sizeof resp->headers[slot].name, "%s", name);
-    snprintf(resp->headers[slot].value, sizeof resp->headers[slot].value, "%s", value);
+    (void)snprintf(resp->headers[slot].name, sizeof resp->headers[slot].name, "%s", name);
+    (void)snprintf(resp->headers[slot].value, sizeof resp->headers[slot].value, "%s", value);
     return 0;
 }
 
@@ -42,7 +46,7 @@ static void set_body(struct bgr_http_resp *resp, int status, const char *ctype, 
 {
     bgr_http_resp_release(resp);
     resp->status = status;
-    snprintf(resp->content_type, sizeof resp->content_type, "%s", ctype ? ctype : "");
+    (void)snprintf(resp->content_type, sizeof resp->content_type, "%s", ctype ? ctype : "");
     resp->body = data;
     resp->len = len;
 }

@@ -259,7 +259,7 @@ static enum MHD_Result send_response(struct bgr_http_server *srv, struct req_sta
         MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
     if (resp->status == 429 || resp->status == 503) {
         char ra[16];
-        snprintf(ra, sizeof ra, "%d", resp->retry_after_s > 0 ? resp->retry_after_s : 1);
+        (void)snprintf(ra, sizeof ra, "%d", resp->retry_after_s > 0 ? resp->retry_after_s : 1);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
     if (st->body.discard)
@@ -292,7 +292,7 @@ static void begin_request(struct bgr_http_server *srv, struct req_state *st,
 
     const char *rid = bgr_http_req_header(req, "X-Request-ID");
     if (rid && bgr_http_request_id_sane(rid))
-        snprintf(req->request_id, sizeof req->request_id, "%s", rid);
+        (void)snprintf(req->request_id, sizeof req->request_id, "%s", rid);
     else
         bgr_http_request_id_new(req->request_id);
 
@@ -456,7 +456,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
          * path and a client-chosen request id may too: long tokens in them
          * are redacted. */
         char rid[BGR_HTTP_REQUEST_ID_MAX + 1];
-        snprintf(rid, sizeof rid, "%s", st->req.request_id);
+        (void)snprintf(rid, sizeof rid, "%s", st->req.request_id);
         redact_tokens(rid);
         bgr_log(BGR_LOG_INFO, "http %s %s %d %.0fms rid=%s%s",
                 st->req.method_str ? st->req.method_str : "-", st->path_buf, status, ms, rid,
@@ -473,7 +473,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 {
     char line[512];
     (void)cls;
-    vsnprintf(line, sizeof line, fmt, ap);
+    (void)vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';

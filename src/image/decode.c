@@ -249,7 +249,7 @@ int bgr_image_decode(const void *data, size_t len, const struct bgr_image_limits
                      struct bgr_pixels *out, struct bgr_image_info *info, struct bgr_error *err)
 {
     VipsImage *img = NULL, *t[14] = {NULL};
-    struct bgr_image_info inf;
+    struct bgr_image_info inf = {0};
     void *mem = NULL;
     int rc = image_open(data, len, lim, &img, &inf, err);
     if (rc)

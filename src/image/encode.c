@@ -77,9 +77,9 @@ int bgr_image_encode(const struct bgr_pixels *img, const struct bgr_encode_opts 
     size_t size = (size_t)img->width * (size_t)img->height * (size_t)img->bands;
     t[5] = vips_image_new_from_memory(img->data, size, img->width, img->height, img->bands,
                                       VIPS_FORMAT_UCHAR);
-    if (!t[5] || vips_copy(t[5], &t[6], "interpretation",
-                           img->bands == 1 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB,
-                           NULL)) {
+    if (!t[5] ||
+        vips_copy(t[5], &t[6], "interpretation",
+                  img->bands == 1 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB, NULL)) {
         rc = bgr_image_vips_error(err, BGR_EINTERNAL, "cannot wrap pixels");
         goto out;
     }

@@ -45,7 +45,7 @@ static int refine_radius(int w, int h)
     return r < 2 ? 2 : r;
 }
 
-#define REFINE_EPS 1e-3f      /* of alpha per colour variance ([0,1] units) */
+#define REFINE_EPS 1e-3f /* of alpha per colour variance ([0,1] units) */
 /* Neighbourhood all >= SNAP_FG: subject. 0.4 rather than 0.5 because the
  * model leaves 0.3-0.7 over solid subjects; on dev 0.4 keeps mean IoU
  * (0.5 lowers it by 0.003) and lowers mean SAD 1.5% more. */

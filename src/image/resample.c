@@ -94,32 +94,32 @@ static inline struct axis axis_table_at(const struct axis_table *t, int i)
 /* Runs EMIT for every output sample with x, y, c and the byte b_ in scope;
  * shared by the byte resize and the tensor writer so both use one
  * arithmetic: the reference's expression, term by term, in double. */
-#define RESIZE_REF_LOOP(src, sw, sh, src_bands, channels, dw, dh, EMIT)                       \
-    do {                                                                                     \
-        struct axis_table cols_ = axis_table_new((dw), (sw));                                \
-        double scale_y_ = (double)(sh) / (double)(dh);                                       \
-        size_t stride_ = (size_t)(sw) * (size_t)(src_bands);                                 \
-        for (int y = 0; y < (dh); y++) {                                                     \
-            struct axis ay_ = axis_at(y, scale_y_, (sh));                                     \
-            const uint8_t *r1_ = (src) + (size_t)ay_.i1 * stride_;                            \
-            const uint8_t *r2_ = (src) + (size_t)ay_.i2 * stride_;                            \
-            double dy_ = ay_.d;                                                              \
-            for (int x = 0; x < (dw); x++) {                                                 \
-                struct axis ax_ = axis_table_at(&cols_, x);                                   \
-                double dx_ = ax_.d;                                                          \
-                double w1_ = (1 - dx_) * (1 - dy_), w2_ = dx_ * (1 - dy_);                   \
-                double w3_ = (1 - dx_) * dy_, w4_ = dx_ * dy_;                               \
-                size_t o1_ = (size_t)ax_.i1 * (size_t)(src_bands);                           \
-                size_t o2_ = (size_t)ax_.i2 * (size_t)(src_bands);                           \
-                for (int c = 0; c < (channels); c++) {                                       \
-                    double v_ = w1_ * r1_[o1_ + c] + w2_ * r1_[o2_ + c] + w3_ * r2_[o1_ + c] + \
-                                w4_ * r2_[o2_ + c];                                          \
-                    uint8_t b_ = js_round_to_uint8(v_);                                       \
-                    EMIT;                                                                    \
-                }                                                                            \
-            }                                                                                \
-        }                                                                                    \
-        free(cols_.cols);                                                                    \
+#define RESIZE_REF_LOOP(src, sw, sh, src_bands, channels, dw, dh, EMIT)                            \
+    do {                                                                                           \
+        struct axis_table cols_ = axis_table_new((dw), (sw));                                      \
+        double scale_y_ = (double)(sh) / (double)(dh);                                             \
+        size_t stride_ = (size_t)(sw) * (size_t)(src_bands);                                       \
+        for (int y = 0; y < (dh); y++) {                                                           \
+            struct axis ay_ = axis_at(y, scale_y_, (sh));                                          \
+            const uint8_t *r1_ = (src) + (size_t)ay_.i1 * stride_;                                 \
+            const uint8_t *r2_ = (src) + (size_t)ay_.i2 * stride_;                                 \
+            double dy_ = ay_.d;                                                                    \
+            for (int x = 0; x < (dw); x++) {                                                       \
+                struct axis ax_ = axis_table_at(&cols_, x);                                        \
+                double dx_ = ax_.d;                                                                \
+                double w1_ = (1 - dx_) * (1 - dy_), w2_ = dx_ * (1 - dy_);                         \
+                double w3_ = (1 - dx_) * dy_, w4_ = dx_ * dy_;                                     \
+                size_t o1_ = (size_t)ax_.i1 * (size_t)(src_bands);                                 \
+                size_t o2_ = (size_t)ax_.i2 * (size_t)(src_bands);                                 \
+                for (int c = 0; c < (channels); c++) {                                             \
+                    double v_ = w1_ * r1_[o1_ + c] + w2_ * r1_[o2_ + c] + w3_ * r2_[o1_ + c] +     \
+                                w4_ * r2_[o2_ + c];                                                \
+                    uint8_t b_ = js_round_to_uint8(v_);                                            \
+                    EMIT;                                                                          \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        free(cols_.cols);                                                                          \
     } while (0)
 
 void bgr_image_resize_ref(const uint8_t *src, int sw, int sh, int src_bands, int channels,
@@ -151,8 +151,8 @@ void bgr_image_float_to_u8(const float *in, size_t n, uint8_t *out)
     }
 }
 
-int bgr_image_matte_from_output(const float *output, int ow, int oh, uint8_t *matte, int w,
-                                int h, struct bgr_error *err)
+int bgr_image_matte_from_output(const float *output, int ow, int oh, uint8_t *matte, int w, int h,
+                                struct bgr_error *err)
 {
     BGR_ASSERT(ow > 0 && oh > 0 && w > 0 && h > 0);
     size_t n = (size_t)ow * (size_t)oh;

@@ -39,7 +39,7 @@ static void image_init_once(void)
 {
     if (VIPS_INIT("bgremover") != 0) {
         char *m = vips_error_buffer_copy();
-        snprintf(init_msg, sizeof(init_msg), "%s", m ? m : "");
+        (void)snprintf(init_msg, sizeof(init_msg), "%s", m ? m : "");
         g_free(m);
         return;
     }
@@ -56,7 +56,9 @@ static void image_init_once(void)
                       vips_log_handler, NULL);
     if (!getenv("VIPS_CONCURRENCY")) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        vips_concurrency_set((int)(n < 1 ? 1 : n > BGR_IMAGE_MAX_CONCURRENCY ? BGR_IMAGE_MAX_CONCURRENCY : n));
+        vips_concurrency_set((int)(n < 1                           ? 1
+                                   : n > BGR_IMAGE_MAX_CONCURRENCY ? BGR_IMAGE_MAX_CONCURRENCY
+                                                                   : n));
     }
     init_status = 0;
 }

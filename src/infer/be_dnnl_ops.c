@@ -29,7 +29,7 @@ static int keep_weights(struct bgr_dnnl_be *b, dnnl_memory_t m)
 {
     if (b->nweights == b->cap_weights) {
         b->cap_weights = b->cap_weights ? 2 * b->cap_weights : 128;
-        b->weights = bgr_xrealloc(b->weights, (size_t)b->cap_weights * sizeof *b->weights);
+        b->weights = bgr_xrealloc(b->weights, (size_t)b->cap_weights * sizeof(dnnl_memory_t));
     }
     b->weights[b->nweights++] = m;
     return 0;

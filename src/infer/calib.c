@@ -90,7 +90,7 @@ int bgr_calib_read(const struct bgr_graph *g, const char *path, const struct bgr
     bgr_buf_init(&buf, CALIB_MAX_BYTES);
     if (bgr_file_read(path, CALIB_MAX_BYTES, &buf, err)) {
         char why[sizeof err->msg]; /* err is rewritten below */
-        snprintf(why, sizeof why, "%s", err->msg);
+        (void)snprintf(why, sizeof why, "%s", err->msg);
         rc = bgr_error_set(err, BGR_EMODEL, "int8 needs the calibration file %s (%s): %s", path,
                            why, CALIB_HINT);
         goto out;
@@ -115,7 +115,7 @@ int bgr_calib_read(const struct bgr_graph *g, const char *path, const struct bgr
             state = 1;
         } else if (state == 1) {
             char size[32];
-            snprintf(size, sizeof size, "%llu", (unsigned long long)id->size);
+            (void)snprintf(size, sizeof size, "%llu", (unsigned long long)id->size);
             if (strcmp(w0, "model") != 0 || !w1 || strcmp(w1, "sha256") != 0 || !w2 || !w3 ||
                 strcmp(w3, "size") != 0 || !w4)
                 goto malformed;

@@ -355,7 +355,7 @@ int bgr_graph_prepare(struct bgr_graph *g, struct bgr_error *err)
             nd->in[i] = bgr_graph_resolve(g, nd->in[i]);
         if (nd->op == BGR_OP_CONV) {
             const struct bgr_value *o = &g->vals[nd->out];
-            g->macs += (double)bgr_act_count(o) * (double)(nd->conv.C / nd->conv.group) *
+            g->macs += (double)bgr_act_count(o) * (double)nd->conv.C / (double)nd->conv.group *
                        (double)(nd->conv.kh * nd->conv.kw);
         }
         g->order[n++] = g->order[k];

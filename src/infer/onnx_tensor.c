@@ -56,7 +56,6 @@ static int elem_size(int dt)
     case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
         return 2;
     case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
-        return 8;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
         return 8;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
@@ -158,7 +157,6 @@ int bgr_onnx_tensor_convert(const void *tensor_proto, struct bgr_const *out, con
     c.n = (size_t)n;
     if (t->has_raw_data) {
         raw = t->raw_data.data;
-        have = t->raw_data.len / (size_t)es;
         if (t->raw_data.len != c.n * (size_t)es)
             return bgr_error_set(err, BGR_EMODEL,
                                  "tensor '%s': raw data holds %zu bytes, its dims need %zu", what,

@@ -58,11 +58,11 @@ static int produce(struct bgr_jobs *j, const struct bgr_account *acct, const voi
     if (rc)
         return rc;
     bgr_store_new_id("img_", m.id);
-    snprintf(m.account_id, sizeof(m.account_id), "%s", acct->id);
-    snprintf(m.batch_id, sizeof(m.batch_id), "%s", batch_id ? batch_id : "");
-    snprintf(m.format, sizeof(m.format), "%s", bgr_format_name(res.format));
-    snprintf(m.ext, sizeof(m.ext), "%s", res.ext ? res.ext : m.format);
-    snprintf(m.mime, sizeof(m.mime), "%s", res.mime ? res.mime : "application/octet-stream");
+    (void)snprintf(m.account_id, sizeof(m.account_id), "%s", acct->id);
+    (void)snprintf(m.batch_id, sizeof(m.batch_id), "%s", batch_id ? batch_id : "");
+    (void)snprintf(m.format, sizeof(m.format), "%s", bgr_format_name(res.format));
+    (void)snprintf(m.ext, sizeof(m.ext), "%s", res.ext ? res.ext : m.format);
+    (void)snprintf(m.mime, sizeof(m.mime), "%s", res.mime ? res.mime : "application/octet-stream");
     rc = bgr_results_key_make(m.id, m.ext, m.path, err);
     if (rc)
         goto out;
@@ -274,6 +274,7 @@ static int backlog_push(struct bgr_jobs *j, const int64_t *ids, size_t n, bool f
         while (cap < j->b_len + n)
             cap *= 2;
         v = bgr_xcalloc(cap, sizeof(*v));
+        BGR_ASSERT(j->b_len == 0 || j->b_cap > 0);
         for (size_t i = 0; i < j->b_len; i++)
             v[i] = j->backlog[(j->b_head + i) % j->b_cap];
         free(j->backlog);

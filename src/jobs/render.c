@@ -59,7 +59,11 @@ static int put_image(json_t *o, const struct bgr_image *m, const char *public_ur
     rc |= json_object_set_new(o, "original_height", json_integer(m->original_height));
     rc |= json_object_set_new(o, "file_size_bytes", json_integer(m->size_bytes));
     rc |= json_object_set_new(o, "processing_time_ms", json_integer(m->processing_ms));
-    rc |= json_object_set_new(o, "credits_used", json_integer(m->credits));
+    /* 0.25 for a preview: a whole number stays an integer, as the spec shows */
+    rc |= json_object_set_new(o, "credits_used",
+                              m->credits == (double)(json_int_t)m->credits
+                                  ? json_integer((json_int_t)m->credits)
+                                  : json_real(m->credits));
     rc |= json_object_set_new(o, "expires_at", time_or_null(m->expires_at_ms));
     rc |= put_quality(o, m);
     return rc ? -1 : 0;

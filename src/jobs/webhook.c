@@ -131,10 +131,10 @@ static void deliver(struct bgr_jobs *j, struct bgr_webhook *w)
         rc = bgr_store_account_get(j->store, w->account_id, &acct, &e);
     if (!rc) {
         bgr_webhook_sign(acct.webhook_secret, ts, w->payload, strlen(w->payload), sig);
-        snprintf(h_id, sizeof(h_id), BGR_WEBHOOK_HDR_ID ": %s", w->event_id);
-        snprintf(h_ts, sizeof(h_ts), BGR_WEBHOOK_HDR_TS ": %lld", (long long)ts);
-        snprintf(h_sig, sizeof(h_sig), BGR_WEBHOOK_HDR_SIG ": %s", sig);
-        snprintf(h_ev, sizeof(h_ev), "X-Bgr-Event: %s", w->event);
+        (void)snprintf(h_id, sizeof(h_id), BGR_WEBHOOK_HDR_ID ": %s", w->event_id);
+        (void)snprintf(h_ts, sizeof(h_ts), BGR_WEBHOOK_HDR_TS ": %lld", (long long)ts);
+        (void)snprintf(h_sig, sizeof(h_sig), BGR_WEBHOOK_HDR_SIG ": %s", sig);
+        (void)snprintf(h_ev, sizeof(h_ev), "X-Bgr-Event: %s", w->event);
         headers[0] = "Content-Type: application/json";
         headers[1] = h_id;
         headers[2] = h_ts;

@@ -116,7 +116,7 @@ static int read_chunk(const char *dist_dir, const struct chunk *c, uint8_t *dst,
     struct stat st;
     int fd, rc = 0;
 
-    snprintf(path, sizeof path, "%s/%s", dist_dir, c->hash);
+    (void)snprintf(path, sizeof path, "%s/%s", dist_dir, c->hash);
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return bgr_error_set(err, errno == ELOOP ? BGR_EMODEL : BGR_EIO, "chunk %s: %s%s", c->hash,
@@ -163,7 +163,7 @@ int bgr_models_assemble(const char *dist_dir, const struct bgr_model_info *info,
 
     /* A cap of exactly the model size makes the one reservation below exact. */
     bgr_buf_init(&model, (size_t)info->size);
-    snprintf(path, sizeof path, "%s/resources.json", dist_dir);
+    (void)snprintf(path, sizeof path, "%s/resources.json", dist_dir);
     rc = bgr_file_read(path, MAX_RESOURCES_JSON, &raw, err);
     if (rc)
         return rc;

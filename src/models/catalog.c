@@ -48,7 +48,7 @@ static int join(const char *a, const char *b, char **out, struct bgr_error *err)
     if (n >= 4000)
         return bgr_error_set(err, BGR_EUSAGE, "path too long: %s%s", a, b);
     *out = bgr_xmalloc(n + 1);
-    snprintf(*out, n + 1, "%s%s", a, b);
+    (void)snprintf(*out, n + 1, "%s%s", a, b);
     return 0;
 }
 
@@ -69,7 +69,7 @@ int bgr_models_path(const char *dir, const struct bgr_model_info *info, char **o
                     struct bgr_error *err)
 {
     char name[64];
-    snprintf(name, sizeof name, "/%s.onnx", info->name);
+    (void)snprintf(name, sizeof name, "/%s.onnx", info->name);
     return join(dir, name, out, err);
 }
 
@@ -170,7 +170,11 @@ void bgr_models_status(const char *dir, const struct bgr_model_info *info, bool 
     struct stat sb;
     memset(st, 0, sizeof *st);
     st->info = info;
-    snprintf(st->path, sizeof st->path, "%s/%s.onnx", dir, info->name);
+    if (snprintf(st->path, sizeof st->path, "%s/%s.onnx", dir, info->name) >=
+        (int)sizeof st->path) {
+        (void)snprintf(st->problem, sizeof st->problem, "the model directory's path is too long");
+        return;
+    }
     if (stat(st->path, &sb) != 0)
         return;
     st->present = true;
@@ -178,13 +182,13 @@ void bgr_models_status(const char *dir, const struct bgr_model_info *info, bool 
     if (!check_hash) {
         st->verified = st->size == info->size;
         if (!st->verified)
-            snprintf(st->problem, sizeof st->problem, "size %llu, expected %llu",
-                     (unsigned long long)st->size, (unsigned long long)info->size);
+            (void)snprintf(st->problem, sizeof st->problem, "size %llu, expected %llu",
+                           (unsigned long long)st->size, (unsigned long long)info->size);
         return;
     }
     bgr_error_clear(&err);
     if (bgr_models_verify(st->path, info, &err) == 0)
         st->verified = true;
     else
-        snprintf(st->problem, sizeof st->problem, "%s", err.msg);
+        (void)snprintf(st->problem, sizeof st->problem, "%s", err.msg);
 }

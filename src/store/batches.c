@@ -390,7 +390,7 @@ out:
 static int maybe_finish_batch(sqlite3 *db, const char *batch_id, int64_t now_ms, bool *done,
                               struct bgr_error *err)
 {
-    struct bgr_batch b;
+    struct bgr_batch b = {0};
     int rc = read_batch(db, batch_id, &b, err);
     *done = false;
     if (rc || b.queued + b.processing > 0 || b.finished_at_ms)

@@ -181,7 +181,7 @@ static bool image_live(const struct bgr_image *m, int64_t now_ms)
 int bgr_store_image_get(struct bgr_store *s, const char *id, const char *account_id, int64_t now_ms,
                         struct bgr_image *out, struct bgr_error *err)
 {
-    struct bgr_image m;
+    struct bgr_image m = {0};
     sqlite3 *db = bgr_st_acquire(s);
     int rc = bgr_st_image_read(db, id, &m, err);
     bgr_st_release(s, db);
@@ -255,7 +255,7 @@ static int mark_purged(sqlite3 *db, const char *id, int64_t now_ms, struct bgr_e
 int bgr_store_image_delete(struct bgr_store *s, const char *account_id, const char *id,
                            int64_t now_ms, struct bgr_image *out, struct bgr_error *err)
 {
-    struct bgr_image m;
+    struct bgr_image m = {0};
     sqlite3 *db = bgr_st_acquire(s);
     sqlite3_stmt *st = NULL;
     int rc = bgr_st_begin(db, err);

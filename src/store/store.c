@@ -138,6 +138,7 @@ void bgr_plan_defaults(struct bgr_plan out[BGR_PLAN_DEFAULT_COUNT])
 void bgr_st_copy(char *out, size_t n, const char *in)
 {
     size_t l = in ? strlen(in) : 0;
+    BGR_ASSERT(n > 0);
     if (l >= n)
         l = n - 1;
     if (l)
@@ -323,7 +324,7 @@ void bgr_day_format(int64_t day, char out[11])
     int y, m, d;
     char tmp[64]; /* roomy: the compiler cannot bound m and d */
     bgr_day_to_ymd(day, &y, &m, &d);
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y % 10000, m, d);
+    (void)snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y % 10000, m, d);
     bgr_st_copy(out, 11, tmp);
 }
 
@@ -336,8 +337,8 @@ void bgr_time_format(int64_t ms, char out[21])
     if (sec < 0)
         sec = 0;
     bgr_day_to_ymd(day, &y, &m, &d);
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02dZ", y % 10000, m, d, (int)(sec / 3600),
-             (int)(sec / 60 % 60), (int)(sec % 60));
+    (void)snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02dZ", y % 10000, m, d,
+                   (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60));
     bgr_st_copy(out, 21, tmp);
 }
 
@@ -475,7 +476,7 @@ static int migrate(sqlite3 *db, int target, struct bgr_error *err)
             bgr_error_prefix(err, "migration to version %d", version + 1);
             goto out;
         }
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", version + 1);
+        (void)snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", version + 1);
         rc = bgr_st_exec(db, pragma, err);
         if (rc)
             goto out;
@@ -588,7 +589,7 @@ int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, stru
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
     pthread_mutex_init(&s->rate_mu, NULL);
-    s->conns = bgr_xcalloc((size_t)s->pool_size, sizeof(*s->conns));
+    s->conns = bgr_xcalloc((size_t)s->pool_size, sizeof(sqlite3 *));
     s->conn_busy = bgr_xcalloc((size_t)s->pool_size, sizeof(*s->conn_busy));
     s->stmts = bgr_xcalloc((size_t)s->pool_size + 1, sizeof(*s->stmts));
 

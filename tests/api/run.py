@@ -1,14 +1,123 @@
 #!/usr/bin/env python3
-"""Runs the black-box API tests: run.py [--bin PATH] [TEST_NAME_SUBSTRING...]
+"""Runs the black-box API tests: run.py [--bin PATH] [--timeout S] [TEST_NAME_SUBSTRING...]
 
 Prints unittest's per-test lines, and as the very last line
 "N passed, N failed" (the summary CI reads). Exit status 0 only if all pass.
+
+Every test, and every class or module set-up and tear-down between tests,
+has a time limit (--timeout, else $BGR_TEST_TIMEOUT, else 300 s; 0: none):
+past it the test fails with "NAME: timed out after N s" (an exception raised
+in it, so its tear-down still stops its servers). If that does not end it
+within another 60 s (stuck outside Python), the run names it, kills its own
+child processes and exits 1.
 """
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 import unittest
+
+DEFAULT_TIMEOUT = 300  # seconds per test
+
+
+class TestTimeout(BaseException):
+    """Raised in the main thread at a test's time limit. A BaseException, so
+    that a test's own `except Exception` cannot swallow it (unittest records
+    any exception from a test as an error)."""
+
+
+class FixtureTimeout(Exception):
+    """Raised at the limit of a class or module set-up or tear-down: unittest
+    records only Exceptions from those as errors."""
+
+
+class _Watch:
+    """What is running now (a test, or the set-up/tear-down between tests)
+    and since when; SIGALRM fires at its limit."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.label = "module set-up before the first test"
+        self.in_test = False
+        self.since = time.monotonic()
+        self.result = None
+
+    def arm(self, label, in_test=False):
+        self.label = label
+        self.in_test = in_test
+        self.since = time.monotonic()
+        if self.limit:
+            signal.alarm(self.limit)
+
+    def on_alarm(self, signum, frame):
+        raise (TestTimeout if self.in_test else FixtureTimeout)(
+            "%s: timed out after %d s" % (self.label, self.limit))
+
+    def backstop(self, grace=60):
+        """A thread: ends the run if a timed-out test did not unwind."""
+        while True:
+            time.sleep(min(5, grace))
+            label, since = self.label, self.since
+            if self.limit and time.monotonic() - since > self.limit + grace:
+                r = self.result
+                sys.stderr.write("%s: timed out after %d s and did not stop; killing its "
+                                 "processes\n" % (label, self.limit))
+                _kill_children()
+                done = r.testsRun if r else 0
+                bad = (len(r.failures) + len(r.errors)) if r else 0
+                sys.stderr.flush()
+                print("%d passed, %d failed" % (max(done - bad - 1, 0), bad + 1), flush=True)
+                os._exit(1)
+
+
+def _kill_children():
+    """SIGKILL to this process's own children (servers, tools), by pid."""
+    me = os.getpid()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == me:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def timed_result_class(watch):
+    class TimedResult(unittest.TextTestResult):
+        def startTest(self, test):
+            watch.result = self
+            watch.arm(test.id(), in_test=True)
+            super().startTest(test)
+
+        def stopTest(self, test):
+            super().stopTest(test)
+            watch.arm("set-up/tear-down after %s" % test.id())
+
+    return TimedResult
+
+
+def run_suite(suite, limit, stream=sys.stderr, grace=60):
+    """Runs a unittest suite with the time limit `limit` (seconds, 0: none)
+    per test and per set-up/tear-down; returns the result."""
+    watch = _Watch(max(limit, 0))
+    old = signal.signal(signal.SIGALRM, watch.on_alarm)
+    watch.arm(watch.label)
+    threading.Thread(target=watch.backstop, args=(grace,), daemon=True).start()
+    try:
+        return unittest.TextTestRunner(verbosity=2, stream=stream,
+                                       resultclass=timed_result_class(watch)).run(suite)
+    finally:
+        signal.alarm(0)
+        watch.limit = 0
+        signal.signal(signal.SIGALRM, old)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -25,6 +134,9 @@ def flatten(suite):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("BGR_BIN", "build/bgremover"))
+    ap.add_argument("--timeout", type=int,
+                    default=int(os.environ.get("BGR_TEST_TIMEOUT") or DEFAULT_TIMEOUT),
+                    help="seconds per test, and per set-up/tear-down (0: no limit)")
     ap.add_argument("only", nargs="*")
     args = ap.parse_args()
     os.environ["BGR_BIN"] = os.path.abspath(args.bin)
@@ -44,7 +156,7 @@ def main():
                                    if any(o in t.id() for o in args.only))
     total = suite.countTestCases()
     t0 = time.time()
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stderr).run(suite)
+    result = run_suite(suite, args.timeout)
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     # A module-level set-up error fails every test it would have run.
     if total and result.testsRun == 0:

@@ -3,7 +3,7 @@
 
     tests/load/wrk_account.py [--bin build/bgremover] [--seconds 60] [--connections 16]
 
-Needs `wrk` (Debian package wrk, in scripts/setup). The account's per-minute
+Needs `wrk` (Debian package wrk, in scripts/setup --test). The account's per-minute
 limit is raised for the run (every request is still authenticated, limited
 and recorded as an API call, as in production). Prints wrk's report and the
 server's RSS; PASS when wrk saw no socket errors and no non-2xx answers.

@@ -205,7 +205,7 @@ def main():
     bgrtest.BIN = os.path.abspath(args.bin)
     for tool in ("ip", "openssl", "node", "npm", "curl"):
         if not shutil.which(tool):
-            print("FAIL: %s is not installed (scripts/setup installs it)" % tool)
+            print("FAIL: %s is not installed (scripts/setup --test installs it)" % tool)
             print("0 passed, 1 failed")
             return 1
     ns = Netns()

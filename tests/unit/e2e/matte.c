@@ -117,7 +117,7 @@ int e2e_predict(struct bgr_model *model, const char *path, struct e2e_matte *out
     opts.decontaminate = false;
     memset(&res, 0, sizeof res);
     if (bgr_file_read(path, 0, &in, &err) != 0) {
-        fprintf(stderr, "  %s (install python3-skimage: scripts/setup)\n", err.msg);
+        fprintf(stderr, "  %s (install python3-skimage: scripts/setup --test)\n", err.msg);
         return -1;
     }
     if (bgr_pipeline_process(model, in.data, in.len, NULL, &opts, &res, &t, &err) != 0) {

@@ -18,6 +18,9 @@
 
 #include "matte.h"
 #include "pipeline/pipeline.h"
+/* The tests share the models loaded by the first of them (two loads, not
+ * twelve): run them in one process, not a child each. */
+#define BGR_TEST_FORK 0
 #include "runner.h"
 
 #define PHOTOS "/usr/lib/python3/dist-packages/skimage/data"
