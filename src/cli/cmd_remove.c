@@ -315,7 +315,7 @@ static void print_timings(const char *in, const char *out, const struct bgr_resu
 static int process_one(struct bgr_model *model, const struct remove_args *a, const char *input,
                        const char *out)
 {
-    struct bgr_decode_limits lim = {0, 0};
+    struct bgr_decode_limits lim = {0, 0, 0};
     struct bgr_result res;
     struct bgr_timings t;
     struct bgr_error err;
