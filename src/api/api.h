@@ -56,6 +56,17 @@ struct bgr_serve_config {
     int64_t webhook_retry_base_s;
     int64_t webhook_max_attempts;
     int64_t fetch_timeout_s;
+    /* hostile clients (docs/SECURITY.md) */
+    int64_t max_connections_per_ip;
+    int64_t body_min_rate;
+    int64_t body_grace_s;
+    int64_t unauth_conn_pct;
+    int64_t uploads_per_account;
+    int64_t max_image_side;
+    int64_t max_jpeg_scans;
+    char *tls_priorities;
+    int64_t hsts_max_age_s;
+    char *metrics_token;
     struct bgr_plan plans[BGR_PLAN_DEFAULT_COUNT];
 };
 

@@ -117,6 +117,14 @@ int api_json_object(const uint8_t *body, size_t len, json_t **root, struct bgr_e
 /* Checks a URL parameter (image_url, webhook_url) with the net guard's
  * syntax rules; the message names field. */
 int api_check_url(const char *url, const char *field, struct bgr_error *err);
+/* Refuses a webhook_url the SSRF guard would refuse whatever happens later
+ * (issue 13, row 9): a literal private/loopback/local address or a
+ * localhost name; with resolve (only off the event loop) also a host name
+ * all of whose addresses are refused. A name that does not resolve now
+ * passes (DNS may recover; delivery checks again). Nothing is refused with
+ * allow_private_urls. Errors: BGR_EINVALID_PARAMETER. */
+int api_check_webhook_dest(const struct bgr_api *api, const char *url, bool resolve,
+                           struct bgr_error *err);
 
 /* The parameters of one POST /v1/remove request, validated. Strings and
  * file point into the body, the arena or *root (see api_remove_parse). */

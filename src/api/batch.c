@@ -119,6 +119,9 @@ void api_batch_create(void *app, struct bgr_http_req *req, struct bgr_http_resp 
     rc = api_batch_parse(req->body.data, req->body.len, &root, &webhook_url, items, &n, &e);
     if (rc)
         goto fail;
+    /* On the event loop: literal addresses only, no DNS here. */
+    if (webhook_url && (rc = api_check_webhook_dest(api, webhook_url, false, &e)) != 0)
+        goto fail;
 
     struct bgr_jobs *jobs = api_jobs(api);
     if (!jobs) {

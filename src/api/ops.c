@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void api_healthz(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
 {
@@ -36,6 +37,27 @@ void api_readyz(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
     bgr_http_reply_data(resp, 200, json_pack("{s:s}", "status", "ready"));
 }
 
+/* /metrics shows the body budget, the queue and failure counts: enough to
+ * time an attack (issue 13). With metrics_token set it needs that bearer
+ * token (compared in constant time) from anywhere; without, it answers
+ * only clients on the loopback interface, where a local Prometheus or an
+ * operator's curl runs, so the default stays convenient. */
+static bool metrics_allowed(const struct bgr_api *api, const struct bgr_http_req *req)
+{
+    const char *tok = api->cfg ? api->cfg->metrics_token : NULL;
+    if (!tok || !tok[0])
+        return bgr_http_req_from_loopback(req);
+    const char *auth = bgr_http_req_header(req, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    auth += 7;
+    size_t n = strlen(tok), m = strlen(auth);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(tok[i] ^ auth[i < m ? i : 0]);
+    return diff == 0;
+}
+
 void api_metrics(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
 {
     struct bgr_api *api = app;
@@ -43,7 +65,14 @@ void api_metrics(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp
     struct bgr_jobs_stats st = {0};
     struct bgr_error e = {0};
     struct bgr_buf b;
-    (void)req;
+    if (!metrics_allowed(api, req)) {
+        bgr_http_reply_error(resp, BGR_EUNAUTHORIZED,
+                             api->cfg && api->cfg->metrics_token && api->cfg->metrics_token[0]
+                                 ? "/metrics needs Authorization: Bearer <metrics_token>"
+                                 : "/metrics answers loopback clients only unless metrics_token "
+                                   "is set");
+        return;
+    }
     if (jobs)
         bgr_jobs_get_stats(jobs, &st);
     struct bgr_http_gauge g[] = {

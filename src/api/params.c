@@ -8,6 +8,9 @@
  */
 #include "api/api_int.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -147,5 +150,40 @@ int api_check_url(const char *url, const char *field, struct bgr_error *err)
     struct bgr_error e = {0};
     if (bgr_net_url_parse(url, &u, &e) != 0)
         return bad(err, field, &e, "expected an absolute http or https URL");
+    return 0;
+}
+
+int api_check_webhook_dest(const struct bgr_api *api, const char *url, bool resolve,
+                           struct bgr_error *err)
+{
+    struct bgr_url u;
+    struct bgr_error e = {0};
+    if (api->cfg && api->cfg->allow_private_urls)
+        return 0;
+    if (bgr_net_url_parse(url, &u, &e) != 0)
+        return bad(err, "webhook_url", &e, "expected an absolute http or https URL");
+    size_t hl = strlen(u.host);
+    bool numeric = strspn(u.host, "0123456789.") == hl || strchr(u.host, ':') != NULL;
+    bool blocked = false;
+    if (strcmp(u.host, "localhost") == 0 || (hl > 10 && !strcmp(u.host + hl - 10, ".localhost")))
+        blocked = true;
+    else if (numeric)
+        blocked = bgr_net_ip_blocked(u.host);
+    else if (resolve) {
+        struct addrinfo hints = {0}, *res = NULL;
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(u.host, NULL, &hints, &res) == 0 && res) {
+            blocked = true;
+            for (struct addrinfo *a = res; a; a = a->ai_next)
+                if (!bgr_net_addr_blocked(a->ai_addr) && !bgr_net_addr_is_local(a->ai_addr))
+                    blocked = false;
+            freeaddrinfo(res);
+        }
+    }
+    if (blocked)
+        return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                             "Invalid webhook_url: '%s' is a private, loopback or local address "
+                             "that webhooks are never sent to",
+                             u.host);
     return 0;
 }

@@ -256,6 +256,9 @@ void api_remove(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
                               req->body.len, max, &p, &root, &decoded, &e);
     if (rc)
         goto fail;
+    /* This handler runs on a thread of its own: resolving is allowed. */
+    if (p.webhook_url && (rc = api_check_webhook_dest(api, p.webhook_url, true, &e)) != 0)
+        goto fail;
 
     struct bgr_jobs *jobs = api_jobs(api);
     if (!jobs) {

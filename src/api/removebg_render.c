@@ -197,7 +197,7 @@ static int bg_cover(const struct rbg_opts *o, int w, int h, struct bgr_pixels *o
                     struct rbg_outcome *oc, struct bgr_error *err)
 {
     struct bgr_pixels b = {0}, r = {0};
-    struct bgr_image_limits il = {0, 0};
+    struct bgr_image_limits il = {0, 0, 0};
     int rc = bgr_image_decode(o->bg_image, o->bg_image_len, &il, &b, NULL, err);
     if (rc) {
         oc->code = "invalid_bg_image"; /* remove.bg: the background could not be read */
@@ -455,7 +455,8 @@ int rbg_render(void *vctx, struct bgr_model *model, const void *data, size_t len
     }
     opts.bg_image = ctx->bg_image;
     opts.bg_image_len = ctx->bg_image_len;
-    struct bgr_image_limits il = {lim ? lim->max_pixels : 0, lim ? lim->max_side : 0};
+    struct bgr_image_limits il = {lim ? lim->max_pixels : 0, lim ? lim->max_side : 0,
+                                  lim ? lim->max_jpeg_scans : 0};
     rc = bgr_image_decode(data, len, &il, &pix, &info, err);
     if (rc) {
         ctx->out.code =

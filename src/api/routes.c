@@ -131,6 +131,16 @@ static size_t plan_body_cap(const struct bgr_http_route *route, const struct bgr
     return cap < route->max_body ? cap : route->max_body;
 }
 
+/* The account's key in the HTTP layer's body budget (its per-account
+ * share): a 64-bit FNV-1a hash of the account id, never 0. */
+static uint64_t owner_of(const char *account_id)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)account_id; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return h ? h : 1;
+}
+
 void bgr_api_prepare(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
 {
     struct bgr_api *api = app;
@@ -167,6 +177,8 @@ void bgr_api_prepare(void *app, struct bgr_http_req *req, struct bgr_http_resp *
         return;
     }
     ctx->authed = true;
+    req->authed = true;
+    req->budget_owner = owner_of(ctx->acct.id);
     rc = bgr_store_rate_hit(api->store, &ctx->acct, now, &ctx->rate, &e);
     if (rc) {
         api_reply_err(resp, rc, &e);

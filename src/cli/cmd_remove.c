@@ -476,7 +476,7 @@ static void progress_line(struct progress *p, const char *input, const char *out
 static int process_one(struct bgr_model *model, const struct remove_args *a, const char *input,
                        const char *out, struct progress *pg)
 {
-    struct bgr_decode_limits lim = {0, 0};
+    struct bgr_decode_limits lim = {0, 0, 0};
     struct bgr_result res;
     struct bgr_timings t = {0};
     struct bgr_error err;

@@ -317,6 +317,13 @@ int bgr_cmd_serve(int argc, char **argv)
         .app = &api,
         .metrics = metrics,
         .access_log = cfg.access_log,
+        .max_connections_per_ip = (unsigned)cfg.max_connections_per_ip,
+        .body_min_rate = (unsigned)cfg.body_min_rate,
+        .body_grace_s = (unsigned)cfg.body_grace_s,
+        .unauth_conn_pct = (unsigned)cfg.unauth_conn_pct,
+        .uploads_per_owner = (unsigned)cfg.uploads_per_account,
+        .tls_priorities = cfg.tls_priorities,
+        .hsts_max_age_s = (unsigned)cfg.hsts_max_age_s,
     };
     /* public_url must be known before the first request, and may depend on
      * the port actually bound: derive it from the listen address when it is
@@ -367,6 +374,8 @@ int bgr_cmd_serve(int argc, char **argv)
     jc.allow_private_urls = cfg.allow_private_urls;
     jc.model = model;
     jc.limits.max_pixels = (uint64_t)cfg.max_pixels;
+    jc.limits.max_side = (int)cfg.max_image_side;
+    jc.limits.max_jpeg_scans = (int)cfg.max_jpeg_scans;
     jc.webhook_base_ms = cfg.webhook_retry_base_s * 1000;
     jc.webhook_max_attempts = (int)cfg.webhook_max_attempts;
     jc.sweep_interval_ms = cfg.sweep_interval_s * 1000;

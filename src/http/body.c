@@ -59,6 +59,27 @@ static const char *limit_text(const struct bgr_http_body *bd, const struct bgr_h
     return bgr_size_text(shown, out);
 }
 
+/* The answer to a reservation refused by the budget (took says which
+ * limit): 503 when the server is full, 429 when the account holds its
+ * share already (only it has to wait). */
+static void reply_no_budget(struct bgr_http_body *bd, enum bgr_http_budget_take_rc took,
+                            struct bgr_http_resp *resp)
+{
+    bgr_http_budget_count_refusal(bd->budget);
+    if (took == BGR_HTTP_BUDGET_OWNER_FULL) {
+        char lim[32], msg[200];
+        snprintf(msg, sizeof msg,
+                 "This account is already uploading %s at once, the most one account may; "
+                 "retry when an upload finishes",
+                 bgr_size_text(bd->owner_cap, lim));
+        bgr_http_reply_error(resp, BGR_ERATE_LIMITED, msg);
+    } else {
+        bgr_http_reply_error(resp, BGR_ESERVICE_BUSY,
+                             "The server is receiving too many uploads at once, retry later");
+    }
+    resp->retry_after_s = BUDGET_RETRY_S;
+}
+
 void bgr_http_body_admit(struct bgr_http_body *bd, struct bgr_http_req *req,
                          struct bgr_http_resp *resp)
 {
@@ -68,6 +89,12 @@ void bgr_http_body_admit(struct bgr_http_body *bd, struct bgr_http_req *req,
     if (cap > bd->budget->limit)
         cap = bd->budget->limit;
     bd->cap = cap;
+    bd->owner = req->budget_owner;
+    /* An account may hold this many of its largest uploads at once: enough
+     * for a client that overlaps a few uploads, never the whole budget
+     * (one pro key declaring 10 x 25 MB made everyone else's 4.5 KB upload
+     * wait; see docs/SECURITY.md). */
+    bd->owner_cap = bd->owner ? (size_t)req->budget_owner_uploads * cap : 0;
     bgr_buf_init(&req->body, cap);
     uint64_t clen = 0;
     const char *cl = bgr_http_req_header(req, "Content-Length");
@@ -81,13 +108,12 @@ void bgr_http_body_admit(struct bgr_http_body *bd, struct bgr_http_req *req,
         bgr_http_reply_error(resp, BGR_EFILE_TOO_LARGE, msg);
         return;
     }
-    if (!bgr_http_budget_take(bd->budget, (size_t)clen)) {
+    enum bgr_http_budget_take_rc took =
+        bgr_http_budget_take_owned(bd->budget, bd->owner, bd->owner_cap, (size_t)clen);
+    if (took != BGR_HTTP_BUDGET_OK) {
         /* Decided before a body byte is buffered; the body is then drained
          * unstored like any early refusal (bgr_http_body_refuse_early). */
-        bgr_http_budget_count_refusal(bd->budget);
-        bgr_http_reply_error(resp, BGR_ESERVICE_BUSY,
-                             "The server is receiving too many uploads at once, retry later");
-        resp->retry_after_s = BUDGET_RETRY_S;
+        reply_no_budget(bd, took, resp);
         return;
     }
     bd->reserved = (size_t)clen;
@@ -125,7 +151,7 @@ bool bgr_http_body_refuse_early(struct bgr_http_body *bd, struct bgr_http_req *r
 void bgr_http_body_free(struct bgr_http_body *bd, struct bgr_http_req *req)
 {
     bgr_buf_release(&req->body);
-    bgr_http_budget_give(bd->budget, bd->reserved);
+    bgr_http_budget_give_owned(bd->budget, bd->owner, bd->reserved);
     bd->reserved = 0;
 }
 
@@ -146,13 +172,18 @@ static int make_room(struct bgr_http_body *bd, struct bgr_buf *b, size_t n)
         size_t want = bd->reserved > bd->cap / 2 ? bd->cap : 2 * bd->reserved;
         if (want < need)
             want = need;
-        if (!bgr_http_budget_take(bd->budget, want - bd->reserved)) {
-            if (want == need || !bgr_http_budget_take(bd->budget, need - bd->reserved)) {
-                bgr_http_budget_count_refusal(bd->budget);
-                return BGR_ESERVICE_BUSY;
-            }
-            want = need;
+        enum bgr_http_budget_take_rc took =
+            bgr_http_budget_take_owned(bd->budget, bd->owner, bd->owner_cap, want - bd->reserved);
+        if (took != BGR_HTTP_BUDGET_OK && want != need)
+            took = bgr_http_budget_take_owned(bd->budget, bd->owner, bd->owner_cap,
+                                              need - bd->reserved);
+        else
+            need = want;
+        if (took != BGR_HTTP_BUDGET_OK) {
+            bgr_http_budget_count_refusal(bd->budget);
+            return took == BGR_HTTP_BUDGET_OWNER_FULL ? BGR_ERATE_LIMITED : BGR_ESERVICE_BUSY;
         }
+        want = need;
         bd->reserved = want;
         b->cap_limit = want;
     }
@@ -184,6 +215,13 @@ enum bgr_http_body_step bgr_http_body_feed(struct bgr_http_body *bd, struct bgr_
         bd->overflow_err = BGR_EFILE_TOO_LARGE;
         (void)snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
                        "The upload exceeds the maximum file size of %s", limit_text(bd, req, lim));
+    } else if (rc == BGR_ERATE_LIMITED) {
+        char lim[32];
+        bd->overflow_err = BGR_ERATE_LIMITED;
+        (void)snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
+                       "This account is already uploading %s at once, the most one account may; "
+                       "retry when an upload finishes",
+                       bgr_size_text(bd->owner_cap, lim));
     } else {
         bd->overflow_err = BGR_ESERVICE_BUSY;
         (void)snprintf(bd->overflow_msg, sizeof bd->overflow_msg,
@@ -201,6 +239,6 @@ void bgr_http_body_reply_refusal(const struct bgr_http_body *bd, struct bgr_http
 {
     BGR_ASSERT(bd->overflow_err != 0);
     bgr_http_reply_error(resp, bd->overflow_err, bd->overflow_msg);
-    if (bd->overflow_err == BGR_ESERVICE_BUSY)
+    if (bd->overflow_err == BGR_ESERVICE_BUSY || bd->overflow_err == BGR_ERATE_LIMITED)
         resp->retry_after_s = BUDGET_RETRY_S;
 }

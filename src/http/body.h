@@ -32,6 +32,8 @@ struct bgr_http_body {
     struct bgr_http_budget *budget; /* the server's; not owned */
     size_t cap;       /* largest body accepted: body_cap, or less if the whole budget is less */
     size_t reserved;  /* bytes of *budget held; the body buffer's cap_limit while it grows */
+    uint64_t owner;   /* the account the reservation is held for (req->budget_owner); 0 = none */
+    size_t owner_cap; /* the most that account may hold at once (0 = no share limit) */
     size_t discarded; /* bytes dropped since the answer was decided */
     bool discard;     /* answered early: the remaining body is dropped */
     int64_t discard_since_ms; /* when dropping began (lingering is bounded in time) */

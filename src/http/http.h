@@ -80,8 +80,16 @@ struct bgr_http_req {
      * 0 = say body_cap */
     uint64_t body_limit_shown;
     int64_t start_ms; /* monotonic, when the headers arrived */
-    void *user;       /* per-request state of the application (prepare hook) */
-    void *conn_;      /* internal: the MHD connection */
+    /* set by the prepare hook: the request carried a valid API key (its
+     * connection is then no longer counted as unauthenticated), and the
+     * account its body's bytes are reserved for (0 = none), which may hold
+     * budget_owner_uploads (the server sets it from its config) times
+     * body_cap of the body budget at once */
+    bool authed;
+    uint64_t budget_owner;
+    unsigned budget_owner_uploads;
+    void *user;  /* per-request state of the application (prepare hook) */
+    void *conn_; /* internal: the MHD connection */
 };
 
 /* Value of a request header (case-insensitive name) or NULL. */
@@ -92,6 +100,9 @@ const char *bgr_http_req_query(const struct bgr_http_req *r, const char *name);
 /* Calls fn for every query argument; stops when fn returns non-zero. */
 int bgr_http_req_query_each(const struct bgr_http_req *r,
                             int (*fn)(void *ctx, const char *name, const char *value), void *ctx);
+/* True when the client connected from a loopback address (127.0.0.0/8,
+ * ::1, or ::ffff:127.0.0.0/104). */
+bool bgr_http_req_from_loopback(const struct bgr_http_req *r);
 /* The "type/subtype" part of Content-Type, lower-cased, in the arena ("" if
  * absent). */
 const char *bgr_http_req_mime(struct bgr_http_req *r);
@@ -205,7 +216,21 @@ struct bgr_http_config {
     void *app;
     struct bgr_http_metrics *metrics; /* may be NULL; not owned */
     bool access_log;                  /* one INFO line per request */
+    /* Hostile clients (docs/SECURITY.md); 0 = the default in brackets. */
+    unsigned max_connections_per_ip; /* connections from one address [0 = no cap] */
+    unsigned body_min_rate;          /* bytes/s a body must average [32768] */
+    unsigned body_grace_s;           /* added to each body's time [10] */
+    unsigned unauth_conn_pct;        /* % of slots for connections without a key [50] */
+    unsigned uploads_per_owner;      /* largest bodies one account may hold at once [2] */
+    const char *tls_priorities;      /* GnuTLS priority string [BGR_HTTP_TLS_PRIORITIES] */
+    unsigned hsts_max_age_s;         /* Strict-Transport-Security over TLS [0 = none] */
 };
+
+/* TLS 1.2 and 1.3 only, forward-secret key exchange (ECDHE, DHE) and AEAD
+ * ciphers only: no TLS 1.0/1.1, no RSA key transport, no CBC or SHA-1 MACs. */
+#define BGR_HTTP_TLS_PRIORITIES                                                                    \
+    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:"   \
+    "+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:%SERVER_PRECEDENCE"
 
 #define BGR_HTTP_INFLIGHT_BODY_DEFAULT ((size_t)256 * 1024 * 1024)
 
@@ -225,6 +250,26 @@ void bgr_http_server_stop(struct bgr_http_server *s);
 struct sockaddr_storage;
 int bgr_http_parse_listen(const char *s, struct sockaddr_storage *ss, unsigned *sslen,
                           struct bgr_error *err);
+
+/* ---- framing ---------------------------------------------------------------- */
+
+/* One header field as received: name and value with their exact lengths
+ * (a value may hold bytes a C string cannot). */
+struct bgr_http_hfield {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+/* Checks a request's header fields against RFC 9112's framing rules
+ * (framing.c): at most one Content-Length, digits only; not with
+ * Transfer-Encoding; Transfer-Encoding only as one "chunked" on HTTP/1.1;
+ * field names are tokens (no whitespace before the colon, no obs-fold
+ * remains); no NUL, CR or LF in values; exactly one Host on HTTP/1.1, at
+ * most one on 1.0. Returns NULL when the request may be served, else a
+ * static text saying why not (the server answers 400 and closes). */
+const char *bgr_http_framing_check(const struct bgr_http_hfield *f, size_t n, bool http11);
 
 /* ---- request ids ----------------------------------------------------------- */
 

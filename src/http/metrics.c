@@ -152,9 +152,15 @@ int bgr_http_metrics_render(struct bgr_http_metrics *m, const struct bgr_http_ga
             "# HELP bgremover_http_body_budget_refused_total Bodies refused (503) because the cap "
             "was reached.\n"
             "# TYPE bgremover_http_body_budget_refused_total counter\n"
-            "bgremover_http_body_budget_refused_total %llu\n",
+            "bgremover_http_body_budget_refused_total %llu\n"
+            "# HELP bgremover_http_body_account_share_refused_total Bodies refused (429) because "
+            "their account held its share of the cap (uploads_per_account).\n"
+            "# TYPE bgremover_http_body_account_share_refused_total counter\n"
+            "bgremover_http_body_account_share_refused_total %llu\n",
             bgr_http_budget_used(m->budget), m->budget->limit,
-            (unsigned long long)bgr_http_budget_refused(m->budget));
+            (unsigned long long)bgr_http_budget_refused(m->budget),
+            (unsigned long long)atomic_load_explicit(&m->budget->owner_refused,
+                                                     memory_order_relaxed));
     pthread_mutex_unlock(&m->mu);
     for (size_t g = 0; !rc && g < ngauges; g++)
         rc = bgr_buf_appendf(out, err, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", gauges[g].name,

@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "http/body.h"
@@ -56,6 +57,7 @@ struct bgr_http_server {
     struct bgr_http_budget budget;      /* bytes of request bodies held at once */
     struct bgr_http_config cfg;
     uint16_t port;
+    char hsts[48];      /* Strict-Transport-Security value when serving TLS, else "" */
     pthread_mutex_t mu; /* guards offloaded */
     pthread_cond_t idle_cv;
     unsigned offloaded; /* handlers running on threads of their own */
@@ -70,6 +72,7 @@ struct req_state {
     bool queued;               /* a response has been handed to MHD */
     bool finished;             /* the finish hook has run */
     bool handled;              /* an offloaded handler has finished (set before resume) */
+    bool answering;            /* the body is in (the deadline module knows) */
     struct bgr_http_server *srv;
     struct MHD_Connection *conn;
     char path_buf[512]; /* sanitised path for the log */
@@ -117,6 +120,24 @@ int bgr_http_req_query_each(const struct bgr_http_req *r,
     MHD_get_connection_values((struct MHD_Connection *)r->conn_, MHD_GET_ARGUMENT_KIND,
                               query_each_cb, &q);
     return q.rc;
+}
+
+bool bgr_http_req_from_loopback(const struct bgr_http_req *r)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        (struct MHD_Connection *)r->conn_, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (!sa)
+        return false;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
 }
 
 const char *bgr_http_req_mime(struct bgr_http_req *r)
@@ -264,6 +285,8 @@ static enum MHD_Result send_response(struct bgr_http_server *srv, struct req_sta
     }
     if (st->body.discard)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (srv->hsts[0])
+        MHD_add_response_header(r, "Strict-Transport-Security", srv->hsts);
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     if (ok == MHD_YES)
@@ -272,6 +295,61 @@ static enum MHD_Result send_response(struct bgr_http_server *srv, struct req_sta
 }
 
 /* ---- the access handler ------------------------------------------------------ */
+
+/* ---- framing ------------------------------------------------------------------ */
+
+#define FRAMING_MAX_FIELDS 128
+
+struct fields_ctx {
+    struct bgr_http_hfield f[FRAMING_MAX_FIELDS];
+    size_t n;
+    bool overflow;
+};
+
+static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     size_t key_size, const char *value, size_t value_size)
+{
+    struct fields_ctx *fc = cls;
+    (void)kind;
+    if (fc->n == FRAMING_MAX_FIELDS) {
+        fc->overflow = true;
+        return MHD_NO;
+    }
+    fc->f[fc->n++] = (struct bgr_http_hfield){key, key_size, value ? value : "", value_size};
+    return MHD_YES;
+}
+
+/* NULL when c's request is framed as RFC 9112 wants, else why not (see
+ * framing.c). MHD gives each field with its length as received, so a NUL
+ * inside a value is seen here though C strings would hide it. */
+static const char *framing_problem(struct MHD_Connection *c, const char *version)
+{
+    struct fields_ctx *fc = malloc(sizeof *fc);
+    const char *why;
+    if (!fc)
+        return "out of memory";
+    fc->n = 0;
+    fc->overflow = false;
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, collect_field, fc);
+    why = fc->overflow
+              ? "too many header fields"
+              : bgr_http_framing_check(fc->f, fc->n, version && strcmp(version, "HTTP/1.0") != 0);
+    free(fc);
+    return why;
+}
+
+/* The declared body length of c's request: Content-Length, or for a
+ * chunked body the request's cap; 0 = none. */
+static uint64_t declared_body(const struct bgr_http_req *req)
+{
+    const char *cl = bgr_http_req_header(req, "Content-Length");
+    if (cl) {
+        char *end = NULL;
+        unsigned long long v = strtoull(cl, &end, 10);
+        return end && !*end ? (uint64_t)v : 0;
+    }
+    return bgr_http_req_header(req, "Transfer-Encoding") ? req->body_cap : 0;
+}
 
 /* Headers are in: choose the request id, route, run prepare, admit the
  * declared length. Leaves st->resp.status set when answering at once. */
@@ -385,7 +463,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     struct bgr_http_server *srv = cls;
     struct req_state *st = *con_cls;
-    (void)version;
 
     if (!st) {
         st = calloc(1, sizeof *st);
@@ -395,10 +472,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         bgr_http_body_init(&st->body, &srv->budget, &st->req);
         st->resp.fd = -1;
         *con_cls = st;
-        bgr_http_deadline_busy(c, true); /* headers are complete */
-        begin_request(srv, st, c, url, method);
-        if (st->resp.status && !bgr_http_body_refuse_early(&st->body, &st->req, &st->resp))
+        const char *bad = framing_problem(c, version);
+        if (bad) {
+            char msg[160];
+            st->req.start_ms = bgr_now_ms();
+            st->req.method_str = bgr_arena_strdup(&st->req.arena, method);
+            sanitize_for_log(url, st->path_buf, sizeof st->path_buf);
+            bgr_http_request_id_new(st->req.request_id);
+            snprintf(msg, sizeof msg, "Malformed HTTP request: %s", bad);
+            bgr_http_reply_error(&st->resp, BGR_EINVALID_PARAMETER, msg);
+            st->body.discard = true; /* Connection: close: the framing cannot be trusted */
+            bgr_http_deadline_answering(c);
+            st->answering = true;
             return send_response(srv, st, c);
+        }
+        st->req.budget_owner_uploads = srv->cfg.uploads_per_owner ? srv->cfg.uploads_per_owner : 2;
+        begin_request(srv, st, c, url, method);
+        bool linger = st->resp.status && bgr_http_body_refuse_early(&st->body, &st->req, &st->resp);
+        if (st->resp.status && !linger) {
+            bgr_http_deadline_answering(c);
+            st->answering = true;
+            return send_response(srv, st, c);
+        }
+        /* headers are complete: the body is due within its time */
+        bgr_http_deadline_body(c, declared_body(&st->req), st->req.authed);
         return MHD_YES;
     }
 
@@ -420,6 +517,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
 
+    if (!st->answering) { /* the body is in */
+        bgr_http_deadline_answering(c);
+        st->answering = true;
+    }
     if (st->queued)
         return MHD_YES;
     if (st->handled) /* resumed after an offloaded handler */
@@ -442,7 +543,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct bgr_http_server *srv = cls;
     struct req_state *st = *con_cls;
-    bgr_http_deadline_busy(c, false); /* the next request's headers are due in time */
+    bgr_http_deadline_idle(c); /* the next request's headers are due in time */
     if (!st)
         return;
     *con_cls = NULL;
@@ -543,12 +644,33 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
     if ((cfg->tls_cert_pem != NULL) != (cfg->tls_key_pem != NULL))
         return bgr_error_set(err, BGR_EUSAGE, "TLS needs both a certificate and a key");
 
+    if (tls) {
+        /* Checked here for a clear message: MHD only says it cannot start. */
+        gnutls_priority_t prio;
+        const char *errpos = NULL;
+        const char *ps = cfg->tls_priorities && cfg->tls_priorities[0] ? cfg->tls_priorities
+                                                                       : BGR_HTTP_TLS_PRIORITIES;
+        if (gnutls_priority_init(&prio, ps, &errpos) != GNUTLS_E_SUCCESS)
+            return bgr_error_set(err, BGR_EUSAGE, "bad tls_priorities '%s' near '%.20s'", ps,
+                                 errpos ? errpos : "");
+        gnutls_priority_deinit(prio);
+    }
+
     struct bgr_http_server *srv = bgr_xcalloc(1, sizeof *srv);
     srv->cfg = *cfg;
     bgr_http_budget_init(&srv->budget, cfg->max_inflight_body_bytes
                                            ? cfg->max_inflight_body_bytes
                                            : BGR_HTTP_INFLIGHT_BODY_DEFAULT);
-    if ((rc = bgr_http_deadline_start(cfg->header_timeout_s, &srv->deadline, err)) != 0) {
+    struct bgr_http_deadline_cfg dc = {
+        .header_timeout_s = cfg->header_timeout_s,
+        .max_connections = cfg->max_connections ? cfg->max_connections : 256,
+        .body_min_rate = cfg->body_min_rate,
+        .body_grace_s = cfg->body_grace_s,
+        .unauth_pct = cfg->unauth_conn_pct,
+    };
+    if (tls && cfg->hsts_max_age_s)
+        snprintf(srv->hsts, sizeof srv->hsts, "max-age=%u", cfg->hsts_max_age_s);
+    if ((rc = bgr_http_deadline_start(&dc, &srv->deadline, err)) != 0) {
         free(srv);
         return rc;
     }
@@ -575,8 +697,12 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)bgr_http_deadline_notify, srv->deadline},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_no_nul, NULL},
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
         {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0,
+         (void *)(cfg->tls_priorities && cfg->tls_priorities[0] ? cfg->tls_priorities
+                                                                : BGR_HTTP_TLS_PRIORITIES)},
         {MHD_OPTION_END, 0, NULL},
     };
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,

@@ -84,6 +84,44 @@ static bool png_chunks_fit(const uint8_t *d, size_t len)
     return true;
 }
 
+/* The number of scans (SOS markers) of a JPEG, counted by walking its
+ * marker segments and skipping each scan's entropy-coded data, without
+ * decoding anything: linear in the file and cheap next to one scan's
+ * decoding. Stops counting past stop_after. Not a JPEG: 0. */
+static unsigned jpeg_scans(const uint8_t *d, size_t len, unsigned stop_after)
+{
+    unsigned scans = 0;
+    size_t pos = 2;
+    if (len < 4 || d[0] != 0xFF || d[1] != 0xD8)
+        return 0;
+    while (pos + 4 <= len && scans <= stop_after) {
+        if (d[pos] != 0xFF) { /* garbage between segments: libjpeg skips it too */
+            pos++;
+            continue;
+        }
+        uint8_t m = d[pos + 1];
+        if (m == 0xFF || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { /* fill, TEM, RSTn */
+            pos += m == 0xFF ? 1 : 2;
+            continue;
+        }
+        if (m == 0xD9) /* EOI */
+            break;
+        size_t seglen = (size_t)d[pos + 2] << 8 | d[pos + 3];
+        if (seglen < 2)
+            break;
+        pos += 2 + seglen;
+        if (m != 0xDA)
+            continue;
+        scans++;
+        /* Entropy-coded data: runs to the next marker other than a stuffed
+         * 0xFF00 or a restart marker. */
+        while (pos + 1 < len && !(d[pos] == 0xFF && d[pos + 1] != 0x00 &&
+                                  !(d[pos + 1] >= 0xD0 && d[pos + 1] <= 0xD7)))
+            pos++;
+    }
+    return scans;
+}
+
 /* Opens data lazily (header only) and checks it against the limits. On
  * success *out holds a new reference the caller drops. */
 static int image_open(const void *data, size_t len, const struct bgr_image_limits *lim,
@@ -111,6 +149,13 @@ static int image_open(const void *data, size_t len, const struct bgr_image_limit
     }
     if (!png_chunks_fit(data, len))
         return bgr_error_set(err, BGR_EUNSUPPORTED_FORMAT, "corrupt or truncated image");
+    unsigned max_scans = lim && lim->max_jpeg_scans > 0 ? (unsigned)lim->max_jpeg_scans
+                                                        : BGR_IMAGE_DEFAULT_MAX_JPEG_SCANS;
+    if (strcmp(format, "jpeg") == 0 && jpeg_scans(data, len, max_scans) > max_scans)
+        return bgr_error_set(err, BGR_EUNSUPPORTED_FORMAT,
+                             "the JPEG has more than %u progressive scans; re-save it as a "
+                             "baseline JPEG",
+                             max_scans);
 
     VipsImage *img = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL,
                                                 "fail_on", VIPS_FAIL_ON_ERROR, NULL);

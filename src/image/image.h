@@ -53,7 +53,14 @@ int bgr_pixels_alloc(struct bgr_pixels *out, int w, int h, int bands, struct bgr
 struct bgr_image_limits {
     uint64_t max_pixels; /* 0 = BGR_IMAGE_DEFAULT_MAX_PIXELS */
     int max_side;        /* 0 = no limit besides max_pixels */
+    int max_jpeg_scans;  /* most progressive JPEG scans; 0 = BGR_IMAGE_DEFAULT_MAX_JPEG_SCANS */
 };
+
+/* A progressive JPEG's scans are passes over the whole image: libjpeg
+ * re-reads coefficients for each, about 4 ms per scan at 7000x7000, so
+ * 13000 scans in a 1 MB file held a worker for 44 s. Real encoders write
+ * about 10 (libjpeg's default script) and at most a few dozen. */
+#define BGR_IMAGE_DEFAULT_MAX_JPEG_SCANS 100
 
 /* What the header says, before any pixel is decoded. */
 struct bgr_image_info {

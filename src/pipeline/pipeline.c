@@ -447,7 +447,8 @@ int bgr_pipeline_process(struct bgr_model *model, const void *data, size_t len,
     int rc = check_opts(opts, err);
     if (rc)
         goto out;
-    struct bgr_image_limits il = {lim ? lim->max_pixels : 0, lim ? lim->max_side : 0};
+    struct bgr_image_limits il = {lim ? lim->max_pixels : 0, lim ? lim->max_side : 0,
+                                  lim ? lim->max_jpeg_scans : 0};
     struct bgr_image_info info;
     rc = bgr_image_decode(data, len, &il, &pix, &info, err);
     if (rc)

@@ -67,6 +67,7 @@ struct bgr_decode_limits {
     uint64_t
         max_pixels; /* refuse larger images from the header, before decoding; 0 = default 50 MP */
     int max_side;   /* 0 = no limit besides max_pixels */
+    int max_jpeg_scans; /* 0 = the image module's default (100) */
 };
 
 /* Per-stage timings in milliseconds (for -v and the server's metrics). */

@@ -284,7 +284,9 @@ class F03Webhooks(unittest.TestCase):
 
 class F04SlowClients(unittest.TestCase):
     def test_slowloris_and_idle_keepalive_do_not_starve(self):
-        srv = Server("slow", args=["--workers", "1"]).start()
+        # (all from 127.0.0.1: the per-address cap is off here, this tests
+        # the header deadline; test_hostile covers the cap)
+        srv = Server("slow", args=["--workers", "1", "--set", "max_connections_per_ip=0"]).start()
         socks = []
         stop = threading.Event()
         try:
@@ -341,7 +343,8 @@ class F04SlowClients(unittest.TestCase):
         # idle timeout is reset by each byte). With header_timeout_s=3 they
         # are cut off after ~3 s and the others get through.
         srv = Server("slow2", args=["--workers", "1", "--set", "max_connections=64",
-                                    "--set", "header_timeout_s=3"]).start()
+                                    "--set", "header_timeout_s=3",
+                                    "--set", "max_connections_per_ip=0"]).start()
         socks = []
         stop = threading.Event()
         try:

@@ -294,9 +294,10 @@ class Base(unittest.TestCase):
         for url in urls:
             r = SERVER.remove_file(KEY, b"not an image" * 20, fields=[("webhook_url", url)])
             if r.status == 400:
+                # syntax, or (issue 13) an address the guard refuses whatever
+                # happens later, refused at request time instead of retried
                 self.assertEqual(r.code, "INVALID_PARAMETER", url[:120])
                 self.assertIn("webhook_url", r.message)
-                self.assertNotEqual(code, "IMAGE_DOWNLOAD_FAILED", url[:120])
             else:
                 self.assertEqual(r.status, 415, url[:120])
                 self.assertNotEqual(code, "INVALID_PARAMETER", url[:120])

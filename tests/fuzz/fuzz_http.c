@@ -6,9 +6,13 @@
  * (the API's real routing table) and the X-Request-ID sanity check.
  *
  * Input: byte 0 picks the parser; for multipart the first line after it is
- * the Content-Type header and the rest the body.
+ * the Content-Type header and the rest the body. Byte 0 = 0xFF selects the
+ * framing check instead: the rest is a raw header block ("Name: value"
+ * lines, CRLF or LF), split here as a lenient server would, so that what a
+ * lenient parser makes of hostile framing is what the check is given.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "fuzz.h"
@@ -109,9 +113,8 @@ static void route(const uint8_t *data, size_t size)
     const char *params[BGR_HTTP_MAX_PARAMS];
     int np = 0, status = 0;
     unsigned allowed = 0;
-    const struct bgr_http_route *r =
-        bgr_http_route_match(routes, nroutes, methods[size % 4], path, &a, params, &np, &status,
-                             &allowed);
+    const struct bgr_http_route *r = bgr_http_route_match(routes, nroutes, methods[size % 4], path,
+                                                          &a, params, &np, &status, &allowed);
     if (r) {
         fuzz_check(np >= 0 && np <= BGR_HTTP_MAX_PARAMS);
         for (int i = 0; i < np; i++) {
@@ -135,6 +138,53 @@ done:
     free(path);
 }
 
+static bool ieq(const struct bgr_http_hfield *f, const char *name)
+{
+    return f->name_len == strlen(name) && strncasecmp(f->name, name, f->name_len) == 0;
+}
+
+static void framing(const uint8_t *data, size_t size)
+{
+    struct bgr_http_hfield f[64] = {{0}};
+    size_t n = 0, pos = 0;
+    bool http11 = size > 0 && (data[0] & 1);
+    while (pos < size && n < BGR_ARRAY_LEN(f)) {
+        const uint8_t *line = data + pos;
+        const uint8_t *nl = memchr(line, '\n', size - pos);
+        size_t len = nl ? (size_t)(nl - line) : size - pos;
+        pos += len + (nl ? 1 : 0);
+        if (len && line[len - 1] == '\r')
+            len--;
+        const uint8_t *colon = memchr(line, ':', len);
+        if (!colon)
+            continue;
+        size_t vstart = (size_t)(colon - line) + 1;
+        while (vstart < len && (line[vstart] == ' ' || line[vstart] == '\t'))
+            vstart++;
+        f[n++] = (struct bgr_http_hfield){(const char *)line, (size_t)(colon - line),
+                                          (const char *)line + vstart, len - vstart};
+    }
+    const char *why = bgr_http_framing_check(f, n, http11);
+    if (why) {
+        fuzz_check(why[0] != '\0');
+        return;
+    }
+    /* Accepted: the framing is unambiguous. */
+    size_t ncl = 0, nte = 0, nhost = 0;
+    for (size_t i = 0; i < n; i++) {
+        fuzz_check(f[i].name_len > 0);
+        for (size_t k = 0; k < f[i].name_len; k++)
+            fuzz_check(f[i].name[k] != ' ' && f[i].name[k] != '\t' && f[i].name[k] != '\0');
+        fuzz_check(memchr(f[i].value, '\0', f[i].value_len) == NULL);
+        fuzz_check(memchr(f[i].value, '\r', f[i].value_len) == NULL);
+        ncl += ieq(&f[i], "Content-Length");
+        nte += ieq(&f[i], "Transfer-Encoding");
+        nhost += ieq(&f[i], "Host");
+    }
+    fuzz_check(ncl <= 1 && nte <= 1 && !(ncl && nte));
+    fuzz_check(http11 ? nhost == 1 : nhost <= 1);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -142,6 +192,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t sel = data[0];
     data++;
     size--;
+    if (sel == 0xFF) {
+        framing(data, size);
+        return 0;
+    }
     switch (sel % 6) {
     case 0:
         multipart(data, size, false);

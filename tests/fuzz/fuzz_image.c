@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = bgr_image_global_init(&e) == 0;
     fuzz_check(ready);
 
-    struct bgr_image_limits lim = {FUZZ_MAX_PIXELS, FUZZ_MAX_SIDE};
+    struct bgr_image_limits lim = {FUZZ_MAX_PIXELS, FUZZ_MAX_SIDE, 0};
     struct bgr_image_info info;
     int rc = bgr_image_probe(data, size, &lim, &info, &e);
     if (rc) {

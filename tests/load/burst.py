@@ -4,7 +4,9 @@
     tests/load/burst.py [--bin build/bgremover] [-n 100] [--mb 10] [--workers 2] [--queue 16]
 
 Every answer must be 200, or 503 SERVICE_BUSY with Retry-After (429 cannot
-happen: the account's per-minute limit is raised for the run); the server
+happen: the account's per-minute limit and its share of the body budget,
+uploads_per_account, are raised for the run, which measures the server-wide
+budget: one account's burst is otherwise answered 429 past two uploads); the server
 must still be alive afterwards (no OOM kill). Prints the status counts,
 latencies and the server's peak RSS (VmHWM), and exits non-zero on failure.
 Runs under nice 10; takes about a minute on 2 cores.
@@ -35,7 +37,9 @@ def main():
         photo = f.read()
     body, ctype = bgrtest.multipart([], [("image_file", "big.jpg", photo, "image/jpeg")])
     srv = bgrtest.Server("burst", args=["--workers", str(a.workers), "--queue-size", str(a.queue),
-                                        "--set", "plan.enterprise.per_minute=100000"]).start()
+                                        "--set", "plan.enterprise.per_minute=100000",
+                                        "--set", "uploads_per_account=1000",
+                                        "--set", "max_connections_per_ip=0"]).start()
     ok = True
     try:
         key = srv.new_account("enterprise")[1]
