@@ -46,7 +46,7 @@ static int parse_item(json_t *it, size_t i, const struct bgr_output_opts *defaul
     }
     if (!out->image_url)
         return bgr_error_set(err, BGR_EINVALID_PARAMETER, "Missing images[%zu].image_url", i);
-    snprintf(field, sizeof field, "images[%zu].", i);
+    (void)snprintf(field, sizeof field, "images[%zu].", i);
     return api_opts_check(&out->opts, field, err);
 }
 

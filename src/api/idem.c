@@ -96,7 +96,7 @@ static void reply_err(struct bgr_http_req *req, struct bgr_http_resp *resp, int 
 {
     if (req->route->flags & API_ROUTE_REMOVEBG) {
         struct bgr_error e = {0};
-        snprintf(e.msg, sizeof e.msg, "%s", msg);
+        (void)snprintf(e.msg, sizeof e.msg, "%s", msg);
         api_removebg_reply_err(resp, err, &e);
     } else {
         bgr_http_reply_error(resp, err, msg);
@@ -114,12 +114,12 @@ static void replay(struct bgr_http_resp *resp, const struct bgr_idem_response *r
         if (colon && (size_t)(colon - line) < sizeof resp->headers[0].name) {
             char name[sizeof resp->headers[0].name], value[sizeof resp->headers[0].value];
             size_t vlen = len - (size_t)(colon - line) - 1;
-            snprintf(name, sizeof name, "%.*s", (int)(colon - line), line);
+            (void)snprintf(name, sizeof name, "%.*s", (int)(colon - line), line);
             if (vlen && colon[1] == ' ') {
                 colon++;
                 vlen--;
             }
-            snprintf(value, sizeof value, "%.*s", (int)vlen, colon + 1);
+            (void)snprintf(value, sizeof value, "%.*s", (int)vlen, colon + 1);
             (void)bgr_http_resp_header(resp, name, value);
         }
         line = nl ? nl + 1 : NULL;
@@ -202,7 +202,7 @@ void api_idem_end(struct bgr_api *api, struct bgr_http_req *req, const struct bg
                                       .headers = (char *)h.data,
                                       .body = resp->body,
                                       .len = resp->len};
-        snprintf(r.content_type, sizeof r.content_type, "%s", resp->content_type);
+        (void)snprintf(r.content_type, sizeof r.content_type, "%s", resp->content_type);
         rc =
             bgr_store_idem_complete(api->store, ctx->acct.id, ctx->idem_key, bgr_wall_ms(), &r, &e);
         bgr_buf_release(&h);

@@ -92,7 +92,7 @@ static bool cursor_parse(const char *s, struct bgr_image_cursor *c)
     if (errno || *end != '.' || ms < 0 || !api_id_valid(end + 1, "img_"))
         return false;
     c->created_at_ms = ms;
-    snprintf(c->id, sizeof c->id, "%s", end + 1);
+    (void)snprintf(c->id, sizeof c->id, "%s", end + 1);
     return true;
 }
 
@@ -161,7 +161,8 @@ void api_images_list(void *app, struct bgr_http_req *req, struct bgr_http_resp *
         }
     char next[BGR_ID_MAX + 32] = "";
     if (more && n > 0)
-        snprintf(next, sizeof next, "%" PRId64 ".%s", imgs[n - 1].created_at_ms, imgs[n - 1].id);
+        (void)snprintf(next, sizeof next, "%" PRId64 ".%s", imgs[n - 1].created_at_ms,
+                       imgs[n - 1].id);
     json_t *data = list ? json_pack("{s:o,s:b,s:o}", "images", list, "has_more", more ? 1 : 0,
                                     "next_cursor", next[0] ? json_string(next) : json_null())
                         : NULL;

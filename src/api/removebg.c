@@ -271,7 +271,7 @@ static void success_headers(struct bgr_http_resp *resp, const struct rbg_req *r,
     bgr_http_resp_header(resp, "X-Foreground-Width", v);
     (void)snprintf(v, sizeof v, "%d", oc->fg_h);
     bgr_http_resp_header(resp, "X-Foreground-Height", v);
-    snprintf(v, sizeof v, "%.3f", oc->confidence); /* ours: docs/REMOVEBG.md */
+    (void)snprintf(v, sizeof v, "%.3f", oc->confidence); /* ours: docs/REMOVEBG.md */
     bgr_http_resp_header(resp, "X-Confidence", v);
 }
 

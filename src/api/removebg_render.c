@@ -449,7 +449,7 @@ int rbg_render(void *vctx, struct bgr_model *model, const void *data, size_t len
 
     if (!model)
         return bgr_error_set(err, BGR_EINTERNAL, "the remove.bg route needs the model");
-    if ((rc = rbg_opts_from_spec(ctx->spec, &opts, err)) != 0) {
+    if (rbg_opts_from_spec(ctx->spec, &opts, err) != 0) {
         bgr_error_prefix(err, "render");
         return BGR_EINTERNAL; /* written by rbg_opts_to_spec: never the client's fault */
     }

@@ -112,7 +112,7 @@ static bool set_field(struct rbg_opts *o, const char *k, const char *v)
         return true;
     }
     if (strcmp(k, "type") == 0 && strlen(v) < sizeof o->type) {
-        snprintf(o->type, sizeof o->type, "%s", v);
+        (void)snprintf(o->type, sizeof o->type, "%s", v);
         return true;
     }
     if (strcmp(k, "type_level") == 0)

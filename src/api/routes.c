@@ -222,10 +222,10 @@ void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *r
     /* The daily limit as well (the web page shows both); absent when the
      * plan's is unlimited. */
     if (ctx->rate.day_limit != BGR_UNLIMITED && ctx->rate.day_limit > 0) {
-        snprintf(v, sizeof v, "%lld", (long long)ctx->rate.day_limit);
+        (void)snprintf(v, sizeof v, "%lld", (long long)ctx->rate.day_limit);
         bgr_http_resp_header(resp, "X-RateLimit-Daily-Limit", v);
-        snprintf(v, sizeof v, "%lld",
-                 (long long)(ctx->rate.day_remaining > 0 ? ctx->rate.day_remaining : 0));
+        (void)snprintf(v, sizeof v, "%lld",
+                       (long long)(ctx->rate.day_remaining > 0 ? ctx->rate.day_remaining : 0));
         bgr_http_resp_header(resp, "X-RateLimit-Daily-Remaining", v);
     }
 }

@@ -74,7 +74,7 @@ static void serve(struct bgr_http_req *req, struct bgr_http_resp *resp, const ch
         security_headers(resp);
         return;
     }
-    snprintf(etag, sizeof etag, "\"%.64s\"", f->sha256);
+    (void)snprintf(etag, sizeof etag, "\"%.64s\"", f->sha256);
     const char *inm = bgr_http_req_header(req, "If-None-Match");
     if (inm && strcmp(inm, etag) == 0)
         bgr_http_reply_bytes(resp, 304, NULL, NULL, 0);

@@ -90,11 +90,11 @@ static int print_account(void *ctx, const struct bgr_account *a)
 static void credits_str(double v, char *out, size_t n)
 {
     if (v == BGR_UNLIMITED)
-        snprintf(out, n, "unlimited");
+        (void)snprintf(out, n, "unlimited");
     else if (v == floor(v))
-        snprintf(out, n, "%.0f", v);
+        (void)snprintf(out, n, "%.0f", v);
     else
-        snprintf(out, n, "%.2f", v);
+        (void)snprintf(out, n, "%.2f", v);
 }
 
 static void print_balance(const char *id, const struct bgr_credit_balance *b)
@@ -181,7 +181,7 @@ static bool confirm_on_tty(const char *id)
             "Delete account %s and all of the above? This cannot be undone.\n"
             "Type the account id to confirm: ",
             id);
-    fflush(stderr);
+    (void)fflush(stderr);
     if (!fgets(line, sizeof line, stdin))
         return false;
     line[strcspn(line, "\r\n")] = 0;

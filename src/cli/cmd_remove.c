@@ -403,7 +403,7 @@ static void print_json(const char *input, const char *out, const struct bgr_resu
     if (line) {
         fputs(line, stdout);
         fputc('\n', stdout);
-        fflush(stdout); /* a pipeline reads each line as it comes */
+        (void)fflush(stdout); /* a pipeline reads each line as it comes */
         free(line);
     }
     json_decref(o);
@@ -421,9 +421,9 @@ static void fmt_secs(double s, char *buf, size_t len)
 {
     long v = lround(s);
     if (v >= 3600)
-        snprintf(buf, len, "%ld:%02ld:%02ld", v / 3600, v / 60 % 60, v % 60);
+        (void)snprintf(buf, len, "%ld:%02ld:%02ld", v / 3600, v / 60 % 60, v % 60);
     else
-        snprintf(buf, len, "%ld:%02ld", v / 60, v % 60);
+        (void)snprintf(buf, len, "%ld:%02ld", v / 60, v % 60);
 }
 
 /* Clears the live line before anything else is written to stderr. */
@@ -446,7 +446,7 @@ static void progress_show(struct progress *p, const char *name)
     if (p->done > 0 && p->done < p->total) {
         char l[24];
         fmt_secs(e / p->done * (p->total - p->done), l, sizeof l);
-        snprintf(left, sizeof left, ", about %s left", l);
+        (void)snprintf(left, sizeof left, ", about %s left", l);
     }
     progress_clear(p);
     if (name) {
@@ -457,7 +457,7 @@ static void progress_show(struct progress *p, const char *name)
     } else {
         fprintf(stderr, "%d of %d done in %s\n", p->done, p->total, el);
     }
-    fflush(stderr);
+    (void)fflush(stderr);
 }
 
 /* After input i: on a redirected stderr, one line for it. */

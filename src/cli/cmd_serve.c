@@ -204,9 +204,9 @@ static void bound_url(const char *listen, const char *scheme, unsigned port, cha
     const char *colon = strrchr(listen, ':');
     int hlen = colon ? (int)(colon - listen) : (int)strlen(listen);
     if (hlen == 0)
-        snprintf(out, n, "%s://0.0.0.0:%u", scheme, port);
+        (void)snprintf(out, n, "%s://0.0.0.0:%u", scheme, port);
     else
-        snprintf(out, n, "%s://%.*s:%u", scheme, hlen, listen, port);
+        (void)snprintf(out, n, "%s://%.*s:%u", scheme, hlen, listen, port);
 }
 
 /* Opens where results live (default <data-dir>/results, today's layout) and

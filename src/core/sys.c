@@ -172,13 +172,13 @@ const char *bgr_size_text(uint64_t bytes, char out[32])
 {
     const uint64_t kb = 1024, mb = 1024 * 1024;
     if (bytes >= mb && bytes % mb == 0)
-        snprintf(out, 32, "%llu MB", (unsigned long long)(bytes / mb));
+        (void)snprintf(out, 32, "%llu MB", (unsigned long long)(bytes / mb));
     else if (bytes >= mb)
-        snprintf(out, 32, "%.1f MB", (double)bytes / (double)mb);
+        (void)snprintf(out, 32, "%.1f MB", (double)bytes / (double)mb);
     else if (bytes >= kb)
-        snprintf(out, 32, "%llu KB", (unsigned long long)((bytes + kb / 2) / kb));
+        (void)snprintf(out, 32, "%llu KB", (unsigned long long)((bytes + kb / 2) / kb));
     else
-        snprintf(out, 32, "%llu bytes", (unsigned long long)bytes);
+        (void)snprintf(out, 32, "%llu bytes", (unsigned long long)bytes);
     return out;
 }
 

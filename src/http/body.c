@@ -68,10 +68,10 @@ static void reply_no_budget(struct bgr_http_body *bd, enum bgr_http_budget_take_
     bgr_http_budget_count_refusal(bd->budget);
     if (took == BGR_HTTP_BUDGET_OWNER_FULL) {
         char lim[32], msg[200];
-        snprintf(msg, sizeof msg,
-                 "This account is already uploading %s at once, the most one account may; "
-                 "retry when an upload finishes",
-                 bgr_size_text(bd->owner_cap, lim));
+        (void)snprintf(msg, sizeof msg,
+                       "This account is already uploading %s at once, the most one account may; "
+                       "retry when an upload finishes",
+                       bgr_size_text(bd->owner_cap, lim));
         bgr_http_reply_error(resp, BGR_ERATE_LIMITED, msg);
     } else {
         bgr_http_reply_error(resp, BGR_ESERVICE_BUSY,

@@ -479,7 +479,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             st->req.method_str = bgr_arena_strdup(&st->req.arena, method);
             sanitize_for_log(url, st->path_buf, sizeof st->path_buf);
             bgr_http_request_id_new(st->req.request_id);
-            snprintf(msg, sizeof msg, "Malformed HTTP request: %s", bad);
+            (void)snprintf(msg, sizeof msg, "Malformed HTTP request: %s", bad);
             bgr_http_reply_error(&st->resp, BGR_EINVALID_PARAMETER, msg);
             st->body.discard = true; /* Connection: close: the framing cannot be trusted */
             bgr_http_deadline_answering(c);
@@ -624,11 +624,11 @@ static bool bind_failure(const struct sockaddr_storage *ss, unsigned sslen, char
     }
     if (!e)
         return false;
-    snprintf(why, n, "%s%s", strerror(e),
-             e == EADDRINUSE      ? " (another process listens there)"
-             : e == EACCES        ? " (ports below 1024 need privileges)"
-             : e == EADDRNOTAVAIL ? " (not an address of this machine)"
-                                  : "");
+    (void)snprintf(why, n, "%s%s", strerror(e),
+                   e == EADDRINUSE      ? " (another process listens there)"
+                   : e == EACCES        ? " (ports below 1024 need privileges)"
+                   : e == EADDRNOTAVAIL ? " (not an address of this machine)"
+                                        : "");
     return true;
 }
 
@@ -669,7 +669,7 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
         .unauth_pct = cfg->unauth_conn_pct,
     };
     if (tls && cfg->hsts_max_age_s)
-        snprintf(srv->hsts, sizeof srv->hsts, "max-age=%u", cfg->hsts_max_age_s);
+        (void)snprintf(srv->hsts, sizeof srv->hsts, "max-age=%u", cfg->hsts_max_age_s);
     if ((rc = bgr_http_deadline_start(&dc, &srv->deadline, err)) != 0) {
         free(srv);
         return rc;

@@ -28,11 +28,12 @@ int bgr_output_opts_to_text(const struct bgr_output_opts *o, char *out, size_t n
 {
     char bg[16], margin[16];
     if (o->has_bg_color)
-        snprintf(bg, sizeof(bg), "#%02x%02x%02x%02x", o->bg_color.r, o->bg_color.g, o->bg_color.b,
-                 o->bg_color.a);
+        (void)snprintf(bg, sizeof(bg), "#%02x%02x%02x%02x", o->bg_color.r, o->bg_color.g,
+                       o->bg_color.b, o->bg_color.a);
     else
-        snprintf(bg, sizeof(bg), "none");
-    snprintf(margin, sizeof(margin), "%d%s", o->crop_margin, o->crop_margin_percent ? "%" : "");
+        (void)snprintf(bg, sizeof(bg), "none");
+    (void)snprintf(margin, sizeof(margin), "%d%s", o->crop_margin,
+                   o->crop_margin_percent ? "%" : "");
     int w = snprintf(out, n,
                      "output_format=%s;output_quality=%d;bg_color=%s;max_resolution=%s;crop=%s;"
                      "crop_margin=%s;output_type=%s;refine=%s;decontaminate=%s",

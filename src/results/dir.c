@@ -43,7 +43,7 @@ static int dir_put(struct bgr_results *r, const char *key, const void *data, siz
     char path[4200];
     int rc, dfd;
     (void)content_type;
-    snprintf(path, sizeof path, "%s/%s", dir_of(r), key);
+    (void)snprintf(path, sizeof path, "%s/%s", dir_of(r), key);
     rc = bgr_file_write_atomic(path, data, len, err);
     if (rc)
         return rc;
@@ -64,7 +64,7 @@ static int dir_open_obj(struct bgr_results *r, const char *key, uint64_t max_byt
     char path[4200];
     struct stat st;
     int fd;
-    snprintf(path, sizeof path, "%s/%s", dir_of(r), key);
+    (void)snprintf(path, sizeof path, "%s/%s", dir_of(r), key);
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -114,7 +114,7 @@ static int dir_read(struct bgr_results *r, const char *key, size_t max_bytes, st
 static int dir_del(struct bgr_results *r, const char *key, struct bgr_error *err)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir_of(r), key);
+    (void)snprintf(path, sizeof path, "%s/%s", dir_of(r), key);
     if (unlink(path) != 0 && errno != ENOENT)
         return bgr_error_set(err, BGR_EIO, "results: cannot remove %s: %s", path, strerror(errno));
     return 0;

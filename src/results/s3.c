@@ -220,9 +220,9 @@ static int request(struct s3_impl *s, const char *method, const char *key, const
     if (!h)
         return bgr_error_set(err, BGR_ENOMEM, "S3: cannot create a curl handle");
     if (key)
-        snprintf(what, sizeof what, "%s s3://%s/%s%s", method, s->bucket, s->prefix, key);
+        (void)snprintf(what, sizeof what, "%s s3://%s/%s%s", method, s->bucket, s->prefix, key);
     else
-        snprintf(what, sizeof what, "listing s3://%s/%s", s->bucket, s->prefix);
+        (void)snprintf(what, sizeof what, "listing s3://%s/%s", s->bucket, s->prefix);
     if ((size_t)snprintf(url, sizeof url, "%s/%s%s%s%s%s", s->endpoint, s->bucket, key ? "/" : "",
                          key ? s->prefix : "", key ? key : "", query ? query : "") >= sizeof url) {
         handle_put(s, h);
@@ -232,11 +232,11 @@ static int request(struct s3_impl *s, const char *method, const char *key, const
         bgr_sha256_hex(body, len, hash);
     else
         memcpy(hash, EMPTY_SHA256, sizeof hash);
-    snprintf(hdr, sizeof hdr, "x-amz-content-sha256: %s", hash);
+    (void)snprintf(hdr, sizeof hdr, "x-amz-content-sha256: %s", hash);
     t = curl_slist_append(hdrs, hdr);
     if (t && content_type) {
         hdrs = t;
-        snprintf(hdr, sizeof hdr, "Content-Type: %s", content_type);
+        (void)snprintf(hdr, sizeof hdr, "Content-Type: %s", content_type);
         t = curl_slist_append(hdrs, hdr);
     }
     if (t && s->token_hdr) {
@@ -348,7 +348,7 @@ static int spool_open(struct s3_impl *s, struct bgr_error *err)
     int fd = open(s->spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd >= 0)
         return fd;
-    snprintf(path, sizeof path, "%s/bgremover-s3-XXXXXX", s->spool_dir);
+    (void)snprintf(path, sizeof path, "%s/bgremover-s3-XXXXXX", s->spool_dir);
     fd = mkostemp(path, O_CLOEXEC);
     if (fd < 0)
         return bgr_error_set(err, BGR_EIO, "S3: cannot create a spool file in %s: %s", s->spool_dir,
@@ -421,8 +421,9 @@ static int list_page(struct s3_impl *s, const char *token, int max_keys, struct 
     query_encode(token, etok, sizeof etok);
     query_encode(s->prefix, epre, sizeof epre);
     /* Parameters in SigV4's sorted order (libcurl signs the query as is). */
-    snprintf(query, sizeof query, "?%s%s%slist-type=2&max-keys=%d&prefix=%s",
-             token[0] ? "continuation-token=" : "", etok, token[0] ? "&" : "", max_keys, epre);
+    (void)snprintf(query, sizeof query, "?%s%s%slist-type=2&max-keys=%d&prefix=%s",
+                   token[0] ? "continuation-token=" : "", etok, token[0] ? "&" : "", max_keys,
+                   epre);
     bgr_buf_init(page, S3_LIST_MAX);
     return request(s, "GET", NULL, query, NULL, 0, NULL, &k, err);
 }

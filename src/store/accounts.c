@@ -754,7 +754,7 @@ out:
 static int balance_read(struct bgr_store *s, sqlite3 *db, const char *id, int64_t now_ms,
                         struct bgr_credit_balance *out, struct bgr_error *err)
 {
-    struct bgr_account a;
+    struct bgr_account a = {0};
     struct bgr_plan p;
     struct bgr_credit_balance b = {0};
     int64_t first, last;
