@@ -6,6 +6,7 @@
 #include "../net/test_httpd.h"
 #include "jobs/jobs.h"
 #include "runner.h"
+#include "tmp_dir.h"
 
 #include <ftw.h>
 #include <sys/stat.h>
@@ -13,26 +14,9 @@
 
 /* ---- fixtures ---------------------------------------------------------------- */
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static char *tmp_dir(void)
 {
-    char *d = strdup("/tmp/bgr-jobs-XXXXXX");
-    if (!mkdtemp(d))
-        abort();
-    return d;
-}
-
-static void rm_rf(char *dir)
-{
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
+    return tmp_dir_named("jobs");
 }
 
 /* The stand-in pipeline: "OUT:" + input; "BAD..." is unreadable; "WAIT..."
@@ -192,6 +176,7 @@ static void env_close(struct env *v)
     bgr_store_close(v->store);
     pthread_mutex_destroy(&v->l.mu);
     rm_rf(v->dir);
+    free(v->dir);
 }
 
 static int hook_hits(struct env *v)

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "results/results_int.h"
 #include "runner.h"
+#include "tmp_dir.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -19,27 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static void rm_rf(const char *dir)
-{
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static char *tmp_dir(void)
 {
-    char *d = strdup("/tmp/bgr-results-XXXXXX");
-    if (!mkdtemp(d)) {
-        perror("mkdtemp");
-        abort();
-    }
-    return d;
+    return tmp_dir_named("results");
 }
 
 BGR_TEST(keys)

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "runner.h"
 #include "store/store.h"
+#include "tmp_dir.h"
 
 #include <ftw.h>
 #include <pthread.h>
@@ -18,27 +19,9 @@
 #define DAY_MS 86400000LL
 #define MIN_MS 60000LL
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static void rm_rf(const char *dir)
-{
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static char *tmp_dir(void)
 {
-    char *d = strdup("/tmp/bgr-store-XXXXXX");
-    if (!mkdtemp(d)) {
-        perror("mkdtemp");
-        abort();
-    }
-    return d;
+    return tmp_dir_named("store");
 }
 
 /* 2026-02-13 12:00:00 UTC */
@@ -1325,8 +1308,8 @@ BGR_TEST(idempotency_keys)
     BGR_REQUIRE(bgr_store_idem_claim(s, b.id, "k1", fp2, now + 5, lease, &st, &r, &e) == 0);
     BGR_CHECK_EQ_INT(st, BGR_IDEM_NEW);
 
-    struct bgr_idem_response done = {.status = 200, .headers = "X-A: 1\n", .body = (uint8_t *)"{}",
-                                      .len = 2};
+    struct bgr_idem_response done = {
+        .status = 200, .headers = "X-A: 1\n", .body = (uint8_t *)"{}", .len = 2};
     snprintf(done.content_type, sizeof done.content_type, "application/json");
     BGR_REQUIRE(bgr_store_idem_complete(s, a.id, "k1", now + 10, &done, &e) == 0);
     BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k1", fp1, now + 20, lease, &st, &r, &e) == 0);
@@ -1345,8 +1328,7 @@ BGR_TEST(idempotency_keys)
     BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k2", fp2, now + 1, lease, &st, &r, &e) == 0);
     BGR_CHECK_EQ_INT(st, BGR_IDEM_NEW);
     /* a claim whose process died is taken over after the lease */
-    BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k2", fp2, now + 1 + lease, lease, &st, &r, &e) ==
-                0);
+    BGR_REQUIRE(bgr_store_idem_claim(s, a.id, "k2", fp2, now + 1 + lease, lease, &st, &r, &e) == 0);
     BGR_CHECK_EQ_INT(st, BGR_IDEM_NEW);
     /* after 24 hours a key is free again, and the sweeper removes it */
     int64_t later = now + 20 + BGR_IDEM_TTL_MS + 1;
