@@ -33,6 +33,7 @@
 struct bgr_serve_config {
     char *listen; /* ADDR:PORT */
     char *data_dir;
+    char *store;      /* "" = SQLite in data_dir; postgresql://... = that database */
     char *results;    /* directory or s3://BUCKET/PREFIX; "" = <data_dir>/results */
     char *public_url; /* "" = derived from the bound address */
     char *model_dir;  /* "" = the models module's default */

@@ -74,6 +74,9 @@ static const struct opt opts[] = {
      "address and port to serve on (ADDR:PORT, [V6]:PORT; port 0 picks a free one)"},
     {"data_dir", "BGR_DATA_DIR", T_STR, OFF(data_dir), 0, 0, "./data",
      "directory of the database and stored results"},
+    {"store", "BGR_STORE", T_STR, OFF(store), 0, 0, "",
+     "where state lives: empty for SQLite in DATA_DIR, or postgresql://... (a libpq URI)"
+     " shared by API nodes and workers"},
     {"results", "BGR_RESULTS", T_STR, OFF(results), 0, 0, "",
      "where results are stored: a directory or s3://BUCKET/PREFIX; empty: DATA_DIR/results"},
     {"public_url", "BGR_PUBLIC_URL", T_STR, OFF(public_url), 0, 0, "",

@@ -67,18 +67,30 @@ int bgr_cli_bad_option(const char *cmd, int c, char **argv)
     return bgr_cli_usage_error(cmd, "unknown option %s", word);
 }
 
-int bgr_cli_store_open(const char *cmd, const char *dir, bool create, struct bgr_store **out)
+int bgr_cli_store_open(const char *cmd, const char *dir, const char *url, bool create,
+                       struct bgr_store **out)
 {
-    struct bgr_store_opts o = {.pool_size = 1,
-                               .create = create ? BGR_STORE_CREATE : BGR_STORE_MUST_EXIST};
+    struct bgr_store_opts o = {
+        .url = url, .pool_size = 1, .create = create ? BGR_STORE_CREATE : BGR_STORE_MUST_EXIST};
     struct bgr_error e = {0};
     if (bgr_store_open(dir, &o, out, &e) != 0) {
         bgr_cli_error(cmd, "%s", e.msg);
         return BGR_EXIT_FAIL;
     }
-    if (bgr_store_created(*out))
-        fprintf(stderr, "bgremover %s: created a new bgremover store in %s\n", cmd, dir);
+    if (bgr_store_created(*out)) {
+        char where[512];
+        bgr_store_describe(*out, where, sizeof(where));
+        fprintf(stderr, "bgremover %s: created a new bgremover store in %s\n", cmd, where);
+    }
     return BGR_EXIT_OK;
+}
+
+const char *bgr_cli_store_url(const char *flag)
+{
+    const char *env = getenv("BGR_STORE");
+    if (flag && *flag)
+        return flag;
+    return env && *env ? env : NULL;
 }
 
 const char *bgr_cli_data_dir(const char *flag)

@@ -56,7 +56,12 @@ int bgr_cli_bad_option(const char *cmd, int c, char **argv);
  * (only the first `accounts create`) makes it and says so on stderr.
  * Returns BGR_EXIT_OK with *out set, or BGR_EXIT_FAIL after the message. */
 struct bgr_store;
-int bgr_cli_store_open(const char *cmd, const char *dir, bool create, struct bgr_store **out);
+/* Opens the store: PostgreSQL when url (from --store, see bgr_cli_store_url)
+ * is a postgresql:// URI, else SQLite in dir; create allows making it. */
+int bgr_cli_store_open(const char *cmd, const char *dir, const char *url, bool create,
+                       struct bgr_store **out);
+/* The store URL: flag if given, else $BGR_STORE, else NULL (SQLite). */
+const char *bgr_cli_store_url(const char *flag);
 /* The data directory of the admin commands: --data-dir, else
  * $BGR_DATA_DIR, else ./data (as `serve`). */
 const char *bgr_cli_data_dir(const char *flag);

@@ -13,7 +13,9 @@
  *   accounts credits ID [--add N | --subtract N | --set N] this month's balance
  *   accounts delete ID [--yes]                             the account and all it holds
  *
- * Every subcommand takes --data-dir DIR (default $BGR_DATA_DIR, else ./data).
+ * Every subcommand takes --data-dir DIR (default $BGR_DATA_DIR, else ./data)
+ * and --store URL (default $BGR_STORE; a postgresql:// URI puts the store
+ * in PostgreSQL instead of DIR).
  * Only `create` makes a store where there is none; the others refuse a
  * directory without one, so a mistyped --data-dir creates nothing.
  * Machine-readable lines go to stdout; explanations to stderr.
@@ -70,6 +72,8 @@ static void usage(FILE *f)
         "                  account id on a terminal; elsewhere needs --yes.\n"
         "\n"
         "      --data-dir DIR   data directory (default $BGR_DATA_DIR, else ./data)\n"
+        "      --store URL      postgresql://... to use that database as the store\n"
+        "                       (default $BGR_STORE, else SQLite in the data directory)\n"
         "\n"
         "Exit status: 0 done, 1 failed (unknown account, no store in DIR, e-mail\n"
         "taken, not confirmed, ...), 2 usage error.\n");
@@ -266,7 +270,7 @@ static bool known_plan(const char *name);
 
 /* The one subcommand that may create the store (the first account of a
  * new installation is one command); it says so when it does. */
-static int cmd_create(const char *dir, const char *email, const char *plan)
+static int cmd_create(const char *dir, const char *url, const char *email, const char *plan)
 {
     struct bgr_store *s = NULL;
     struct bgr_account a;
@@ -276,7 +280,7 @@ static int cmd_create(const char *dir, const char *email, const char *plan)
         return bgr_cli_usage_error(CMD, "create needs --email and --plan");
     if (!known_plan(plan)) /* before the store exists: a bad plan creates nothing */
         return bgr_cli_usage_error(CMD, "--plan: '%s' is not free, pro or enterprise", plan);
-    if ((rc = bgr_cli_store_open(CMD, dir, true, &s)))
+    if ((rc = bgr_cli_store_open(CMD, dir, url, true, &s)))
         return rc;
     if (bgr_store_account_find_email(s, email, &a, &e) == 0) {
         bgr_cli_error(CMD,
@@ -315,6 +319,7 @@ enum {
     O_EMAIL = 1,
     O_PLAN,
     O_DATA,
+    O_STORE,
     O_ROTATE,
     O_NOHEADER,
     O_ADD,
@@ -347,6 +352,7 @@ int bgr_cmd_accounts(int argc, char **argv)
         {"email", required_argument, NULL, O_EMAIL},
         {"plan", required_argument, NULL, O_PLAN},
         {"data-dir", required_argument, NULL, O_DATA},
+        {"store", required_argument, NULL, O_STORE},
         {"rotate", no_argument, NULL, O_ROTATE},
         {"no-header", no_argument, NULL, O_NOHEADER},
         {"add", required_argument, NULL, O_ADD},
@@ -356,7 +362,7 @@ int bgr_cmd_accounts(int argc, char **argv)
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
-    const char *email = NULL, *plan = NULL, *dir = NULL, *sub, *credit_op = NULL;
+    const char *email = NULL, *plan = NULL, *dir = NULL, *url = NULL, *sub, *credit_op = NULL;
     struct bgr_store *s = NULL;
     struct bgr_error e = {0};
     unsigned given = 0;
@@ -384,6 +390,9 @@ int bgr_cmd_accounts(int argc, char **argv)
         case O_DATA:
             dir = optarg;
             break;
+        case O_STORE:
+            url = optarg;
+            break;
         case O_ADD:
         case O_SUBTRACT:
         case O_SET:
@@ -409,6 +418,7 @@ int bgr_cmd_accounts(int argc, char **argv)
             given |= BIT(c);
     }
     dir = bgr_cli_data_dir(dir);
+    url = bgr_cli_store_url(url);
     char **pos = sargv + optind;
     int npos = sargc - optind;
 
@@ -417,12 +427,12 @@ int bgr_cmd_accounts(int argc, char **argv)
             si = (int)i;
     if (si < 0)
         return bgr_cli_usage_error(CMD, "unknown subcommand '%s'", sub);
-    if (npos != subs[si].npos || (given & ~(subs[si].allowed | BIT(O_DATA))))
+    if (npos != subs[si].npos || (given & ~(subs[si].allowed | BIT(O_DATA) | BIT(O_STORE))))
         return bgr_cli_usage_error(CMD, "usage: accounts %s [--data-dir DIR]", subs[si].what);
 
     if (strcmp(sub, "create") == 0)
-        return cmd_create(dir, email, plan);
-    if ((rc = bgr_cli_store_open(CMD, dir, false, &s)))
+        return cmd_create(dir, url, email, plan);
+    if ((rc = bgr_cli_store_open(CMD, dir, url, false, &s)))
         return rc;
     if (strcmp(sub, "list") == 0) {
         if (!(given & BIT(O_NOHEADER)))

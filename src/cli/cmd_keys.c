@@ -7,6 +7,7 @@
  *   keys revoke KEY_OR_PREFIX    exit 3 if it was revoked already
  *
  * Every subcommand takes --data-dir DIR (default $BGR_DATA_DIR, else ./data)
+ * and --store URL (default $BGR_STORE)
  * and refuses a directory without a store (create one with `bgremover
  * accounts create`). Works while the server runs; a revoked key is refused
  * from its next request (the server caches no keys).
@@ -33,6 +34,8 @@ static void usage(FILE *f)
                "next request.\n"
                "\n"
                "      --data-dir DIR   data directory (default $BGR_DATA_DIR, else ./data)\n"
+               "      --store URL      postgresql://... to use that database as the store\n"
+               "                       (default $BGR_STORE, else SQLite in the data directory)\n"
                "\n"
                "Exit status: 0 done, 1 failed (unknown account or key, a prefix shared by\n"
                "several keys, no store in DIR), 2 usage error, 3 the key was revoked\n"
@@ -55,15 +58,16 @@ static int print_key(void *ctx, const struct bgr_key_info *k)
 
 int bgr_cmd_keys(int argc, char **argv)
 {
-    enum { O_ACCOUNT = 1, O_DATA, O_NOHEADER, O_HELP };
+    enum { O_ACCOUNT = 1, O_DATA, O_STORE, O_NOHEADER, O_HELP };
     static const struct option opts[] = {
         {"account", required_argument, NULL, O_ACCOUNT},
         {"data-dir", required_argument, NULL, O_DATA},
+        {"store", required_argument, NULL, O_STORE},
         {"no-header", no_argument, NULL, O_NOHEADER},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
-    const char *account = NULL, *dir = NULL, *sub;
+    const char *account = NULL, *dir = NULL, *url = NULL, *sub;
     struct bgr_store *s = NULL;
     struct bgr_error e = {0};
     bool no_header = false;
@@ -87,6 +91,9 @@ int bgr_cmd_keys(int argc, char **argv)
         case O_DATA:
             dir = optarg;
             break;
+        case O_STORE:
+            url = optarg;
+            break;
         case O_NOHEADER:
             no_header = true;
             break;
@@ -99,6 +106,7 @@ int bgr_cmd_keys(int argc, char **argv)
         }
     }
     dir = bgr_cli_data_dir(dir);
+    url = bgr_cli_store_url(url);
     pos = sargv + optind;
     npos = sargc - optind;
     if (strcmp(sub, "create") == 0 || strcmp(sub, "list") == 0) {
@@ -112,7 +120,7 @@ int bgr_cmd_keys(int argc, char **argv)
     } else {
         return bgr_cli_usage_error("keys", "unknown subcommand '%s'", sub);
     }
-    if ((rc = bgr_cli_store_open("keys", dir, false, &s)))
+    if ((rc = bgr_cli_store_open("keys", dir, url, false, &s)))
         return rc;
     if (strcmp(sub, "create") == 0) {
         char key[BGR_KEY_MAX];

@@ -38,6 +38,9 @@ static void usage(FILE *f)
                "Options (each also settable in a config file and as an environment variable):\n"
                "      --listen ADDR:PORT     address to serve on (default 0.0.0.0:8080)\n"
                "      --data-dir DIR         database and results (default ./data)\n"
+               "      --store URL            postgresql://... : state in that database, shared\n"
+               "                             by API nodes and workers (default: SQLite in\n"
+               "                             DATA-DIR)\n"
                "      --results DIR|s3://BUCKET/PREFIX\n"
                "                             where results are stored (default DATA-DIR/results;\n"
                "                             S3: BGR_S3_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID,\n"
@@ -121,6 +124,7 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         O_PREC,
         O_NOWEB,
         O_RESULTS,
+        O_STORE,
         O_INIT /* not a setting: a one-time action of this start */
     };
     static const struct option longopts[] = {
@@ -138,6 +142,7 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         {"init", no_argument, NULL, O_INIT},
         {"no-web", no_argument, NULL, O_NOWEB},
         {"results", required_argument, NULL, O_RESULTS},
+        {"store", required_argument, NULL, O_STORE},
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
@@ -145,12 +150,12 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
     };
     static const char *const keys[] = {
         "listen",   "data_dir", "public_url",         "model_dir", "model", "workers", "queue_size",
-        "tls_cert", "tls_key",  "allow_private_urls", "precision", "web",   "results"};
+        "tls_cert", "tls_key",  "allow_private_urls", "precision", "web",   "results", "store"};
     int c;
     while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
         if (*nkv >= cap)
             return bgr_cli_usage_error("serve", "too many options");
-        if (c >= O_LISTEN && c <= O_RESULTS) {
+        if (c >= O_LISTEN && c <= O_STORE) {
             const char *v = c == O_PRIV ? "true" : c == O_NOWEB ? "false" : optarg;
             kv[(*nkv)++] = (struct flag_kv){keys[c - O_LISTEN], v};
         } else if (c == O_INIT) {
@@ -283,13 +288,18 @@ int bgr_cmd_serve(int argc, char **argv)
         goto fail;
     /* A mistyped --data-dir must not quietly serve a new, empty store: one
      * is created only with --init or in a new (or empty) directory. */
-    struct bgr_store_opts sopts = {.plans = cfg.plans,
+    struct bgr_store_opts sopts = {.url = cfg.store,
+                                   .plans = cfg.plans,
                                    .n_plans = BGR_PLAN_DEFAULT_COUNT,
                                    .create = init ? BGR_STORE_CREATE : BGR_STORE_IF_EMPTY};
     if (bgr_store_open(cfg.data_dir, &sopts, &store, &e))
         goto fail;
-    if (bgr_store_created(store))
-        bgr_log(BGR_LOG_INFO, "created a new, empty store in %s", cfg.data_dir);
+    {
+        char where[512];
+        bgr_store_describe(store, where, sizeof(where));
+        bgr_log(BGR_LOG_INFO, "%s store in %s",
+                bgr_store_created(store) ? "created a new, empty" : "using the", where);
+    }
     if (open_results(&cfg, &results, &e))
         goto fail;
     if (cfg.tls_cert[0] &&

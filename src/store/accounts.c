@@ -26,7 +26,7 @@
 
 /* Reads the columns of ACCOUNT_SELECT. The plan's limits are resolved
  * now; monthly_credits includes the selected month's adjustments. */
-static int read_account(struct bgr_store *s, sqlite3_stmt *st, struct bgr_account *a,
+static int read_account(struct bgr_store *s, struct bgr_db_stmt *st, struct bgr_account *a,
                         struct bgr_error *err)
 {
     char plan[BGR_PLAN_NAME_MAX];
@@ -36,8 +36,8 @@ static int read_account(struct bgr_store *s, sqlite3_stmt *st, struct bgr_accoun
     bgr_st_col_text(st, 1, a->email, sizeof(a->email));
     bgr_st_col_text(st, 2, plan, sizeof(plan));
     bgr_st_col_text(st, 3, a->webhook_secret, sizeof(a->webhook_secret));
-    a->created_at_ms = sqlite3_column_int64(st, 4);
-    adjustment = sqlite3_column_int64(st, 5);
+    a->created_at_ms = bgr_db_col_int64(st, 4);
+    adjustment = bgr_db_col_int64(st, 5);
     /* A plan removed from the config since: the account keeps its name but
      * gets the first (most restrictive, by convention free) plan's limits. */
     if (!bgr_st_plan_find(s, plan, &a->plan)) {
@@ -79,32 +79,32 @@ static void new_secret(char out[BGR_SECRET_MAX])
 /* The id and e-mail of the oldest account whose e-mail equals email
  * without case (ASCII, as SQLite's lower()). BGR_ENOT_FOUND if none. Reads
  * the accounts table only (an old schema in tests has no credit_grants). */
-static int account_by_email(sqlite3 *db, const char *email, char id[BGR_ID_MAX],
+static int account_by_email(struct bgr_db *db, const char *email, char id[BGR_ID_MAX],
                             char found[BGR_EMAIL_MAX], struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "SELECT id, email FROM accounts WHERE lower(trim(email)) = lower(?)"
                             " ORDER BY created_at, id LIMIT 1",
                             &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    bgr_db_bind_text(st, 1, email);
+    rc = bgr_db_step(st);
+    if (rc == BGR_DB_ROW) {
         bgr_st_col_text(st, 0, id, BGR_ID_MAX);
         bgr_st_col_text(st, 1, found, BGR_EMAIL_MAX);
         rc = 0;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == BGR_DB_DONE) {
         rc = bgr_error_set(err, BGR_ENOT_FOUND, "no account with e-mail '%.254s'", email);
     } else {
         rc = bgr_st_fail(db, err, "find account by e-mail");
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     return rc;
 }
 
-static int account_read(struct bgr_store *s, sqlite3 *db, const char *id, int64_t now_ms,
+static int account_read(struct bgr_store *s, struct bgr_db *db, const char *id, int64_t now_ms,
                         struct bgr_account *out, struct bgr_error *err);
 
 /* Copies email without leading and trailing white space into out; false
@@ -128,7 +128,7 @@ int bgr_store_account_find_email(struct bgr_store *s, const char *email, struct 
                                  struct bgr_error *err)
 {
     char trimmed[BGR_EMAIL_MAX], id[BGR_ID_MAX], found[BGR_EMAIL_MAX];
-    sqlite3 *db;
+    struct bgr_db *db;
     int rc;
     if (!email_trim(email, trimmed))
         return bgr_error_set(err, BGR_ENOT_FOUND, "no account with that e-mail");
@@ -145,8 +145,8 @@ int bgr_store_account_create(struct bgr_store *s, const char *email, const char 
 {
     struct bgr_account a = {0};
     char other_id[BGR_ID_MAX], other_email[BGR_EMAIL_MAX];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc;
 
     if (!email_trim(email, a.email))
@@ -178,17 +178,17 @@ int bgr_store_account_create(struct bgr_store *s, const char *email, const char 
     rc = bgr_st_prepare(db, "INSERT INTO accounts(" ACCOUNT_COLS ") VALUES(?,?,?,?,?)", &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_text(st, 1, a.id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a.email, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, a.plan.name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, a.webhook_secret, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, a.created_at_ms);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    bgr_db_bind_text(st, 1, a.id);
+    bgr_db_bind_text(st, 2, a.email);
+    bgr_db_bind_text(st, 3, a.plan.name);
+    bgr_db_bind_text(st, 4, a.webhook_secret);
+    bgr_db_bind_int64(st, 5, a.created_at_ms);
+    if (bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, "insert account");
     else
         rc = bgr_st_commit(db, err);
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db); /* rolls back what did not commit */
     if (!rc)
         *out = a;
@@ -196,19 +196,19 @@ out:
 }
 
 /* Reads account id on a borrowed connection, resolved at now_ms. */
-static int account_read(struct bgr_store *s, sqlite3 *db, const char *id, int64_t now_ms,
+static int account_read(struct bgr_store *s, struct bgr_db *db, const char *id, int64_t now_ms,
                         struct bgr_account *out, struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare_cached(s, db, ACCOUNT_SELECT " WHERE id = ?2", &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_int64(st, 1, month_of(now_ms));
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    bgr_db_bind_int64(st, 1, month_of(now_ms));
+    bgr_db_bind_text(st, 2, id);
+    rc = bgr_db_step(st);
+    if (rc == BGR_DB_ROW)
         rc = read_account(s, st, out, err);
-    else if (rc == SQLITE_DONE)
+    else if (rc == BGR_DB_DONE)
         rc = bgr_error_set(err, BGR_ENOT_FOUND, "no account '%.60s'", id);
     else
         rc = bgr_st_fail(db, err, "read account");
@@ -220,7 +220,7 @@ out:
 int bgr_store_account_get(struct bgr_store *s, const char *id, struct bgr_account *out,
                           struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     int rc = account_read(s, db, id, bgr_wall_ms(), out, err);
     bgr_st_release(s, db);
     return rc;
@@ -229,17 +229,17 @@ int bgr_store_account_get(struct bgr_store *s, const char *id, struct bgr_accoun
 int bgr_store_account_list(struct bgr_store *s, int (*fn)(void *ctx, const struct bgr_account *a),
                            void *ctx, struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db, ACCOUNT_SELECT " ORDER BY created_at, id", &st, err);
     if (!rc)
-        sqlite3_bind_int64(st, 1, month_of(bgr_wall_ms()));
+        bgr_db_bind_int64(st, 1, month_of(bgr_wall_ms()));
     while (!rc) {
         struct bgr_account a;
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
+        int step = bgr_db_step(st);
+        if (step == BGR_DB_DONE)
             break;
-        if (step != SQLITE_ROW) {
+        if (step != BGR_DB_ROW) {
             rc = bgr_st_fail(db, err, "list accounts");
             break;
         }
@@ -247,7 +247,7 @@ int bgr_store_account_list(struct bgr_store *s, int (*fn)(void *ctx, const struc
         if (!rc)
             rc = fn(ctx, &a);
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }
@@ -256,19 +256,19 @@ int bgr_store_account_list(struct bgr_store *s, int (*fn)(void *ctx, const struc
 static int update_account(struct bgr_store *s, const char *sql, const char *id, const char *value,
                           struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db, sql, &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    bgr_db_bind_text(st, 1, value);
+    bgr_db_bind_text(st, 2, id);
+    if (bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, "update account");
-    else if (sqlite3_changes(db) == 0)
+    else if (bgr_db_changes(db) == 0)
         rc = bgr_error_set(err, BGR_ENOT_FOUND, "no account '%.60s'", id);
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }
@@ -316,8 +316,8 @@ int bgr_store_key_create(struct bgr_store *s, const char *account_id, int64_t no
     uint8_t hash[32];
     struct bgr_key_info ki = {0};
     struct bgr_account acct;
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = NULL;
+    struct bgr_db_stmt *st = NULL;
     size_t pl = strlen(KEY_PREFIX);
     int rc = bgr_store_account_get(s, account_id, &acct, err);
     if (rc)
@@ -342,14 +342,14 @@ int bgr_store_key_create(struct bgr_store *s, const char *account_id, int64_t no
                         &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, ki.prefix, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, ki.account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_ms);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    bgr_db_bind_blob(st, 1, hash, sizeof(hash));
+    bgr_db_bind_text(st, 2, ki.prefix);
+    bgr_db_bind_text(st, 3, ki.account_id);
+    bgr_db_bind_int64(st, 4, now_ms);
+    if (bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, "insert key");
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     if (!rc) {
         memcpy(key_out, key, strlen(key) + 1);
@@ -364,10 +364,12 @@ int bgr_store_key_lookup(struct bgr_store *s, const char *key, int64_t now_ms,
                          struct bgr_account *acct, struct bgr_error *err)
 {
     uint8_t hash[32];
-    sqlite3 *db;
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db;
+    struct bgr_db_stmt *st = NULL;
     char account_id[BGR_ID_MAX];
     int64_t last_used;
+    const void *stored = NULL;
+    size_t stored_len = 0;
     int rc, step;
 
     if (!key || !key_well_formed(key))
@@ -384,20 +386,22 @@ int bgr_store_key_lookup(struct bgr_store *s, const char *key, int64_t now_ms,
                                &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
-    step = sqlite3_step(st);
-    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+    bgr_db_bind_blob(st, 1, hash, sizeof(hash));
+    step = bgr_db_step(st);
+    if (step != BGR_DB_ROW && step != BGR_DB_DONE) {
         rc = bgr_st_fail(db, err, "look up key");
         goto out;
     }
     /* The index found the row by hash; comparing the stored hash again in
      * constant time keeps the decision independent of how it was found. */
-    if (step != SQLITE_ROW || sqlite3_column_bytes(st, 0) != 32 ||
-        !bgr_ct_equal(sqlite3_column_blob(st, 0), hash, 32) || sqlite3_column_int64(st, 1)) {
+    if (step == BGR_DB_ROW)
+        stored = bgr_db_col_blob(st, 0, &stored_len);
+    if (step != BGR_DB_ROW || stored_len != 32 || !bgr_ct_equal(stored, hash, 32) ||
+        bgr_db_col_int64(st, 1)) {
         rc = bgr_error_set(err, BGR_EUNAUTHORIZED, API_KEY_REFUSED);
         goto out;
     }
-    last_used = sqlite3_column_int64(st, 2);
+    last_used = bgr_db_col_int64(st, 2);
     bgr_st_col_text(st, 3, account_id, sizeof(account_id));
     bgr_st_cached_done(st);
     st = NULL;
@@ -409,10 +413,10 @@ int bgr_store_key_lookup(struct bgr_store *s, const char *key, int64_t now_ms,
      * key, and its failure (say, the CLI holds the lock) is not the client's. */
     if (!rc && now_ms - last_used >= 60000 &&
         bgr_st_prepare(db, "UPDATE api_keys SET last_used_at = ? WHERE hash = ?", &st, NULL) == 0) {
-        sqlite3_bind_int64(st, 1, now_ms);
-        sqlite3_bind_blob(st, 2, hash, sizeof(hash), SQLITE_STATIC);
-        (void)sqlite3_step(st);
-        sqlite3_finalize(st);
+        bgr_db_bind_int64(st, 1, now_ms);
+        bgr_db_bind_blob(st, 2, hash, sizeof(hash));
+        (void)bgr_db_step(st);
+        bgr_db_finalize(st);
         st = NULL;
     }
 out:
@@ -421,14 +425,14 @@ out:
     return rc;
 }
 
-static void read_key(sqlite3_stmt *st, struct bgr_key_info *k)
+static void read_key(struct bgr_db_stmt *st, struct bgr_key_info *k)
 {
     memset(k, 0, sizeof(*k));
     bgr_st_col_text(st, 0, k->prefix, sizeof(k->prefix));
     bgr_st_col_text(st, 1, k->account_id, sizeof(k->account_id));
-    k->created_at_ms = sqlite3_column_int64(st, 2);
-    k->last_used_ms = sqlite3_column_int64(st, 3);
-    k->revoked_at_ms = sqlite3_column_int64(st, 4);
+    k->created_at_ms = bgr_db_col_int64(st, 2);
+    k->last_used_ms = bgr_db_col_int64(st, 3);
+    k->revoked_at_ms = bgr_db_col_int64(st, 4);
     k->revoked = k->revoked_at_ms != 0;
 }
 
@@ -438,27 +442,27 @@ int bgr_store_key_list(struct bgr_store *s, const char *account_id,
                        int (*fn)(void *ctx, const struct bgr_key_info *k), void *ctx,
                        struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "SELECT " KEY_COLS " FROM api_keys WHERE account_id = ?"
                             " ORDER BY created_at, prefix",
                             &st, err);
     if (!rc)
-        sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+        bgr_db_bind_text(st, 1, account_id);
     while (!rc) {
         struct bgr_key_info k;
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
+        int step = bgr_db_step(st);
+        if (step == BGR_DB_DONE)
             break;
-        if (step != SQLITE_ROW) {
+        if (step != BGR_DB_ROW) {
             rc = bgr_st_fail(db, err, "list keys");
             break;
         }
         read_key(st, &k);
         rc = fn(ctx, &k);
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }
@@ -467,8 +471,8 @@ int bgr_store_key_revoke(struct bgr_store *s, const char *key_or_prefix, struct 
                          bool *already, struct bgr_error *err)
 {
     bool was = false;
-    sqlite3 *db;
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db;
+    struct bgr_db_stmt *st = NULL;
     struct bgr_key_info k = {0};
     uint8_t hash[32], found_hash[32];
     bool full = key_well_formed(key_or_prefix);
@@ -485,29 +489,31 @@ int bgr_store_key_revoke(struct bgr_store *s, const char *key_or_prefix, struct 
         bgr_sha256(key_or_prefix, strlen(key_or_prefix), hash);
         rc = bgr_st_prepare(db, "SELECT " KEY_COLS " FROM api_keys WHERE hash = ?", &st, err);
         if (!rc)
-            sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
+            bgr_db_bind_blob(st, 1, hash, sizeof(hash));
     } else {
         rc = bgr_st_prepare(db, "SELECT " KEY_COLS " FROM api_keys WHERE prefix = ?", &st, err);
         if (!rc)
-            sqlite3_bind_text(st, 1, key_or_prefix, -1, SQLITE_STATIC);
+            bgr_db_bind_text(st, 1, key_or_prefix);
     }
     while (!rc) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
+        int step = bgr_db_step(st);
+        if (step == BGR_DB_DONE)
             break;
-        if (step != SQLITE_ROW) {
+        if (step != BGR_DB_ROW) {
             rc = bgr_st_fail(db, err, "find key");
             break;
         }
         if (++n == 1) {
             read_key(st, &k);
-            if (sqlite3_column_bytes(st, 5) == 32)
-                memcpy(found_hash, sqlite3_column_blob(st, 5), 32);
+            size_t hl = 0;
+            const void *h = bgr_db_col_blob(st, 5, &hl);
+            if (hl == 32)
+                memcpy(found_hash, h, 32);
             else
                 rc = bgr_error_set(err, BGR_EIO, "store: corrupt key row");
         }
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     st = NULL;
     if (rc)
         goto out;
@@ -526,9 +532,9 @@ int bgr_store_key_revoke(struct bgr_store *s, const char *key_or_prefix, struct 
         if (rc)
             goto out;
         k.revoked_at_ms = bgr_wall_ms();
-        sqlite3_bind_int64(st, 1, k.revoked_at_ms);
-        sqlite3_bind_blob(st, 2, found_hash, 32, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE) {
+        bgr_db_bind_int64(st, 1, k.revoked_at_ms);
+        bgr_db_bind_blob(st, 2, found_hash, 32);
+        if (bgr_db_step(st) != BGR_DB_DONE) {
             rc = bgr_st_fail(db, err, "revoke key");
             goto out;
         }
@@ -536,7 +542,7 @@ int bgr_store_key_revoke(struct bgr_store *s, const char *key_or_prefix, struct 
     }
     rc = bgr_st_commit(db, err);
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     if (!rc && info)
         *info = k;
@@ -549,33 +555,34 @@ out:
 
 /* Runs a counting query with ?1 = id; its first one or two columns go to
  * *a and *b (b may be NULL). */
-static int count_rows(sqlite3 *db, const char *sql, const char *id, int64_t *a, int64_t *b,
+static int count_rows(struct bgr_db *db, const char *sql, const char *id, int64_t *a, int64_t *b,
                       struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db, sql, &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *a = sqlite3_column_int64(st, 0);
+    bgr_db_bind_text(st, 1, id);
+    if (bgr_db_step(st) == BGR_DB_ROW) {
+        *a = bgr_db_col_int64(st, 0);
         if (b)
-            *b = sqlite3_column_int64(st, 1);
+            *b = bgr_db_col_int64(st, 1);
     } else {
         rc = bgr_st_fail(db, err, "count account rows");
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     return rc;
 }
 
 /* Counts what account id holds, on db (inside the caller's transaction). */
-static int footprint(sqlite3 *db, const char *id, struct bgr_account_footprint *f,
+static int footprint(struct bgr_db *db, const char *id, struct bgr_account_footprint *f,
                      struct bgr_error *err)
 {
     int rc;
     memset(f, 0, sizeof(*f));
     rc = count_rows(db,
-                    "SELECT COUNT(*), COALESCE(SUM(revoked_at = 0), 0) FROM api_keys"
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN revoked_at = 0 THEN 1 ELSE 0 END), 0) "
+                    "FROM api_keys"
                     " WHERE account_id = ?1",
                     id, &f->keys, &f->keys_active, err);
     if (!rc)
@@ -588,7 +595,8 @@ static int footprint(sqlite3 *db, const char *id, struct bgr_account_footprint *
                         id, &f->batch_items, NULL, err);
     if (!rc)
         rc = count_rows(db,
-                        "SELECT COUNT(*), COALESCE(SUM(purged_at = 0), 0) FROM images"
+                        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN purged_at = 0 THEN 1 ELSE 0 END), "
+                        "0) FROM images"
                         " WHERE account_id = ?1",
                         id, &f->results, &f->result_files, err);
     /* usage has no index by account alone (nothing else reads it so): an
@@ -610,7 +618,7 @@ int bgr_store_account_footprint(struct bgr_store *s, const char *id,
 {
     struct bgr_account a;
     struct bgr_account_footprint f;
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     int rc = bgr_st_read_begin(s, db, err); /* one snapshot for all counts */
     if (!rc)
         rc = account_read(s, db, id, bgr_wall_ms(), &a, err);
@@ -667,21 +675,21 @@ static bool remove_result_object(struct bgr_store *s, const char *key)
 
 /* The paths of account id's result files still on disk: *paths (malloc'd
  * array of malloc'd strings) and *n. */
-static int result_paths(sqlite3 *db, const char *id, char ***paths, size_t *n,
+static int result_paths(struct bgr_db *db, const char *id, char ***paths, size_t *n,
                         struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     char **v = NULL;
     size_t k = 0, cap = 0;
     int rc = bgr_st_prepare(db, "SELECT path FROM images WHERE account_id = ?1 AND purged_at = 0",
                             &st, err);
     if (!rc)
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        bgr_db_bind_text(st, 1, id);
     while (!rc) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
+        int step = bgr_db_step(st);
+        if (step == BGR_DB_DONE)
             break;
-        if (step != SQLITE_ROW) {
+        if (step != BGR_DB_ROW) {
             rc = bgr_st_fail(db, err, "list result files");
             break;
         }
@@ -689,9 +697,9 @@ static int result_paths(sqlite3 *db, const char *id, char ***paths, size_t *n,
             cap = cap ? cap * 2 : 64;
             v = bgr_xrealloc(v, cap * sizeof(*v));
         }
-        v[k++] = bgr_xstrdup((const char *)sqlite3_column_text(st, 0));
+        v[k++] = bgr_xstrdup(bgr_db_col_text(st, 0));
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     *paths = v;
     *n = k;
     return rc;
@@ -703,8 +711,8 @@ int bgr_store_account_delete(struct bgr_store *s, const char *id,
 {
     struct bgr_account a;
     struct bgr_account_footprint f;
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     char **paths = NULL;
     size_t npaths = 0;
     int64_t left = 0;
@@ -720,10 +728,10 @@ int bgr_store_account_delete(struct bgr_store *s, const char *id,
         rc = bgr_st_prepare(db, delete_sql[i], &st, err);
         if (rc)
             break;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        bgr_db_bind_text(st, 1, id);
+        if (bgr_db_step(st) != BGR_DB_DONE)
             rc = bgr_st_fail(db, err, "delete account");
-        sqlite3_finalize(st);
+        bgr_db_finalize(st);
         st = NULL;
     }
     if (!rc)
@@ -736,7 +744,7 @@ int bgr_store_account_delete(struct bgr_store *s, const char *id,
         if (!remove_result_object(s, paths[i]))
             left++;
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db); /* rolls back what did not commit */
     for (size_t i = 0; i < npaths; i++)
         free(paths[i]);
@@ -751,14 +759,14 @@ out:
 /* ---- credit adjustments -------------------------------------------------------- */
 
 /* The balance of account id in now's month, on db. */
-static int balance_read(struct bgr_store *s, sqlite3 *db, const char *id, int64_t now_ms,
+static int balance_read(struct bgr_store *s, struct bgr_db *db, const char *id, int64_t now_ms,
                         struct bgr_credit_balance *out, struct bgr_error *err)
 {
     struct bgr_account a = {0};
     struct bgr_plan p;
     struct bgr_credit_balance b = {0};
     int64_t first, last;
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = account_read(s, db, id, now_ms, &a, err);
     if (rc)
         return rc;
@@ -773,13 +781,13 @@ static int balance_read(struct bgr_store *s, sqlite3 *db, const char *id, int64_
                         &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, first);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        b.adjustment = sqlite3_column_int64(st, 0);
+    bgr_db_bind_text(st, 1, id);
+    bgr_db_bind_int64(st, 2, first);
+    if (bgr_db_step(st) == BGR_DB_ROW)
+        b.adjustment = bgr_db_col_int64(st, 0);
     else
         rc = bgr_st_fail(db, err, "sum credit adjustments");
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     if (!rc)
         rc = bgr_st_credits_used_exact(db, id, first, last, &b.used, err);
     if (rc)
@@ -798,7 +806,7 @@ static int balance_read(struct bgr_store *s, sqlite3 *db, const char *id, int64_
 int bgr_store_credits_balance(struct bgr_store *s, const char *id, int64_t now_ms,
                               struct bgr_credit_balance *out, struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     int rc = bgr_st_read_begin(s, db, err);
     if (!rc)
         rc = balance_read(s, db, id, now_ms, out, err);
@@ -814,8 +822,8 @@ int bgr_store_credits_change(struct bgr_store *s, const char *id, int64_t amount
                              int64_t now_ms, struct bgr_credit_balance *out, struct bgr_error *err)
 {
     struct bgr_credit_balance b;
-    sqlite3 *db;
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db;
+    struct bgr_db_stmt *st = NULL;
     int64_t delta, unclamped, used_whole;
     int rc;
 
@@ -851,22 +859,22 @@ int bgr_store_credits_change(struct bgr_store *s, const char *id, int64_t amount
                             &st, err);
         if (rc)
             goto out;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, b.month_first_day);
-        sqlite3_bind_int64(st, 3, delta);
-        sqlite3_bind_int64(st, 4, now_ms);
-        if (sqlite3_step(st) != SQLITE_DONE) {
+        bgr_db_bind_text(st, 1, id);
+        bgr_db_bind_int64(st, 2, b.month_first_day);
+        bgr_db_bind_int64(st, 3, delta);
+        bgr_db_bind_int64(st, 4, now_ms);
+        if (bgr_db_step(st) != BGR_DB_DONE) {
             rc = bgr_st_fail(db, err, "adjust credits");
             goto out;
         }
-        sqlite3_finalize(st);
+        bgr_db_finalize(st);
         st = NULL;
     }
     rc = balance_read(s, db, id, now_ms, &b, err);
     if (!rc)
         rc = bgr_st_commit(db, err);
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     if (!rc)
         *out = b;

@@ -33,8 +33,8 @@ int bgr_store_batch_create(struct bgr_store *s, const char *account_id, const ch
                            int64_t now_ms, struct bgr_batch *out, struct bgr_error *err)
 {
     struct bgr_batch b = {0};
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc;
 
     if (n == 0 || n > max_items)
@@ -62,16 +62,16 @@ int bgr_store_batch_create(struct bgr_store *s, const char *account_id, const ch
                         &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_text(st, 1, b.id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, b.account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, b.webhook_url, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, b.total);
-    sqlite3_bind_int64(st, 5, now_ms);
-    if (sqlite3_step(st) != SQLITE_DONE) {
+    bgr_db_bind_text(st, 1, b.id);
+    bgr_db_bind_text(st, 2, b.account_id);
+    bgr_db_bind_text(st, 3, b.webhook_url);
+    bgr_db_bind_int64(st, 4, b.total);
+    bgr_db_bind_int64(st, 5, now_ms);
+    if (bgr_db_step(st) != BGR_DB_DONE) {
         rc = bgr_st_fail(db, err, "insert batch");
         goto out;
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     rc = bgr_st_prepare(
         db, "INSERT INTO batch_items(batch_id, idx, image_url, opts) VALUES(?,?,?,?)", &st, err);
     if (rc)
@@ -87,19 +87,19 @@ int bgr_store_batch_create(struct bgr_store *s, const char *account_id, const ch
             bgr_error_prefix(err, "batch item %zu", i);
             goto out;
         }
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, b.id, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, (int)i);
-        sqlite3_bind_text(st, 3, items[i].image_url, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, opts, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(st) != SQLITE_DONE) {
+        bgr_db_reset(st);
+        bgr_db_bind_text(st, 1, b.id);
+        bgr_db_bind_int64(st, 2, (int)i);
+        bgr_db_bind_text(st, 3, items[i].image_url);
+        bgr_db_bind_text(st, 4, opts); /* stepped below, while opts lives */
+        if (bgr_db_step(st) != BGR_DB_DONE) {
             rc = bgr_st_fail(db, err, "insert batch item");
             goto out;
         }
     }
     rc = bgr_st_commit(db, err);
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     if (!rc)
         *out = b;
@@ -107,31 +107,31 @@ out:
 }
 
 /* Batch row plus item counts, on a borrowed connection. */
-static int read_batch(sqlite3 *db, const char *batch_id, struct bgr_batch *out,
+static int read_batch(struct bgr_db *db, const char *batch_id, struct bgr_batch *out,
                       struct bgr_error *err)
 {
     struct bgr_batch b = {0};
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "SELECT id, account_id, webhook_url, total, created_at, finished_at"
                             " FROM batches WHERE id = ?",
                             &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, batch_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        rc = rc == SQLITE_DONE ? bgr_error_set(err, BGR_ENOT_FOUND, "no such batch")
+    bgr_db_bind_text(st, 1, batch_id);
+    rc = bgr_db_step(st);
+    if (rc != BGR_DB_ROW) {
+        rc = rc == BGR_DB_DONE ? bgr_error_set(err, BGR_ENOT_FOUND, "no such batch")
                                : bgr_st_fail(db, err, "read batch");
         goto out;
     }
     bgr_st_col_text(st, 0, b.id, sizeof(b.id));
     bgr_st_col_text(st, 1, b.account_id, sizeof(b.account_id));
     bgr_st_col_text(st, 2, b.webhook_url, sizeof(b.webhook_url));
-    b.total = sqlite3_column_int(st, 3);
-    b.created_at_ms = sqlite3_column_int64(st, 4);
-    b.finished_at_ms = sqlite3_column_int64(st, 5);
-    sqlite3_finalize(st);
+    b.total = bgr_db_col_int(st, 3);
+    b.created_at_ms = bgr_db_col_int64(st, 4);
+    b.finished_at_ms = bgr_db_col_int64(st, 5);
+    bgr_db_finalize(st);
     st = NULL;
     rc = bgr_st_prepare(db,
                         "SELECT status, COUNT(*) FROM batch_items WHERE batch_id = ?"
@@ -139,17 +139,17 @@ static int read_batch(sqlite3 *db, const char *batch_id, struct bgr_batch *out,
                         &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_text(st, 1, batch_id, -1, SQLITE_STATIC);
+    bgr_db_bind_text(st, 1, batch_id);
     for (;;) {
-        int step = sqlite3_step(st), c;
-        if (step == SQLITE_DONE)
+        int step = bgr_db_step(st), c;
+        if (step == BGR_DB_DONE)
             break;
-        if (step != SQLITE_ROW) {
+        if (step != BGR_DB_ROW) {
             rc = bgr_st_fail(db, err, "count batch items");
             goto out;
         }
-        c = sqlite3_column_int(st, 1);
-        switch (sqlite3_column_int(st, 0)) {
+        c = bgr_db_col_int(st, 1);
+        switch (bgr_db_col_int(st, 0)) {
         case BGR_ITEM_QUEUED:
             b.queued += c;
             break;
@@ -173,7 +173,7 @@ static int read_batch(sqlite3 *db, const char *batch_id, struct bgr_batch *out,
         b.status = b.completed > 0 ? "completed" : "failed";
     *out = b;
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     return rc;
 }
 
@@ -181,7 +181,7 @@ int bgr_store_batch_get(struct bgr_store *s, const char *batch_id, const char *a
                         struct bgr_batch *out, struct bgr_error *err)
 {
     struct bgr_batch b;
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     int rc = read_batch(db, batch_id, &b, err);
     bgr_st_release(s, db);
     if (rc)
@@ -199,27 +199,27 @@ int bgr_store_batch_get(struct bgr_store *s, const char *batch_id, const char *a
 /* One row of ITEM_COLS. Options that do not parse mean the row was written
  * by something else than this store (or a newer version): BGR_EIO naming
  * the item, rather than running it with options nobody asked for. */
-static int read_item(sqlite3 *db, sqlite3_stmt *st, struct bgr_batch_item *it,
+static int read_item(struct bgr_db *db, struct bgr_db_stmt *st, struct bgr_batch_item *it,
                      struct bgr_error *err)
 {
     memset(it, 0, sizeof(*it));
-    it->item_id = sqlite3_column_int64(st, 0);
-    it->index = sqlite3_column_int(st, 1);
+    it->item_id = bgr_db_col_int64(st, 0);
+    it->index = bgr_db_col_int(st, 1);
     bgr_st_col_text(st, 2, it->batch_id, sizeof(it->batch_id));
     bgr_st_col_text(st, 3, it->account_id, sizeof(it->account_id));
     bgr_st_col_text(st, 4, it->image_url, sizeof(it->image_url));
     struct bgr_error perr = {0};
-    if (bgr_output_opts_from_text((const char *)sqlite3_column_text(st, 5), &it->opts, &perr))
+    if (bgr_output_opts_from_text(bgr_db_col_text(st, 5), &it->opts, &perr))
         return bgr_error_set(err, BGR_EIO, "store: batch item %lld: %s", (long long)it->item_id,
                              perr.msg);
-    it->status = (enum bgr_item_status)sqlite3_column_int(st, 6);
-    it->attempts = sqlite3_column_int(st, 7);
+    it->status = (enum bgr_item_status)bgr_db_col_int(st, 6);
+    it->attempts = bgr_db_col_int(st, 7);
     bgr_st_col_text(st, 8, it->error_code, sizeof(it->error_code));
     bgr_st_col_text(st, 9, it->error_message, sizeof(it->error_message));
     bgr_st_col_text(st, 10, it->image.id, sizeof(it->image.id));
-    it->processing_ms = sqlite3_column_int64(st, 11);
-    it->started_at_ms = sqlite3_column_int64(st, 12);
-    it->finished_at_ms = sqlite3_column_int64(st, 13);
+    it->processing_ms = bgr_db_col_int64(st, 11);
+    it->started_at_ms = bgr_db_col_int64(st, 12);
+    it->finished_at_ms = bgr_db_col_int64(st, 13);
     if (it->image.id[0]) {
         char id[BGR_ID_MAX];
         memcpy(id, it->image.id, sizeof(id));
@@ -234,19 +234,19 @@ int bgr_store_batch_items(struct bgr_store *s, const char *batch_id, struct bgr_
 {
     struct bgr_batch_item *v = NULL;
     size_t len = 0, cap = 0;
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "SELECT " ITEM_COLS " FROM batch_items i JOIN batches b"
                             " ON b.id = i.batch_id WHERE i.batch_id = ? ORDER BY i.idx",
                             &st, err);
     if (!rc)
-        sqlite3_bind_text(st, 1, batch_id, -1, SQLITE_STATIC);
+        bgr_db_bind_text(st, 1, batch_id);
     while (!rc) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
+        int step = bgr_db_step(st);
+        if (step == BGR_DB_DONE)
             break;
-        if (step != SQLITE_ROW) {
+        if (step != BGR_DB_ROW) {
             rc = bgr_st_fail(db, err, "read batch items");
             break;
         }
@@ -258,7 +258,7 @@ int bgr_store_batch_items(struct bgr_store *s, const char *batch_id, struct bgr_
         if (!rc)
             len++;
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     if (rc) {
         free(v);
@@ -272,24 +272,24 @@ int bgr_store_batch_items(struct bgr_store *s, const char *batch_id, struct bgr_
 int bgr_store_item_get(struct bgr_store *s, int64_t item_id, struct bgr_batch_item *out,
                        struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "SELECT " ITEM_COLS " FROM batch_items i JOIN batches b"
                             " ON b.id = i.batch_id WHERE i.id = ?",
                             &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_int64(st, 1, item_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    bgr_db_bind_int64(st, 1, item_id);
+    rc = bgr_db_step(st);
+    if (rc == BGR_DB_ROW) {
         rc = read_item(db, st, out, err);
     } else {
-        rc = rc == SQLITE_DONE ? bgr_error_set(err, BGR_ENOT_FOUND, "no such batch item")
+        rc = rc == BGR_DB_DONE ? bgr_error_set(err, BGR_ENOT_FOUND, "no such batch item")
                                : bgr_st_fail(db, err, "read batch item");
     }
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }
@@ -298,8 +298,8 @@ int bgr_store_items_recover(struct bgr_store *s, int64_t **ids, size_t *n, struc
 {
     int64_t *v = NULL;
     size_t len = 0, cap = 0;
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_begin(db, err);
     if (rc)
         goto out;
@@ -311,10 +311,10 @@ int bgr_store_items_recover(struct bgr_store *s, int64_t **ids, size_t *n, struc
                         " WHERE i.status = 0 ORDER BY b.created_at, i.batch_id, i.idx",
                         &st, err);
     while (!rc) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
+        int step = bgr_db_step(st);
+        if (step == BGR_DB_DONE)
             break;
-        if (step != SQLITE_ROW) {
+        if (step != BGR_DB_ROW) {
             rc = bgr_st_fail(db, err, "list queued items");
             break;
         }
@@ -322,14 +322,14 @@ int bgr_store_items_recover(struct bgr_store *s, int64_t **ids, size_t *n, struc
             cap = cap ? cap * 2 : 64;
             v = bgr_xrealloc(v, cap * sizeof(*v));
         }
-        v[len++] = sqlite3_column_int64(st, 0);
+        v[len++] = bgr_db_col_int64(st, 0);
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     st = NULL;
     if (!rc)
         rc = bgr_st_commit(db, err);
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     if (rc) {
         free(v);
@@ -341,53 +341,53 @@ out:
 }
 
 /* Status and batch of an item, on the caller's connection. */
-static int item_state(sqlite3 *db, int64_t item_id, int *status, char batch_id[BGR_ID_MAX],
+static int item_state(struct bgr_db *db, int64_t item_id, int *status, char batch_id[BGR_ID_MAX],
                       struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db, "SELECT status, batch_id FROM batch_items WHERE id = ?", &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, item_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *status = sqlite3_column_int(st, 0);
+    bgr_db_bind_int64(st, 1, item_id);
+    rc = bgr_db_step(st);
+    if (rc == BGR_DB_ROW) {
+        *status = bgr_db_col_int(st, 0);
         bgr_st_col_text(st, 1, batch_id, BGR_ID_MAX);
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? bgr_error_set(err, BGR_ENOT_FOUND, "no such batch item")
+        rc = rc == BGR_DB_DONE ? bgr_error_set(err, BGR_ENOT_FOUND, "no such batch item")
                                : bgr_st_fail(db, err, "read item state");
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     return rc;
 }
 
 int bgr_store_item_start(struct bgr_store *s, int64_t item_id, int64_t now_ms,
                          struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "UPDATE batch_items SET status = 1, attempts = attempts + 1,"
                             " started_at = ? WHERE id = ? AND status = 0",
                             &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_int64(st, 1, now_ms);
-    sqlite3_bind_int64(st, 2, item_id);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    bgr_db_bind_int64(st, 1, now_ms);
+    bgr_db_bind_int64(st, 2, item_id);
+    if (bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, "start item");
-    else if (sqlite3_changes(db) == 0)
+    else if (bgr_db_changes(db) == 0)
         rc = bgr_error_set(err, BGR_ENOT_FOUND, "item %lld is not queued", (long long)item_id);
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }
 
 /* After an item finished: if none of its batch is open, stamp the batch
  * and queue its webhook. Inside the caller's transaction. */
-static int maybe_finish_batch(sqlite3 *db, const char *batch_id, int64_t now_ms, bool *done,
+static int maybe_finish_batch(struct bgr_db *db, const char *batch_id, int64_t now_ms, bool *done,
                               struct bgr_error *err)
 {
     struct bgr_batch b = {0};
@@ -397,15 +397,15 @@ static int maybe_finish_batch(sqlite3 *db, const char *batch_id, int64_t now_ms,
         return rc;
     *done = true;
     {
-        sqlite3_stmt *st = NULL;
+        struct bgr_db_stmt *st = NULL;
         rc = bgr_st_prepare(db, "UPDATE batches SET finished_at = ? WHERE id = ?", &st, err);
         if (rc)
             return rc;
-        sqlite3_bind_int64(st, 1, now_ms > 0 ? now_ms : 1);
-        sqlite3_bind_text(st, 2, batch_id, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        bgr_db_bind_int64(st, 1, now_ms > 0 ? now_ms : 1);
+        bgr_db_bind_text(st, 2, batch_id);
+        if (bgr_db_step(st) != BGR_DB_DONE)
             rc = bgr_st_fail(db, err, "finish batch");
-        sqlite3_finalize(st);
+        bgr_db_finalize(st);
     }
     if (!rc && b.webhook_url[0]) {
         struct bgr_webhook_new wh = {
@@ -420,8 +420,8 @@ static int item_finish(struct bgr_store *s, int64_t item_id, const struct bgr_ac
                        int64_t now_ms, bool *batch_done, struct bgr_error *err)
 {
     char batch_id[BGR_ID_MAX];
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int status = 0, rc = bgr_st_begin(db, err);
     bool done = false;
     if (rc)
@@ -444,14 +444,14 @@ static int item_finish(struct bgr_store *s, int64_t item_id, const struct bgr_ac
                         &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_int(st, 1, img ? BGR_ITEM_COMPLETED : BGR_ITEM_FAILED);
-    sqlite3_bind_text(st, 2, img ? "" : code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, img ? "" : msg, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, img ? img->id : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, img ? img->processing_ms : 0);
-    sqlite3_bind_int64(st, 6, now_ms);
-    sqlite3_bind_int64(st, 7, item_id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
+    bgr_db_bind_int64(st, 1, img ? BGR_ITEM_COMPLETED : BGR_ITEM_FAILED);
+    bgr_db_bind_text(st, 2, img ? "" : code);
+    bgr_db_bind_text(st, 3, img ? "" : msg);
+    bgr_db_bind_text(st, 4, img ? img->id : "");
+    bgr_db_bind_int64(st, 5, img ? img->processing_ms : 0);
+    bgr_db_bind_int64(st, 6, now_ms);
+    bgr_db_bind_int64(st, 7, item_id);
+    if (bgr_db_step(st) != BGR_DB_DONE) {
         rc = bgr_st_fail(db, err, "finish item");
         goto out;
     }
@@ -459,7 +459,7 @@ static int item_finish(struct bgr_store *s, int64_t item_id, const struct bgr_ac
     if (!rc)
         rc = bgr_st_commit(db, err);
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     if (!rc && batch_done)
         *batch_done = done;
@@ -484,21 +484,21 @@ int bgr_store_item_fail(struct bgr_store *s, int64_t item_id, const char *code, 
 int bgr_store_recent_processing_ms(struct bgr_store *s, int n, int64_t *mean_ms,
                                    struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "SELECT COALESCE(AVG(processing_ms), 0) FROM (SELECT processing_ms"
-                            " FROM images ORDER BY created_at DESC LIMIT ?)",
+                            " FROM images ORDER BY created_at DESC LIMIT ?) AS recent",
                             &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_int(st, 1, n > 0 ? n : 20);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *mean_ms = (int64_t)(sqlite3_column_double(st, 0) + 0.5);
+    bgr_db_bind_int64(st, 1, n > 0 ? n : 20);
+    if (bgr_db_step(st) == BGR_DB_ROW)
+        *mean_ms = (int64_t)(bgr_db_col_double(st, 0) + 0.5);
     else
         rc = bgr_st_fail(db, err, "recent processing times");
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }

@@ -31,12 +31,19 @@
  * the same however many frames it folds, and there are 4x fewer of them.
  * The pool's connections keep SQLite's automatic one for their rare writes.
  *
+ * PostgreSQL has no writer: its server does group commit itself (WAL
+ * flushes shared by concurrent COMMITs), and several connections may write
+ * at once, so bgr_st_write runs the op on a pool connection in its own
+ * transaction, under the op's account lock where it names one.
+ *
  * Failure isolation: when a batch fails (an op's SQL error, or the COMMIT),
  * it is rolled back and each of its ops is retried alone in a transaction
  * of its own, so one bad op fails only its own caller. An op's run function
  * therefore writes its outputs afresh on every call (it may run twice).
  */
 #include "store/store_int.h"
+
+#include <sqlite3.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +55,7 @@ struct bgr_st_writer {
     pthread_mutex_t mu;
     struct bgr_st_op *head, *tail; /* queued, not yet taken by a leader */
     bool busy;                     /* a leader is running a batch */
-    sqlite3 *db;                   /* the writer's own connection (not the pool's) */
+    struct bgr_db *db;             /* the writer's own connection (not the pool's) */
     int wal_frames;                /* WAL size after the last commit (leader only) */
 };
 
@@ -69,13 +76,14 @@ static void maybe_checkpoint(struct bgr_st_writer *w)
     if (w->wal_frames < CKPT_FRAMES)
         return;
     w->wal_frames = 0;
-    int rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    sqlite3 *h = bgr_db_sqlite_handle(w->db);
+    int rc = sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
-        bgr_log(BGR_LOG_WARN, "store: checkpoint failed: %s", sqlite3_errmsg(w->db));
+        bgr_log(BGR_LOG_WARN, "store: checkpoint failed: %s", sqlite3_errmsg(h));
 }
 
 /* Runs ops [0, n) in one transaction. 0 when all committed. */
-static int run_batch(sqlite3 *db, struct bgr_st_op **ops, size_t n)
+static int run_batch(struct bgr_db *db, struct bgr_st_op **ops, size_t n)
 {
     struct bgr_error e = {0};
     int rc = bgr_st_begin(db, &e);
@@ -89,7 +97,7 @@ static int run_batch(sqlite3 *db, struct bgr_st_op **ops, size_t n)
 }
 
 /* One op in a transaction of its own; its result in op->rc, op->err. */
-static void run_alone(sqlite3 *db, struct bgr_st_op *op)
+static void run_alone(struct bgr_db *db, struct bgr_st_op *op)
 {
     op->rc = bgr_st_begin(db, &op->err);
     if (!op->rc)
@@ -133,19 +141,19 @@ static void lead(struct bgr_st_writer *w)
         pthread_cond_signal(&w->head->cv);
 }
 
-void bgr_st_writer_init(struct bgr_store *s, sqlite3 *db)
+void bgr_st_writer_init(struct bgr_store *s, struct bgr_db *db)
 {
     struct bgr_st_writer *w = bgr_xcalloc(1, sizeof(*w));
     pthread_mutex_init(&w->mu, NULL);
     w->db = db;
-    sqlite3_wal_hook(db, wal_hook, w);
+    sqlite3_wal_hook(bgr_db_sqlite_handle(db), wal_hook, w);
     s->writer = w;
 }
 
-sqlite3 *bgr_st_writer_release(struct bgr_store *s)
+struct bgr_db *bgr_st_writer_release(struct bgr_store *s)
 {
     struct bgr_st_writer *w = s->writer;
-    sqlite3 *db;
+    struct bgr_db *db;
     if (!w)
         return NULL;
     BGR_ASSERT(!w->busy && !w->head); /* no call may be in flight at close */
@@ -156,10 +164,25 @@ sqlite3 *bgr_st_writer_release(struct bgr_store *s)
     return db;
 }
 
+/* PostgreSQL: the op alone on a pool connection (see the top). */
+static int write_direct(struct bgr_store *s, struct bgr_st_op *op, struct bgr_error *err)
+{
+    struct bgr_db *db = bgr_st_acquire(s);
+    int rc = op->account_id ? bgr_st_begin_account(db, op->account_id, err) : bgr_st_begin(db, err);
+    if (!rc)
+        rc = op->run(db, op->ctx, err);
+    if (!rc)
+        rc = bgr_st_commit(db, err);
+    bgr_st_release(s, db); /* rolls back what did not commit */
+    return rc;
+}
+
 int bgr_st_write(struct bgr_store *s, struct bgr_st_op *op, struct bgr_error *err)
 {
     struct bgr_st_writer *w = s->writer;
-    BGR_ASSERT(w != NULL && op->run != NULL);
+    BGR_ASSERT(op->run != NULL);
+    if (!w)
+        return write_direct(s, op, err);
     op->next = NULL;
     op->done = false;
     op->rc = 0;

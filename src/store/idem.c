@@ -29,13 +29,13 @@ void bgr_idem_response_release(struct bgr_idem_response *r)
 
 /* Copies the stored answer of a done row (columns 3..6 of the claim's
  * SELECT) into *out. */
-static void read_answer(sqlite3_stmt *st, struct bgr_idem_response *out)
+static void read_answer(struct bgr_db_stmt *st, struct bgr_idem_response *out)
 {
-    const void *body = sqlite3_column_blob(st, 6);
-    size_t len = (size_t)sqlite3_column_bytes(st, 6);
-    const char *h = (const char *)sqlite3_column_text(st, 5);
+    size_t len = 0;
+    const void *body = bgr_db_col_blob(st, 6, &len);
+    const char *h = bgr_db_col_text(st, 5);
     memset(out, 0, sizeof(*out));
-    out->status = sqlite3_column_int(st, 3);
+    out->status = bgr_db_col_int(st, 3);
     bgr_st_col_text(st, 4, out->content_type, sizeof(out->content_type));
     out->headers = bgr_xstrdup(h ? h : "");
     out->body = bgr_xmalloc(len ? len : 1);
@@ -49,8 +49,8 @@ int bgr_store_idem_claim(struct bgr_store *s, const char *account_id, const char
                          enum bgr_idem_state *state, struct bgr_idem_response *replay,
                          struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     enum bgr_idem_state got = BGR_IDEM_NEW;
     bool take = true; /* insert or take over the row */
     int rc = bgr_st_begin(db, err);
@@ -62,54 +62,59 @@ int bgr_store_idem_claim(struct bgr_store *s, const char *account_id, const char
                         &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW && sqlite3_column_int64(st, 7) > now_ms) {
-        bool same = sqlite3_column_bytes(st, 0) == 32 &&
-                    memcmp(sqlite3_column_blob(st, 0), fingerprint, 32) == 0;
-        int row_state = sqlite3_column_int(st, 1);
+    bgr_db_bind_text(st, 1, account_id);
+    bgr_db_bind_text(st, 2, key);
+    int step = bgr_db_step(st);
+    if (step == BGR_DB_ROW && bgr_db_col_int64(st, 7) > now_ms) {
+        size_t fl = 0;
+        const void *fp = bgr_db_col_blob(st, 0, &fl);
+        bool same = fl == 32 && memcmp(fp, fingerprint, 32) == 0;
+        int row_state = bgr_db_col_int(st, 1);
         take = false;
         if (!same) {
             got = BGR_IDEM_REUSED;
         } else if (row_state == IDEM_DONE) {
             got = BGR_IDEM_REPLAY;
             read_answer(st, replay);
-        } else if (sqlite3_column_int64(st, 2) + lease_ms > now_ms) {
+        } else if (bgr_db_col_int64(st, 2) + lease_ms > now_ms) {
             got = BGR_IDEM_IN_PROGRESS;
         } else {
             take = true; /* its request died with its process: run it again */
         }
-    } else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+    } else if (step != BGR_DB_ROW && step != BGR_DB_DONE) {
         rc = bgr_st_fail(db, err, "read idempotency key");
         goto out;
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     st = NULL;
     if (take) {
         /* new, expired, or abandoned: this request holds the key now */
         rc = bgr_st_prepare(db,
-                            "INSERT OR REPLACE INTO idempotency(account_id, key, fingerprint,"
-                            " state, claimed_at, status, content_type, headers, body, expires_at)"
-                            " VALUES(?,?,?,0,?,0,'','',NULL,?)",
+                            "INSERT INTO idempotency(account_id, key, fingerprint, state,"
+                            " claimed_at, status, content_type, headers, body, expires_at)"
+                            " VALUES(?,?,?,0,?,0,'','',NULL,?)"
+                            " ON CONFLICT(account_id, key) DO UPDATE SET"
+                            " fingerprint = excluded.fingerprint, state = 0,"
+                            " claimed_at = excluded.claimed_at, status = 0, content_type = '',"
+                            " headers = '', body = NULL, expires_at = excluded.expires_at",
                             &st, err);
         if (rc)
             goto out;
-        sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, fingerprint, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, now_ms);
+        bgr_db_bind_text(st, 1, account_id);
+        bgr_db_bind_text(st, 2, key);
+        bgr_db_bind_blob(st, 3, fingerprint, 32);
+        bgr_db_bind_int64(st, 4, now_ms);
         /* a running row lives as long as a done one would (24 h), so the
          * sweeper never removes a key under a request still running */
-        sqlite3_bind_int64(st, 5, now_ms + BGR_IDEM_TTL_MS);
-        if (sqlite3_step(st) != SQLITE_DONE) {
+        bgr_db_bind_int64(st, 5, now_ms + BGR_IDEM_TTL_MS);
+        if (bgr_db_step(st) != BGR_DB_DONE) {
             rc = bgr_st_fail(db, err, "claim idempotency key");
             goto out;
         }
     }
     rc = bgr_st_commit(db, err);
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     if (rc) {
         bgr_st_rollback(db);
         if (got == BGR_IDEM_REPLAY)
@@ -125,8 +130,8 @@ int bgr_store_idem_complete(struct bgr_store *s, const char *account_id, const c
                             int64_t now_ms, const struct bgr_idem_response *r,
                             struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "UPDATE idempotency SET state = 1, status = ?, content_type = ?,"
                             " headers = ?, body = ?, expires_at = ?"
@@ -134,17 +139,17 @@ int bgr_store_idem_complete(struct bgr_store *s, const char *account_id, const c
                             &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_int(st, 1, r->status);
-    sqlite3_bind_text(st, 2, r->content_type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, r->headers ? r->headers : "", -1, SQLITE_STATIC);
-    sqlite3_bind_blob64(st, 4, r->body ? (const void *)r->body : "", r->len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, now_ms + BGR_IDEM_TTL_MS);
-    sqlite3_bind_text(st, 6, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, key, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    bgr_db_bind_int64(st, 1, r->status);
+    bgr_db_bind_text(st, 2, r->content_type);
+    bgr_db_bind_text(st, 3, r->headers ? r->headers : "");
+    bgr_db_bind_blob(st, 4, r->body ? (const void *)r->body : "", r->len);
+    bgr_db_bind_int64(st, 5, now_ms + BGR_IDEM_TTL_MS);
+    bgr_db_bind_text(st, 6, account_id);
+    bgr_db_bind_text(st, 7, key);
+    if (bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, "complete idempotency key");
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }
@@ -152,36 +157,36 @@ out:
 int bgr_store_idem_release(struct bgr_store *s, const char *account_id, const char *key,
                            struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "DELETE FROM idempotency WHERE account_id = ? AND key = ?"
                             " AND state = 0",
                             &st, err);
     if (!rc) {
-        sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        bgr_db_bind_text(st, 1, account_id);
+        bgr_db_bind_text(st, 2, key);
+        if (bgr_db_step(st) != BGR_DB_DONE)
             rc = bgr_st_fail(db, err, "release idempotency key");
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }
 
 int bgr_store_idem_sweep(struct bgr_store *s, int64_t now_ms, int *n_removed, struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db, "DELETE FROM idempotency WHERE expires_at <= ?", &st, err);
     if (!rc) {
-        sqlite3_bind_int64(st, 1, now_ms);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        bgr_db_bind_int64(st, 1, now_ms);
+        if (bgr_db_step(st) != BGR_DB_DONE)
             rc = bgr_st_fail(db, err, "sweep idempotency keys");
         else if (n_removed)
-            *n_removed = sqlite3_changes(db);
+            *n_removed = bgr_db_changes(db);
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }

@@ -22,7 +22,7 @@
     " orig_height, size_bytes, processing_ms, credits, created_at, expires_at, deleted_at,"        \
     " confidence, subject_x, subject_y, subject_w, subject_h"
 
-static void read_image(sqlite3_stmt *st, struct bgr_image *m)
+static void read_image(struct bgr_db_stmt *st, struct bgr_image *m)
 {
     memset(m, 0, sizeof(*m));
     bgr_st_col_text(st, 0, m->id, sizeof(m->id));
@@ -37,47 +37,48 @@ static void read_image(sqlite3_stmt *st, struct bgr_image *m)
     bgr_st_col_text(st, 5, m->ext, sizeof(m->ext));
     bgr_st_col_text(st, 6, m->mime, sizeof(m->mime));
     bgr_st_col_text(st, 7, m->sha256, sizeof(m->sha256));
-    m->width = sqlite3_column_int(st, 8);
-    m->height = sqlite3_column_int(st, 9);
-    m->original_width = sqlite3_column_int(st, 10);
-    m->original_height = sqlite3_column_int(st, 11);
-    m->size_bytes = sqlite3_column_int64(st, 12);
-    m->processing_ms = sqlite3_column_int64(st, 13);
-    m->credits = sqlite3_column_double(st, 14);
-    m->created_at_ms = sqlite3_column_int64(st, 15);
-    m->expires_at_ms = sqlite3_column_int64(st, 16);
-    m->deleted_at_ms = sqlite3_column_int64(st, 17);
-    m->confidence = sqlite3_column_double(st, 18);
-    m->subject_x = sqlite3_column_int(st, 19);
-    m->subject_y = sqlite3_column_int(st, 20);
-    m->subject_w = sqlite3_column_int(st, 21);
-    m->subject_h = sqlite3_column_int(st, 22);
+    m->width = bgr_db_col_int(st, 8);
+    m->height = bgr_db_col_int(st, 9);
+    m->original_width = bgr_db_col_int(st, 10);
+    m->original_height = bgr_db_col_int(st, 11);
+    m->size_bytes = bgr_db_col_int64(st, 12);
+    m->processing_ms = bgr_db_col_int64(st, 13);
+    m->credits = bgr_db_col_double(st, 14);
+    m->created_at_ms = bgr_db_col_int64(st, 15);
+    m->expires_at_ms = bgr_db_col_int64(st, 16);
+    m->deleted_at_ms = bgr_db_col_int64(st, 17);
+    m->confidence = bgr_db_col_double(st, 18);
+    m->subject_x = bgr_db_col_int(st, 19);
+    m->subject_y = bgr_db_col_int(st, 20);
+    m->subject_w = bgr_db_col_int(st, 21);
+    m->subject_h = bgr_db_col_int(st, 22);
 }
 
-int bgr_st_image_read(sqlite3 *db, const char *id, struct bgr_image *out, struct bgr_error *err)
+int bgr_st_image_read(struct bgr_db *db, const char *id, struct bgr_image *out,
+                      struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db, "SELECT " IMAGE_COLS " FROM images WHERE id = ?", &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    bgr_db_bind_text(st, 1, id);
+    rc = bgr_db_step(st);
+    if (rc == BGR_DB_ROW) {
         read_image(st, out);
         rc = 0;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == BGR_DB_DONE) {
         rc = bgr_error_set(err, BGR_ENOT_FOUND, "no such image");
     } else {
         rc = bgr_st_fail(db, err, "read image");
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     return rc;
 }
 
-int bgr_st_image_insert(sqlite3 *db, const struct bgr_account *acct, const struct bgr_image *m,
-                        struct bgr_error *err)
+int bgr_st_image_insert(struct bgr_db *db, const struct bgr_account *acct,
+                        const struct bgr_image *m, struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int64_t day = bgr_day_from_ms(m->created_at_ms), first, last;
     double used = 0;
     int rc;
@@ -97,55 +98,56 @@ int bgr_st_image_insert(sqlite3 *db, const struct bgr_account *acct, const struc
                         &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, m->account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, m->batch_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, m->path, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, m->format, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, m->ext, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, m->mime, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, m->sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 9, m->width);
-    sqlite3_bind_int(st, 10, m->height);
-    sqlite3_bind_int(st, 11, m->original_width);
-    sqlite3_bind_int(st, 12, m->original_height);
-    sqlite3_bind_int64(st, 13, m->size_bytes);
-    sqlite3_bind_int64(st, 14, m->processing_ms);
+    bgr_db_bind_text(st, 1, m->id);
+    bgr_db_bind_text(st, 2, m->account_id);
+    bgr_db_bind_text(st, 3, m->batch_id);
+    bgr_db_bind_text(st, 4, m->path);
+    bgr_db_bind_text(st, 5, m->format);
+    bgr_db_bind_text(st, 6, m->ext);
+    bgr_db_bind_text(st, 7, m->mime);
+    bgr_db_bind_text(st, 8, m->sha256);
+    bgr_db_bind_int64(st, 9, m->width);
+    bgr_db_bind_int64(st, 10, m->height);
+    bgr_db_bind_int64(st, 11, m->original_width);
+    bgr_db_bind_int64(st, 12, m->original_height);
+    bgr_db_bind_int64(st, 13, m->size_bytes);
+    bgr_db_bind_int64(st, 14, m->processing_ms);
     /* Whole charges stay INTEGER; a fractional one is stored as REAL (the
      * column's INTEGER affinity keeps a non-integral value as is). */
     if (m->credits == (double)(int64_t)m->credits)
-        sqlite3_bind_int64(st, 15, (int64_t)m->credits);
+        bgr_db_bind_int64(st, 15, (int64_t)m->credits);
     else
-        sqlite3_bind_double(st, 15, m->credits);
-    sqlite3_bind_int64(st, 16, m->created_at_ms);
-    sqlite3_bind_int64(st, 17, m->expires_at_ms);
-    sqlite3_bind_int64(st, 18, m->deleted_at_ms);
-    sqlite3_bind_double(st, 19, m->confidence);
-    sqlite3_bind_int(st, 20, m->subject_x);
-    sqlite3_bind_int(st, 21, m->subject_y);
-    sqlite3_bind_int(st, 22, m->subject_w);
-    sqlite3_bind_int(st, 23, m->subject_h);
-    sqlite3_bind_int64(st, 24, day);
-    if (sqlite3_step(st) != SQLITE_DONE)
+        bgr_db_bind_double(st, 15, m->credits);
+    bgr_db_bind_int64(st, 16, m->created_at_ms);
+    bgr_db_bind_int64(st, 17, m->expires_at_ms);
+    bgr_db_bind_int64(st, 18, m->deleted_at_ms);
+    bgr_db_bind_double(st, 19, m->confidence);
+    bgr_db_bind_int64(st, 20, m->subject_x);
+    bgr_db_bind_int64(st, 21, m->subject_y);
+    bgr_db_bind_int64(st, 22, m->subject_w);
+    bgr_db_bind_int64(st, 23, m->subject_h);
+    bgr_db_bind_int64(st, 24, day);
+    if (bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, "insert image");
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     return rc;
 }
 
 /* An account deleted (`accounts delete`) while its request ran must not
  * get a result row its deletion has missed: BGR_EUNAUTHORIZED, as its key
  * now is. Inside the caller's write transaction, which the delete's also is. */
-static int account_exists(struct bgr_store *s, sqlite3 *db, const char *id, struct bgr_error *err)
+static int account_exists(struct bgr_store *s, struct bgr_db *db, const char *id,
+                          struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare_cached(s, db, "SELECT 1 FROM accounts WHERE id = ?", &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    switch (sqlite3_step(st)) {
-    case SQLITE_ROW:
+    bgr_db_bind_text(st, 1, id);
+    switch (bgr_db_step(st)) {
+    case BGR_DB_ROW:
         break;
-    case SQLITE_DONE:
+    case BGR_DB_DONE:
         rc = bgr_error_set(err, BGR_EUNAUTHORIZED, "the account was deleted");
         break;
     default:
@@ -159,7 +161,7 @@ int bgr_store_image_add(struct bgr_store *s, const struct bgr_account *acct,
                         const struct bgr_image *img, const struct bgr_webhook_new *wh,
                         struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     int rc = bgr_st_begin(db, err);
     if (!rc)
         rc = account_exists(s, db, acct->id, err);
@@ -182,7 +184,7 @@ int bgr_store_image_get(struct bgr_store *s, const char *id, const char *account
                         struct bgr_image *out, struct bgr_error *err)
 {
     struct bgr_image m = {0};
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     int rc = bgr_st_image_read(db, id, &m, err);
     bgr_st_release(s, db);
     if (rc)
@@ -197,13 +199,13 @@ int bgr_store_images_list(struct bgr_store *s, const char *account_id, const cha
                           const struct bgr_image_cursor *after, int64_t now_ms,
                           struct bgr_image *out, int max, int *n, bool *more, struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int count = 0, rc;
     bool older = false;
     BGR_ASSERT(max >= 1 && max <= 1000);
     /* images_account_day narrows to the account; the sort is over its live
      * results only, which retention keeps bounded. */
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     rc = bgr_st_prepare(db,
                         "SELECT " IMAGE_COLS " FROM images WHERE account_id = ?1"
                         " AND deleted_at = 0 AND expires_at > ?2 AND (?3 = '' OR batch_id = ?3)"
@@ -212,20 +214,20 @@ int bgr_store_images_list(struct bgr_store *s, const char *account_id, const cha
                         &st, err);
     if (rc)
         goto done;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now_ms);
-    sqlite3_bind_text(st, 3, batch_id ? batch_id : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, after ? after->created_at_ms : -1);
-    sqlite3_bind_text(st, 5, after ? after->id : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 6, max + 1); /* one more than asked: is there a next page? */
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    bgr_db_bind_text(st, 1, account_id);
+    bgr_db_bind_int64(st, 2, now_ms);
+    bgr_db_bind_text(st, 3, batch_id ? batch_id : "");
+    bgr_db_bind_int64(st, 4, after ? after->created_at_ms : -1);
+    bgr_db_bind_text(st, 5, after ? after->id : "");
+    bgr_db_bind_int64(st, 6, max + 1); /* one more than asked: is there a next page? */
+    while ((rc = bgr_db_step(st)) == BGR_DB_ROW) {
         if (count == max) {
             older = true;
             break;
         }
         read_image(st, &out[count++]);
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (rc != BGR_DB_ROW && rc != BGR_DB_DONE) {
         rc = bgr_st_fail(db, err, "list images");
         goto done;
     }
@@ -233,22 +235,22 @@ int bgr_store_images_list(struct bgr_store *s, const char *account_id, const cha
     *n = count;
     *more = older;
 done:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }
 
-static int mark_purged(sqlite3 *db, const char *id, int64_t now_ms, struct bgr_error *err)
+static int mark_purged(struct bgr_db *db, const char *id, int64_t now_ms, struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db, "UPDATE images SET purged_at = ? WHERE id = ?", &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, now_ms > 0 ? now_ms : 1);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    bgr_db_bind_int64(st, 1, now_ms > 0 ? now_ms : 1);
+    bgr_db_bind_text(st, 2, id);
+    if (bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, "mark image purged");
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     return rc;
 }
 
@@ -256,8 +258,8 @@ int bgr_store_image_delete(struct bgr_store *s, const char *account_id, const ch
                            int64_t now_ms, struct bgr_image *out, struct bgr_error *err)
 {
     struct bgr_image m = {0};
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_begin(db, err);
     if (rc)
         goto out;
@@ -272,15 +274,15 @@ int bgr_store_image_delete(struct bgr_store *s, const char *account_id, const ch
     if (rc)
         goto out;
     m.deleted_at_ms = now_ms > 0 ? now_ms : 1;
-    sqlite3_bind_int64(st, 1, m.deleted_at_ms);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
+    bgr_db_bind_int64(st, 1, m.deleted_at_ms);
+    bgr_db_bind_text(st, 2, id);
+    if (bgr_db_step(st) != BGR_DB_DONE) {
         rc = bgr_st_fail(db, err, "delete image");
         goto out;
     }
     rc = bgr_st_commit(db, err);
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     if (!rc)
         *out = m;
@@ -290,7 +292,7 @@ out:
 int bgr_store_image_purged(struct bgr_store *s, const char *id, int64_t now_ms,
                            struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     int rc = mark_purged(db, id, now_ms, err);
     bgr_st_release(s, db);
     return rc;
@@ -302,8 +304,8 @@ int bgr_store_images_to_purge(struct bgr_store *s, int64_t now_ms, int limit,
     struct bgr_image_ref *rows = NULL;
     size_t n = 0;
     int rc;
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
 
     if (limit <= 0)
         limit = 500;
@@ -314,13 +316,13 @@ int bgr_store_images_to_purge(struct bgr_store *s, int64_t now_ms, int limit,
                         &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_int64(st, 1, now_ms);
-    sqlite3_bind_int(st, 2, limit);
+    bgr_db_bind_int64(st, 1, now_ms);
+    bgr_db_bind_int64(st, 2, limit);
     while (n < (size_t)limit) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
+        int step = bgr_db_step(st);
+        if (step == BGR_DB_DONE)
             break;
-        if (step != SQLITE_ROW) {
+        if (step != BGR_DB_ROW) {
             rc = bgr_st_fail(db, err, "find expired images");
             goto out;
         }
@@ -331,7 +333,7 @@ int bgr_store_images_to_purge(struct bgr_store *s, int64_t now_ms, int limit,
         n++;
     }
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     if (rc) {
         free(rows);
@@ -345,17 +347,17 @@ out:
 int bgr_store_image_needs_object(struct bgr_store *s, const char *id, bool *needed,
                                  struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db, "SELECT purged_at FROM images WHERE id = ?", &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    switch (sqlite3_step(st)) {
-    case SQLITE_ROW:
-        *needed = sqlite3_column_int64(st, 0) == 0;
+    bgr_db_bind_text(st, 1, id);
+    switch (bgr_db_step(st)) {
+    case BGR_DB_ROW:
+        *needed = bgr_db_col_int64(st, 0) == 0;
         break;
-    case SQLITE_DONE:
+    case BGR_DB_DONE:
         *needed = false; /* no row: a commit that never happened */
         break;
     default:
@@ -363,7 +365,7 @@ int bgr_store_image_needs_object(struct bgr_store *s, const char *id, bool *need
         break;
     }
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int bgr_st_outbox_insert(sqlite3 *db, const char *account_id, const struct bgr_webhook_new *wh,
-                         int64_t now_ms, struct bgr_error *err)
+int bgr_st_outbox_insert(struct bgr_db *db, const char *account_id,
+                         const struct bgr_webhook_new *wh, int64_t now_ms, struct bgr_error *err)
 {
     char id[BGR_ID_MAX];
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc;
     if (!wh->url || !wh->event || strlen(wh->url) > BGR_URL_MAX)
         return bgr_error_set(err, BGR_EINVALID_PARAMETER, "webhook needs a url and an event");
@@ -27,24 +27,24 @@ int bgr_st_outbox_insert(sqlite3 *db, const char *account_id, const struct bgr_w
                         &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, wh->ref ? wh->ref : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, wh->event, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, wh->url, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, wh->payload ? wh->payload : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, now_ms);
-    sqlite3_bind_int64(st, 8, now_ms);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    bgr_db_bind_text(st, 1, id);
+    bgr_db_bind_text(st, 2, wh->ref ? wh->ref : "");
+    bgr_db_bind_text(st, 3, account_id);
+    bgr_db_bind_text(st, 4, wh->event);
+    bgr_db_bind_text(st, 5, wh->url);
+    bgr_db_bind_text(st, 6, wh->payload ? wh->payload : "");
+    bgr_db_bind_int64(st, 7, now_ms);
+    bgr_db_bind_int64(st, 8, now_ms);
+    if (bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, "insert webhook");
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     return rc;
 }
 
 int bgr_store_outbox_add(struct bgr_store *s, const char *account_id,
                          const struct bgr_webhook_new *wh, int64_t now_ms, struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     int rc = bgr_st_outbox_insert(db, account_id, wh, now_ms, err);
     bgr_st_release(s, db);
     return rc;
@@ -62,21 +62,21 @@ void bgr_webhook_release(struct bgr_webhook *w)
     "id, event_id, ref, account_id, event, url, payload, attempts, next_attempt_at, status,"       \
     " last_error, created_at"
 
-static void read_webhook(sqlite3_stmt *st, struct bgr_webhook *w)
+static void read_webhook(struct bgr_db_stmt *st, struct bgr_webhook *w)
 {
     memset(w, 0, sizeof(*w));
-    w->row_id = sqlite3_column_int64(st, 0);
+    w->row_id = bgr_db_col_int64(st, 0);
     bgr_st_col_text(st, 1, w->event_id, sizeof(w->event_id));
     bgr_st_col_text(st, 2, w->ref, sizeof(w->ref));
     bgr_st_col_text(st, 3, w->account_id, sizeof(w->account_id));
     bgr_st_col_text(st, 4, w->event, sizeof(w->event));
-    w->url = bgr_xstrdup((const char *)sqlite3_column_text(st, 5));
-    w->payload = bgr_xstrdup((const char *)sqlite3_column_text(st, 6));
-    w->attempts = sqlite3_column_int(st, 7);
-    w->next_attempt_ms = sqlite3_column_int64(st, 8);
-    w->status = (enum bgr_webhook_status)sqlite3_column_int(st, 9);
+    w->url = bgr_xstrdup(bgr_db_col_text(st, 5));
+    w->payload = bgr_xstrdup(bgr_db_col_text(st, 6));
+    w->attempts = bgr_db_col_int(st, 7);
+    w->next_attempt_ms = bgr_db_col_int64(st, 8);
+    w->status = (enum bgr_webhook_status)bgr_db_col_int(st, 9);
     bgr_st_col_text(st, 10, w->last_error, sizeof(w->last_error));
-    w->created_at_ms = sqlite3_column_int64(st, 11);
+    w->created_at_ms = bgr_db_col_int64(st, 11);
 }
 
 int bgr_store_outbox_due(struct bgr_store *s, int64_t now_ms, size_t max, struct bgr_webhook **out,
@@ -84,27 +84,27 @@ int bgr_store_outbox_due(struct bgr_store *s, int64_t now_ms, size_t max, struct
 {
     struct bgr_webhook *v = bgr_xcalloc(max ? max : 1, sizeof(*v));
     size_t len = 0;
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "SELECT " OUTBOX_COLS " FROM outbox WHERE status = 0"
                             " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
                             &st, err);
     if (!rc) {
-        sqlite3_bind_int64(st, 1, now_ms);
-        sqlite3_bind_int64(st, 2, (int64_t)max);
+        bgr_db_bind_int64(st, 1, now_ms);
+        bgr_db_bind_int64(st, 2, (int64_t)max);
     }
     while (!rc && len < max) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
+        int step = bgr_db_step(st);
+        if (step == BGR_DB_DONE)
             break;
-        if (step != SQLITE_ROW) {
+        if (step != BGR_DB_ROW) {
             rc = bgr_st_fail(db, err, "read due webhooks");
             break;
         }
         read_webhook(st, &v[len++]);
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     if (rc) {
         for (size_t i = 0; i < len; i++)
@@ -120,8 +120,8 @@ int bgr_store_outbox_due(struct bgr_store *s, int64_t now_ms, size_t max, struct
 int bgr_store_outbox_result(struct bgr_store *s, int64_t row_id, bool delivered,
                             int64_t next_attempt_ms, const char *error, struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int status = delivered             ? BGR_WH_DELIVERED
                  : next_attempt_ms > 0 ? BGR_WH_PENDING
                                        : BGR_WH_FAILED;
@@ -131,14 +131,14 @@ int bgr_store_outbox_result(struct bgr_store *s, int64_t row_id, bool delivered,
                             &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_int(st, 1, status);
-    sqlite3_bind_int64(st, 2, next_attempt_ms);
-    sqlite3_bind_text(st, 3, error ? error : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, row_id);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    bgr_db_bind_int64(st, 1, status);
+    bgr_db_bind_int64(st, 2, next_attempt_ms);
+    bgr_db_bind_text(st, 3, error ? error : "");
+    bgr_db_bind_int64(st, 4, row_id);
+    if (bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, "record webhook attempt");
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }
@@ -146,18 +146,18 @@ out:
 int bgr_store_outbox_set_payload(struct bgr_store *s, int64_t row_id, const char *payload,
                                  struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc =
         bgr_st_prepare(db, "UPDATE outbox SET payload = ? WHERE id = ? AND payload = ''", &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_text(st, 1, payload, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, row_id);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    bgr_db_bind_text(st, 1, payload);
+    bgr_db_bind_int64(st, 2, row_id);
+    if (bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, "store webhook payload");
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }
@@ -165,42 +165,42 @@ out:
 int bgr_store_outbox_get(struct bgr_store *s, const char *event_id, struct bgr_webhook *out,
                          struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db, "SELECT " OUTBOX_COLS " FROM outbox WHERE event_id = ?", &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    bgr_db_bind_text(st, 1, event_id);
+    rc = bgr_db_step(st);
+    if (rc == BGR_DB_ROW) {
         read_webhook(st, out);
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? bgr_error_set(err, BGR_ENOT_FOUND, "no such webhook")
+        rc = rc == BGR_DB_DONE ? bgr_error_set(err, BGR_ENOT_FOUND, "no such webhook")
                                : bgr_st_fail(db, err, "read webhook");
     }
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }
 
 int bgr_store_outbox_next_due(struct bgr_store *s, int64_t *next_ms, struct bgr_error *err)
 {
-    sqlite3 *db = bgr_st_acquire(s);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "SELECT COALESCE(MIN(next_attempt_at), 0) FROM outbox"
                             " WHERE status = 0",
                             &st, err);
     if (rc)
         goto out;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *next_ms = sqlite3_column_int64(st, 0);
+    if (bgr_db_step(st) == BGR_DB_ROW)
+        *next_ms = bgr_db_col_int64(st, 0);
     else
         rc = bgr_st_fail(db, err, "next webhook");
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }

@@ -12,6 +12,8 @@
 #define _GNU_SOURCE
 #include "store/store_int.h"
 
+#include <sqlite3.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -146,28 +148,31 @@ void bgr_st_copy(char *out, size_t n, const char *in)
     out[l] = 0;
 }
 
-void bgr_st_col_text(sqlite3_stmt *st, int i, char *out, size_t n)
+void bgr_st_col_text(struct bgr_db_stmt *st, int i, char *out, size_t n)
 {
-    bgr_st_copy(out, n, (const char *)sqlite3_column_text(st, i));
+    bgr_st_copy(out, n, bgr_db_col_text(st, i));
 }
 
-int bgr_st_fail(sqlite3 *db, struct bgr_error *err, const char *what)
+int bgr_st_fail(struct bgr_db *db, struct bgr_error *err, const char *what)
 {
-    int code = sqlite3_extended_errcode(db);
-    return bgr_error_set(err, BGR_EIO, "store: %s: %s (%d)", what, sqlite3_errmsg(db), code);
+    if (bgr_db_unavailable(db))
+        return bgr_error_set(err, BGR_ESERVICE_BUSY, "store: the database is unavailable (%s): %s",
+                             what, bgr_db_errmsg(db));
+    return bgr_error_set(err, BGR_EIO, "store: %s: %s", what, bgr_db_errmsg(db));
 }
 
-int bgr_st_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct bgr_error *err)
+int bgr_st_prepare(struct bgr_db *db, const char *sql, struct bgr_db_stmt **st,
+                   struct bgr_error *err)
 {
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+    if (bgr_db_prepare(db, sql, st) != 0) {
         *st = NULL;
         return bgr_st_fail(db, err, "prepare");
     }
     return 0;
 }
 
-int bgr_st_prepare_cached(struct bgr_store *s, sqlite3 *db, const char *sql, sqlite3_stmt **st,
-                          struct bgr_error *err)
+int bgr_st_prepare_cached(struct bgr_store *s, struct bgr_db *db, const char *sql,
+                          struct bgr_db_stmt **st, struct bgr_error *err)
 {
     struct bgr_st_conn *c = NULL;
     for (int i = 0; i <= s->pool_size && !c; i++)
@@ -188,62 +193,62 @@ int bgr_st_prepare_cached(struct bgr_store *s, sqlite3 *db, const char *sql, sql
     return 0;
 }
 
-void bgr_st_cached_done(sqlite3_stmt *st)
+void bgr_st_cached_done(struct bgr_db_stmt *st)
 {
     if (!st)
         return;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    bgr_db_reset(st);
 }
 
 static const char sql_begin[] = "BEGIN", sql_commit[] = "COMMIT";
 
 /* Steps a kept statement without results. */
-static int step_cached(struct bgr_store *s, sqlite3 *db, const char *sql, struct bgr_error *err)
+static int step_cached(struct bgr_store *s, struct bgr_db *db, const char *sql,
+                       struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare_cached(s, db, sql, &st, err);
-    if (!rc && sqlite3_step(st) != SQLITE_DONE)
+    if (!rc && bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, sql);
     bgr_st_cached_done(st);
     return rc;
 }
 
-int bgr_st_read_begin(struct bgr_store *s, sqlite3 *db, struct bgr_error *err)
+int bgr_st_read_begin(struct bgr_store *s, struct bgr_db *db, struct bgr_error *err)
 {
     return step_cached(s, db, sql_begin, err);
 }
 
-int bgr_st_read_end(struct bgr_store *s, sqlite3 *db, struct bgr_error *err)
+int bgr_st_read_end(struct bgr_store *s, struct bgr_db *db, struct bgr_error *err)
 {
-    return sqlite3_get_autocommit(db) ? 0 : step_cached(s, db, sql_commit, err);
+    return bgr_db_in_txn(db) ? step_cached(s, db, sql_commit, err) : 0;
 }
 
-int bgr_st_exec(sqlite3 *db, const char *sql, struct bgr_error *err)
+int bgr_st_exec(struct bgr_db *db, const char *sql, struct bgr_error *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = bgr_error_set(err, BGR_EIO, "store: %s", msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return rc;
-    }
-    return 0;
+    return bgr_db_exec(db, sql) == 0 ? 0 : bgr_st_fail(db, err, "exec");
 }
 
-int bgr_st_begin(sqlite3 *db, struct bgr_error *err)
+int bgr_st_begin(struct bgr_db *db, struct bgr_error *err)
 {
-    return bgr_st_exec(db, "BEGIN IMMEDIATE", err);
+    return db->ops->begin_write(db, NULL) == 0 ? 0 : bgr_st_fail(db, err, "begin");
 }
 
-int bgr_st_commit(sqlite3 *db, struct bgr_error *err)
+int bgr_st_begin_account(struct bgr_db *db, const char *account_id, struct bgr_error *err)
+{
+    BGR_ASSERT(account_id != NULL);
+    return db->ops->begin_write(db, account_id) == 0 ? 0 : bgr_st_fail(db, err, "begin");
+}
+
+int bgr_st_commit(struct bgr_db *db, struct bgr_error *err)
 {
     return bgr_st_exec(db, "COMMIT", err);
 }
 
-void bgr_st_rollback(sqlite3 *db)
+void bgr_st_rollback(struct bgr_db *db)
 {
-    if (!sqlite3_get_autocommit(db))
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (bgr_db_in_txn(db))
+        (void)bgr_db_exec(db, "ROLLBACK");
 }
 
 bool bgr_st_plan_find(const struct bgr_store *s, const char *name, struct bgr_plan *out)
@@ -386,9 +391,9 @@ void bgr_st_month_range(int64_t day, int64_t *first, int64_t *last)
 
 /* ---- pool ------------------------------------------------------------------ */
 
-sqlite3 *bgr_st_acquire(struct bgr_store *s)
+struct bgr_db *bgr_st_acquire(struct bgr_store *s)
 {
-    sqlite3 *db = NULL;
+    struct bgr_db *db = NULL;
     pthread_mutex_lock(&s->pool_mu);
     for (;;) {
         for (int i = 0; i < s->pool_size; i++) {
@@ -403,10 +408,16 @@ sqlite3 *bgr_st_acquire(struct bgr_store *s)
         pthread_cond_wait(&s->pool_cv, &s->pool_mu);
     }
     pthread_mutex_unlock(&s->pool_mu);
+    /* A connection the database dropped (a restart, a fail-over) is made
+     * anew here; if that fails too, its first statement reports the
+     * database unavailable (BGR_ESERVICE_BUSY) and the next borrower tries
+     * again. */
+    if (bgr_db_unavailable(db))
+        (void)db->ops->reconnect(db);
     return db;
 }
 
-void bgr_st_release(struct bgr_store *s, sqlite3 *db)
+void bgr_st_release(struct bgr_store *s, struct bgr_db *db)
 {
     bgr_st_rollback(db); /* a transaction never outlives the call that began it */
     pthread_mutex_lock(&s->pool_mu);
@@ -417,38 +428,23 @@ void bgr_st_release(struct bgr_store *s, sqlite3 *db)
     pthread_mutex_unlock(&s->pool_mu);
 }
 
-static int open_conn(struct bgr_store *s, sqlite3 **out, struct bgr_error *err)
+static int open_conn(struct bgr_store *s, struct bgr_db **out, struct bgr_error *err)
 {
-    sqlite3 *db = NULL;
-    /* Only an open that decided to create the store may (a database
-     * deleted meanwhile is an error, not a new empty store). */
-    int rc = sqlite3_open_v2(
-        s->db_path, &db,
-        SQLITE_OPEN_READWRITE | (s->created ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        rc = bgr_error_set(err, BGR_EIO, "store: cannot open %s: %s", s->db_path,
-                           db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_close(db);
-        return rc;
-    }
-    sqlite3_busy_timeout(db, s->busy_timeout_ms);
-    /* WAL: readers never block the writer; NORMAL sync is durable across a
-     * process crash (kill -9), the case the server must survive. */
-    rc = bgr_st_exec(db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     " PRAGMA foreign_keys=ON;",
-                     err);
-    if (rc) {
-        sqlite3_close(db);
-        return rc;
-    }
-    *out = db;
-    return 0;
+    char msg[400];
+    int rc = s->kind == BGR_DB_PG ? bgr_db_pg_open(s->db_path, out, msg, sizeof(msg))
+                                  : bgr_db_sqlite_open(s->db_path, s->created, s->busy_timeout_ms,
+                                                       out, msg, sizeof(msg));
+    if (rc == 0)
+        return 0;
+    if (s->kind == BGR_DB_PG)
+        return bgr_error_set(err, BGR_ESERVICE_BUSY, "store: cannot connect to PostgreSQL: %s",
+                             msg);
+    return bgr_error_set(err, BGR_EIO, "store: %s", msg);
 }
 
-static int migrate(sqlite3 *db, int target, struct bgr_error *err)
+static int migrate(struct bgr_db *db, int target, struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc, version;
     rc = bgr_st_begin(db, err); /* one migrator at a time across processes */
     if (rc)
@@ -456,12 +452,12 @@ static int migrate(sqlite3 *db, int target, struct bgr_error *err)
     rc = bgr_st_prepare(db, "PRAGMA user_version", &st, err);
     if (rc)
         goto out;
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (bgr_db_step(st) != BGR_DB_ROW) {
         rc = bgr_st_fail(db, err, "read schema version");
         goto out;
     }
-    version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st); /* an active statement would lock out DROP INDEX */
+    version = bgr_db_col_int(st, 0);
+    bgr_db_finalize(st); /* an active statement would lock out DROP INDEX */
     st = NULL;
     if (version > bgr_store_schema_version()) {
         rc = bgr_error_set(err, BGR_EIO,
@@ -483,7 +479,7 @@ static int migrate(sqlite3 *db, int target, struct bgr_error *err)
     }
     rc = bgr_st_commit(db, err);
 out:
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     if (rc)
         bgr_st_rollback(db);
     return rc;
@@ -553,6 +549,28 @@ static void sqlite_setup(void)
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* Where the store lives: opts->url (PostgreSQL) or the SQLite file in
+ * data_dir; sets kind and db_path. */
+static int locate(struct bgr_store *s, const char *data_dir, const char *url, struct bgr_error *err)
+{
+    if (url && *url) {
+        if (!bgr_db_is_pg_url(url))
+            return bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                                 "store: '%.200s' is not a store URL: give postgresql://... (a"
+                                 " libpq URI), or nothing for SQLite in the data directory",
+                                 url);
+        s->kind = BGR_DB_PG;
+        s->db_path = bgr_xstrdup(url);
+        return 0;
+    }
+    s->kind = BGR_DB_SQLITE;
+    if (asprintf(&s->db_path, "%s/bgremover.db", data_dir) < 0) {
+        s->db_path = NULL;
+        return bgr_error_set(err, BGR_ENOMEM, "store: out of memory");
+    }
+    return 0;
+}
+
 int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, struct bgr_store **out,
                    struct bgr_error *err)
 {
@@ -561,7 +579,7 @@ int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, stru
     struct bgr_plan def_plans[BGR_PLAN_DEFAULT_COUNT];
     struct bgr_store *s;
     char *results = NULL;
-    sqlite3 *wdb = NULL;
+    struct bgr_db *wdb = NULL;
     int rc, target;
 
     pthread_once(&once, sqlite_setup);
@@ -589,13 +607,25 @@ int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, stru
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
     pthread_mutex_init(&s->rate_mu, NULL);
-    s->conns = bgr_xcalloc((size_t)s->pool_size, sizeof(sqlite3 *));
+    s->conns = bgr_xcalloc((size_t)s->pool_size, sizeof(struct bgr_db *));
     s->conn_busy = bgr_xcalloc((size_t)s->pool_size, sizeof(*s->conn_busy));
     s->stmts = bgr_xcalloc((size_t)s->pool_size + 1, sizeof(*s->stmts));
 
-    if (asprintf(&s->db_path, "%s/bgremover.db", data_dir) < 0 ||
-        asprintf(&results, "%s/results", data_dir) < 0) {
-        s->db_path = NULL;
+    rc = locate(s, data_dir, opts->url, err);
+    if (rc)
+        goto out;
+    if (s->kind == BGR_DB_PG) {
+        /* The schema's existence decides, not a file: see store_pg.c. */
+        for (int i = 0; i < s->pool_size; i++) {
+            rc = open_conn(s, &s->conns[i], err);
+            if (rc)
+                goto out;
+            s->stmts[i].db = s->conns[i];
+        }
+        rc = bgr_st_pg_migrate(s, s->conns[0], opts->create, err);
+        goto out; /* no writer: bgr_st_write runs ops on the pool (commit.c) */
+    }
+    if (asprintf(&results, "%s/results", data_dir) < 0) {
         results = NULL;
         rc = bgr_error_set(err, BGR_ENOMEM, "store: out of memory");
         goto out;
@@ -633,13 +663,13 @@ void bgr_store_close(struct bgr_store *s)
 {
     if (!s)
         return;
-    sqlite3 *wdb = bgr_st_writer_release(s); /* NULL when it never started */
+    struct bgr_db *wdb = bgr_st_writer_release(s); /* NULL when it never started */
     for (int i = 0; s->stmts && i <= s->pool_size; i++)
         for (int k = 0; k < s->stmts[i].n; k++)
-            sqlite3_finalize(s->stmts[i].st[k]); /* else sqlite3_close would refuse */
-    sqlite3_close(wdb);
-    for (int i = 0; i < s->pool_size; i++)
-        sqlite3_close(s->conns[i]);
+            bgr_db_finalize(s->stmts[i].st[k]); /* else sqlite3_close would refuse */
+    bgr_db_close(wdb);
+    for (int i = 0; s->conns && i < s->pool_size; i++)
+        bgr_db_close(s->conns[i]);
     for (int b = 0; b < BGR_RATE_BUCKETS; b++) {
         struct bgr_rate_entry *e = s->rate[b];
         while (e) {
@@ -667,4 +697,20 @@ bool bgr_store_created(const struct bgr_store *s)
 const char *bgr_store_data_dir(const struct bgr_store *s)
 {
     return s->data_dir;
+}
+
+bool bgr_store_shared(const struct bgr_store *s)
+{
+    return s->kind == BGR_DB_PG;
+}
+
+void bgr_store_describe(const struct bgr_store *s, char *out, size_t n)
+{
+    /* postgresql://user:secret@host/db: the password stays out of logs */
+    const char *at = strchr(s->db_path, '@'), *scheme = strstr(s->db_path, "://");
+    const char *colon = s->kind == BGR_DB_PG && scheme ? strchr(scheme + 3, ':') : NULL;
+    if (colon && at && colon < at)
+        (void)snprintf(out, n, "%.*s:***%s", (int)(colon - s->db_path), s->db_path, at);
+    else
+        (void)snprintf(out, n, "%s", s->db_path);
 }

@@ -77,7 +77,10 @@ enum bgr_store_create {
 struct bgr_store_opts {
     const struct bgr_plan *plans; /* NULL: bgr_plan_defaults; copied */
     size_t n_plans;
-    int pool_size;       /* SQLite connections; 0 = 4 */
+    /* NULL or "": SQLite in data_dir; "postgresql://...": that database
+     * (a libpq URI), data_dir then only names local scratch. Borrowed. */
+    const char *url;
+    int pool_size;       /* database connections; 0 = 4 */
     int busy_timeout_ms; /* 0 = 10000 */
     int schema_version;  /* tests only: migrate no further than this; 0 = latest */
     enum bgr_store_create create;
@@ -97,10 +100,17 @@ int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, stru
 void bgr_store_close(struct bgr_store *s); /* accepts NULL; no call may be in flight */
 /* Whether this open created the database (so callers can say so). */
 bool bgr_store_created(const struct bgr_store *s);
+/* Whether other processes (API nodes, workers, on other machines) share
+ * this store: PostgreSQL. SQLite belongs to one server process. */
+bool bgr_store_shared(const struct bgr_store *s);
+/* The store's location for messages: the SQLite file, or the PostgreSQL
+ * URL with any password replaced by "***" (out: at least 512 bytes). */
+void bgr_store_describe(const struct bgr_store *s, char *out, size_t n);
 
 /* The data directory (owned by the store) and the schema version in use. */
 const char *bgr_store_data_dir(const struct bgr_store *s);
 int bgr_store_schema_version(void);
+int bgr_store_pg_schema_version(void); /* PostgreSQL migrations (store_pg.c) */
 
 /* Looks a plan up by name (case-sensitive). Errors: BGR_EINVALID_PARAMETER. */
 int bgr_store_plan_get(struct bgr_store *s, const char *name, struct bgr_plan *out,

@@ -1,9 +1,12 @@
 /*
  * usage.c - rate limits, credits and usage statistics.
  *
- * Per-minute limit: a fixed window per UTC minute, counted in memory (the
- * server is the only process that admits requests; a restart forgets at
- * most one minute). It makes X-RateLimit-Reset exact: the window's end.
+ * Per-minute limit: a fixed window per UTC minute. On SQLite it is counted
+ * in memory (the server is the only process that admits requests; a
+ * restart forgets at most one minute); on PostgreSQL in a row per (account,
+ * minute) that every API node increments, so two nodes behind a load
+ * balancer admit the plan's limit between them, not twice. Either way
+ * X-RateLimit-Reset is exact: the window's end.
  * Daily limit: a row per (account, UTC day) incremented in a write
  * transaction, so it is exact across restarts and processes.
  * Both writes per request (the daily charge here, the usage record after
@@ -56,22 +59,22 @@ struct daily_op {
 
 /* Reads today's admitted count and, when inc and below the limit, adds
  * this request: inside the writer's transaction (inc) or alone (peek). */
-static int daily_run(sqlite3 *db, void *ctx, struct bgr_error *err)
+static int daily_run(struct bgr_db *db, void *ctx, struct bgr_error *err)
 {
     struct daily_op *o = ctx;
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare_cached(
         o->s, db, "SELECT n FROM daily_counts WHERE account_id = ? AND day = ?", &st, err);
     if (rc)
         goto out;
     o->count = 0;
-    sqlite3_bind_text(st, 1, o->acct->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, o->day);
-    switch (sqlite3_step(st)) {
-    case SQLITE_ROW:
-        o->count = sqlite3_column_int64(st, 0);
+    bgr_db_bind_text(st, 1, o->acct->id);
+    bgr_db_bind_int64(st, 2, o->day);
+    switch (bgr_db_step(st)) {
+    case BGR_DB_ROW:
+        o->count = bgr_db_col_int64(st, 0);
         break;
-    case SQLITE_DONE:
+    case BGR_DB_DONE:
         break;
     default:
         rc = bgr_st_fail(db, err, "read daily count");
@@ -87,9 +90,9 @@ static int daily_run(sqlite3 *db, void *ctx, struct bgr_error *err)
                                    &st, err);
         if (rc)
             goto out;
-        sqlite3_bind_text(st, 1, o->acct->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, o->day);
-        if (sqlite3_step(st) != SQLITE_DONE) {
+        bgr_db_bind_text(st, 1, o->acct->id);
+        bgr_db_bind_int64(st, 2, o->day);
+        if (bgr_db_step(st) != BGR_DB_DONE) {
             rc = bgr_st_fail(db, err, "count request");
             goto out;
         }
@@ -108,10 +111,10 @@ static int daily_count(struct bgr_store *s, const struct bgr_account *acct, int6
     struct daily_op o = {s, acct, day, inc, 0, false};
     int rc;
     if (inc) {
-        struct bgr_st_op op = {.run = daily_run, .ctx = &o};
+        struct bgr_st_op op = {.run = daily_run, .ctx = &o, .account_id = acct->id};
         rc = bgr_st_write(s, &op, err);
     } else {
-        sqlite3 *db = bgr_st_acquire(s);
+        struct bgr_db *db = bgr_st_acquire(s);
         rc = daily_run(db, &o, err);
         bgr_st_release(s, db);
     }
@@ -120,6 +123,94 @@ static int daily_count(struct bgr_store *s, const struct bgr_account *acct, int6
         *over = o.over;
     }
     return rc;
+}
+
+/* The shared minute window (PostgreSQL): takes a slot when inc and one is
+ * free (one statement: the row lock of the upsert makes it exact across
+ * nodes), else reads the count. *used is the count after the call. */
+static int minute_db(struct bgr_store *s, const struct bgr_account *acct, int64_t minute, bool inc,
+                     int64_t *used, bool *over, struct bgr_error *err)
+{
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
+    int step, rc = 0;
+    *over = false;
+    *used = 0;
+    if (inc) {
+        rc = bgr_st_prepare_cached(s, db,
+                                   "INSERT INTO rate_minutes(account_id, minute, n) VALUES(?,?,1)"
+                                   " ON CONFLICT(account_id, minute) DO UPDATE"
+                                   " SET n = rate_minutes.n + 1 WHERE rate_minutes.n < ?"
+                                   " RETURNING n",
+                                   &st, err);
+        if (rc)
+            goto out;
+        bgr_db_bind_text(st, 1, acct->id);
+        bgr_db_bind_int64(st, 2, minute);
+        bgr_db_bind_int64(st, 3, acct->plan.per_minute);
+        step = bgr_db_step(st);
+        if (step == BGR_DB_ROW) {
+            *used = bgr_db_col_int64(st, 0);
+            bgr_st_cached_done(st);
+            st = NULL;
+            if (*used == 1) {
+                /* a new window: the account's older ones are done with */
+                rc = bgr_st_prepare_cached(
+                    s, db, "DELETE FROM rate_minutes WHERE account_id = ? AND minute < ?", &st,
+                    err);
+                if (rc)
+                    goto out;
+                bgr_db_bind_text(st, 1, acct->id);
+                bgr_db_bind_int64(st, 2, minute);
+                if (bgr_db_step(st) != BGR_DB_DONE)
+                    rc = bgr_st_fail(db, err, "drop old rate windows");
+            }
+            goto out;
+        }
+        if (step != BGR_DB_DONE) {
+            rc = bgr_st_fail(db, err, "count request in minute");
+            goto out;
+        }
+        bgr_st_cached_done(st);
+        st = NULL;
+        *over = true; /* the upsert's condition failed: the window is full */
+    }
+    rc = bgr_st_prepare_cached(
+        s, db, "SELECT n FROM rate_minutes WHERE account_id = ? AND minute = ?", &st, err);
+    if (rc)
+        goto out;
+    bgr_db_bind_text(st, 1, acct->id);
+    bgr_db_bind_int64(st, 2, minute);
+    step = bgr_db_step(st);
+    if (step == BGR_DB_ROW)
+        *used = bgr_db_col_int64(st, 0);
+    else if (step != BGR_DB_DONE)
+        rc = bgr_st_fail(db, err, "read minute window");
+    if (!inc)
+        *over = *used >= acct->plan.per_minute;
+out:
+    bgr_st_cached_done(st);
+    bgr_st_release(s, db);
+    return rc;
+}
+
+/* Gives back the slot minute_db took (the daily limit said no). */
+static void minute_db_give_back(struct bgr_store *s, const char *account_id, int64_t minute,
+                                int64_t *used)
+{
+    struct bgr_db *db = bgr_st_acquire(s);
+    struct bgr_db_stmt *st = NULL;
+    if (bgr_st_prepare_cached(s, db,
+                              "UPDATE rate_minutes SET n = n - 1"
+                              " WHERE account_id = ? AND minute = ? AND n > 0 RETURNING n",
+                              &st, NULL) == 0) {
+        bgr_db_bind_text(st, 1, account_id);
+        bgr_db_bind_int64(st, 2, minute);
+        if (bgr_db_step(st) == BGR_DB_ROW)
+            *used = bgr_db_col_int64(st, 0);
+    }
+    bgr_st_cached_done(st);
+    bgr_st_release(s, db);
 }
 
 static int rate_common(struct bgr_store *s, const struct bgr_account *acct, int64_t now_ms,
@@ -136,19 +227,26 @@ static int rate_common(struct bgr_store *s, const struct bgr_account *acct, int6
     r.day_limit = p->per_day;
     r.day_reset = (day + 1) * 86400;
 
-    /* Reserve a slot in the minute window first (cheap, in memory), then
-     * the daily count (a transaction); give the slot back if the day says no. */
-    pthread_mutex_lock(&s->rate_mu);
-    struct bgr_rate_entry *e = rate_entry(s, acct->id);
-    if (e->minute != minute) {
-        e->minute = minute;
-        e->count = 0;
+    /* Reserve a slot in the minute window first (cheap), then the daily
+     * count (a transaction); give the slot back if the day says no. */
+    struct bgr_rate_entry *e = NULL;
+    if (s->kind == BGR_DB_PG) {
+        rc = minute_db(s, acct, minute, inc, &used, &minute_over, err);
+        if (rc)
+            return rc;
+    } else {
+        pthread_mutex_lock(&s->rate_mu);
+        e = rate_entry(s, acct->id);
+        if (e->minute != minute) {
+            e->minute = minute;
+            e->count = 0;
+        }
+        minute_over = e->count >= p->per_minute;
+        if (inc && !minute_over)
+            e->count++;
+        used = e->count;
+        pthread_mutex_unlock(&s->rate_mu);
     }
-    minute_over = e->count >= p->per_minute;
-    if (inc && !minute_over)
-        e->count++;
-    used = e->count;
-    pthread_mutex_unlock(&s->rate_mu);
 
     rc = daily_count(s, acct, day, inc && !minute_over, &dcount, &day_over, err);
     if (rc) {
@@ -160,7 +258,9 @@ static int rate_common(struct bgr_store *s, const struct bgr_account *acct, int6
         rc = bgr_error_set(err, BGR_ERATE_LIMITED, "rate limit of %lld requests per minute",
                            (long long)p->per_minute);
     }
-    if (inc && !minute_over && day_over) {
+    if (inc && !minute_over && day_over && !e) {
+        minute_db_give_back(s, acct->id, minute, &used);
+    } else if (inc && !minute_over && day_over) {
         pthread_mutex_lock(&s->rate_mu);
         if (e->minute == minute && e->count > 0)
             e->count--;
@@ -196,7 +296,7 @@ int bgr_store_rate_peek(struct bgr_store *s, const struct bgr_account *acct, int
 
 /* ---- credits ---------------------------------------------------------------- */
 
-int bgr_st_credits_used(sqlite3 *db, const char *account_id, int64_t first, int64_t last,
+int bgr_st_credits_used(struct bgr_db *db, const char *account_id, int64_t first, int64_t last,
                         int64_t *used, struct bgr_error *err)
 {
     double u = 0;
@@ -206,24 +306,24 @@ int bgr_st_credits_used(sqlite3 *db, const char *account_id, int64_t first, int6
     return rc;
 }
 
-int bgr_st_credits_used_exact(sqlite3 *db, const char *account_id, int64_t first, int64_t last,
-                              double *used, struct bgr_error *err)
+int bgr_st_credits_used_exact(struct bgr_db *db, const char *account_id, int64_t first,
+                              int64_t last, double *used, struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db,
                             "SELECT COALESCE(SUM(credits), 0) FROM images"
                             " WHERE account_id = ? AND day BETWEEN ? AND ?",
                             &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, first);
-    sqlite3_bind_int64(st, 3, last);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *used = sqlite3_column_double(st, 0);
+    bgr_db_bind_text(st, 1, account_id);
+    bgr_db_bind_int64(st, 2, first);
+    bgr_db_bind_int64(st, 3, last);
+    if (bgr_db_step(st) == BGR_DB_ROW)
+        *used = bgr_db_col_double(st, 0);
     else
         rc = bgr_st_fail(db, err, "sum credits");
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     return rc;
 }
 
@@ -231,7 +331,7 @@ int bgr_store_credits(struct bgr_store *s, const struct bgr_account *acct, int64
                       int64_t *used, int64_t *remaining, struct bgr_error *err)
 {
     int64_t first, last, u = 0;
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     int rc;
     bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
     rc = bgr_st_credits_used(db, acct->id, first, last, &u, err);
@@ -252,7 +352,7 @@ int bgr_store_credits_exact(struct bgr_store *s, const struct bgr_account *acct,
 {
     int64_t first, last;
     double u = 0;
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
     int rc = bgr_st_credits_used_exact(db, acct->id, first, last, &u, err);
     bgr_st_release(s, db);
@@ -271,9 +371,13 @@ int bgr_store_credits_exact(struct bgr_store *s, const struct bgr_account *acct,
 
 /* ---- usage ------------------------------------------------------------------ */
 
-/* SUM(credits) rounded up, in SQL (SQLite's ceil() is optional). */
+/* SUM(credits) rounded up, in SQL both engines accept (SQLite's ceil() is
+ * optional). CAST truncates on SQLite and rounds on PostgreSQL; adding one
+ * when the sum is above the cast gives the ceiling either way. */
 #define CREDITS_CEIL                                                                               \
-    "COALESCE(CAST(SUM(credits) AS INTEGER) + (SUM(credits) > CAST(SUM(credits) AS INTEGER)), 0)"
+    "COALESCE(CAST(SUM(credits) AS BIGINT) + CASE WHEN SUM(credits) > CAST(SUM(credits) AS "       \
+    "BIGINT)"                                                                                      \
+    " THEN 1 ELSE 0 END, 0)"
 
 struct usage_op {
     struct bgr_store *s;
@@ -283,11 +387,11 @@ struct usage_op {
 };
 
 /* The usage row and its day's counter, in the writer's transaction. */
-static int usage_run(sqlite3 *db, void *ctx, struct bgr_error *err)
+static int usage_run(struct bgr_db *db, void *ctx, struct bgr_error *err)
 {
     const struct usage_op *o = ctx;
     int64_t day = bgr_day_from_ms(o->now_ms);
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc =
         bgr_st_prepare_cached(o->s, db,
                               "INSERT INTO usage(account_id, ts, day, route, status, duration_ms)"
@@ -295,13 +399,13 @@ static int usage_run(sqlite3 *db, void *ctx, struct bgr_error *err)
                               &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_text(st, 1, o->account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, o->now_ms);
-    sqlite3_bind_int64(st, 3, day);
-    sqlite3_bind_text(st, 4, o->route ? o->route : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, o->http_status);
-    sqlite3_bind_int64(st, 6, o->duration_ms);
-    if (sqlite3_step(st) != SQLITE_DONE) {
+    bgr_db_bind_text(st, 1, o->account_id);
+    bgr_db_bind_int64(st, 2, o->now_ms);
+    bgr_db_bind_int64(st, 3, day);
+    bgr_db_bind_text(st, 4, o->route ? o->route : "");
+    bgr_db_bind_int64(st, 5, o->http_status);
+    bgr_db_bind_int64(st, 6, o->duration_ms);
+    if (bgr_db_step(st) != BGR_DB_DONE) {
         rc = bgr_st_fail(db, err, "record usage");
         goto out;
     }
@@ -312,9 +416,9 @@ static int usage_run(sqlite3 *db, void *ctx, struct bgr_error *err)
                                &st, err);
     if (rc)
         goto out;
-    sqlite3_bind_text(st, 1, o->account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, day);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    bgr_db_bind_text(st, 1, o->account_id);
+    bgr_db_bind_int64(st, 2, day);
+    if (bgr_db_step(st) != BGR_DB_DONE)
         rc = bgr_st_fail(db, err, "count usage");
 out:
     bgr_st_cached_done(st);
@@ -326,25 +430,25 @@ int bgr_store_usage_record(struct bgr_store *s, const char *account_id, int64_t 
                            struct bgr_error *err)
 {
     struct usage_op o = {s, account_id, route, now_ms, duration_ms, http_status};
-    struct bgr_st_op op = {.run = usage_run, .ctx = &o};
+    struct bgr_st_op op = {.run = usage_run, .ctx = &o, .account_id = account_id};
     return bgr_st_write(s, &op, err);
 }
 
 /* One aggregate row: SELECT <agg> ... bound (account, first, last). */
-static int agg3(struct bgr_store *s, sqlite3 *db, const char *sql, const char *account_id,
+static int agg3(struct bgr_store *s, struct bgr_db *db, const char *sql, const char *account_id,
                 int64_t first, int64_t last, int64_t *a, int64_t *b, struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare_cached(s, db, sql, &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, first);
-    sqlite3_bind_int64(st, 3, last);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *a = sqlite3_column_int64(st, 0);
+    bgr_db_bind_text(st, 1, account_id);
+    bgr_db_bind_int64(st, 2, first);
+    bgr_db_bind_int64(st, 3, last);
+    if (bgr_db_step(st) == BGR_DB_ROW) {
+        *a = bgr_db_col_int64(st, 0);
         if (b)
-            *b = sqlite3_column_int64(st, 1);
+            *b = bgr_db_col_int64(st, 1);
     } else {
         rc = bgr_st_fail(db, err, "aggregate usage");
     }
@@ -357,7 +461,7 @@ int bgr_store_usage_month(struct bgr_store *s, const char *account_id, int64_t n
 {
     struct bgr_month_usage u = {0};
     int64_t first, last;
-    sqlite3 *db = bgr_st_acquire(s);
+    struct bgr_db *db = bgr_st_acquire(s);
     int rc;
     bgr_st_month_range(bgr_day_from_ms(now_ms), &first, &last);
     rc = bgr_st_read_begin(s, db, err); /* both numbers from one snapshot */
@@ -413,27 +517,27 @@ static int64_t bucket_end(int64_t day, enum bgr_granularity g)
 }
 
 /* Adds per-day counts from `sql` (rows: day, a, b) into the buckets. */
-static int fold_days(sqlite3 *db, const char *sql, const char *account_id,
+static int fold_days(struct bgr_db *db, const char *sql, const char *account_id,
                      struct bgr_usage_report *r, enum bgr_granularity g, int which,
                      struct bgr_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct bgr_db_stmt *st = NULL;
     int rc = bgr_st_prepare(db, sql, &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, r->start_day);
-    sqlite3_bind_int64(st, 3, r->end_day);
+    bgr_db_bind_text(st, 1, account_id);
+    bgr_db_bind_int64(st, 2, r->start_day);
+    bgr_db_bind_int64(st, 3, r->end_day);
     for (;;) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
+        int step = bgr_db_step(st);
+        if (step == BGR_DB_DONE)
             break;
-        if (step != SQLITE_ROW) {
+        if (step != BGR_DB_ROW) {
             rc = bgr_st_fail(db, err, "usage by day");
             break;
         }
-        int64_t day = sqlite3_column_int64(st, 0);
-        int64_t a = sqlite3_column_int64(st, 1), b = sqlite3_column_int64(st, 2);
+        int64_t day = bgr_db_col_int64(st, 0);
+        int64_t a = bgr_db_col_int64(st, 1), b = bgr_db_col_int64(st, 2);
         int64_t bs = bucket_start(day, g);
         /* Buckets are newest first: find by start (at most ~3660, linear is fine). */
         for (size_t i = 0; i < r->n_buckets; i++) {
@@ -449,7 +553,7 @@ static int fold_days(sqlite3 *db, const char *sql, const char *account_id,
             break;
         }
     }
-    sqlite3_finalize(st);
+    bgr_db_finalize(st);
     return rc;
 }
 
@@ -458,7 +562,7 @@ int bgr_store_usage_range(struct bgr_store *s, const char *account_id, int64_t s
                           struct bgr_error *err)
 {
     struct bgr_usage_report r = {0};
-    sqlite3 *db = NULL;
+    struct bgr_db *db = NULL;
     int64_t sum_ms = 0;
     size_t n = 0;
     int rc;
