@@ -86,7 +86,7 @@ static int daily_run(struct bgr_db *db, void *ctx, struct bgr_error *err)
     if (o->inc && !o->over) {
         rc = bgr_st_prepare_cached(o->s, db,
                                    "INSERT INTO daily_counts(account_id, day, n) VALUES(?,?,1)"
-                                   " ON CONFLICT(account_id, day) DO UPDATE SET n = n + 1",
+                                   " ON CONFLICT(account_id, day) DO UPDATE SET n = daily_counts.n + 1",
                                    &st, err);
         if (rc)
             goto out;
@@ -412,7 +412,7 @@ static int usage_run(struct bgr_db *db, void *ctx, struct bgr_error *err)
     bgr_st_cached_done(st);
     rc = bgr_st_prepare_cached(o->s, db,
                                "INSERT INTO usage_days(account_id, day, n) VALUES(?,?,1)"
-                               " ON CONFLICT(account_id, day) DO UPDATE SET n = n + 1",
+                               " ON CONFLICT(account_id, day) DO UPDATE SET n = usage_days.n + 1",
                                &st, err);
     if (rc)
         goto out;
