@@ -97,7 +97,12 @@ int bgr_store_batch_create(struct bgr_store *s, const char *account_id, const ch
             goto out;
         }
     }
-    rc = bgr_st_commit(db, err);
+    /* shared store: the items are the queue (queue.c); wake idle workers
+     * when this commits */
+    if (s->kind == BGR_DB_PG)
+        rc = bgr_st_exec(db, "NOTIFY bgr_jobs", err);
+    if (!rc)
+        rc = bgr_st_commit(db, err);
 out:
     bgr_db_finalize(st);
     bgr_st_release(s, db);

@@ -88,6 +88,12 @@ int bgr_db_sqlite_open(const char *path, bool create, int busy_timeout_ms, struc
 int bgr_db_pg_open(const char *url, struct bgr_db **out, char *msg, size_t msg_len);
 /* Whether url names a PostgreSQL database (postgresql:// or postgres://). */
 bool bgr_db_is_pg_url(const char *url);
+/* PostgreSQL notifications, on a connection kept for them: LISTEN on
+ * channel (lower-case letters and '_'), then wait up to timeout_ms for one
+ * (1, its payload copied into payload; 0 none came; -1 the connection was
+ * lost: reconnect and LISTEN again). */
+int bgr_db_pg_listen(struct bgr_db *db, const char *channel);
+int bgr_db_pg_wait(struct bgr_db *db, int timeout_ms, char *payload, size_t n);
 /* The SQLite handle of a SQLite connection (its WAL hook and checkpoints,
  * commit.c); NULL for other engines. */
 struct sqlite3 *bgr_db_sqlite_handle(struct bgr_db *db);

@@ -19,6 +19,7 @@
 #include "store/db.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,4 +448,50 @@ int bgr_db_pg_open(const char *url, struct bgr_db **out, char *msg, size_t msg_l
     d->c = c;
     *out = &d->base;
     return 0;
+}
+
+int bgr_db_pg_listen(struct bgr_db *db, const char *channel)
+{
+    char sql[96];
+    BGR_ASSERT(db->kind == BGR_DB_PG && strspn(channel, "abcdefghijklmnopqrstuvwxyz_") ==
+                                            strlen(channel));
+    (void)snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+    return pg_exec(db, sql);
+}
+
+int bgr_db_pg_wait(struct bgr_db *db, int timeout_ms, char *payload, size_t n)
+{
+    struct pg_db *d = D(db);
+    PGnotify *nt;
+    struct pollfd pfd;
+    int sock;
+    if (PQconsumeInput(d->c) == 0) {
+        fail(d, NULL);
+        d->lost = true;
+        return -1;
+    }
+    nt = PQnotifies(d->c);
+    if (!nt) {
+        sock = PQsocket(d->c);
+        if (sock < 0) {
+            d->lost = true;
+            return -1;
+        }
+        pfd.fd = sock;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (poll(&pfd, 1, timeout_ms) <= 0)
+            return 0;
+        if (PQconsumeInput(d->c) == 0) {
+            fail(d, NULL);
+            d->lost = true;
+            return -1;
+        }
+        nt = PQnotifies(d->c);
+        if (!nt)
+            return 0;
+    }
+    (void)snprintf(payload, n, "%s", nt->extra ? nt->extra : "");
+    PQfreemem(nt);
+    return 1;
 }

@@ -544,6 +544,94 @@ int bgr_store_item_fail(struct bgr_store *s, int64_t item_id, const char *code, 
 int bgr_store_recent_processing_ms(struct bgr_store *s, int n, int64_t *mean_ms,
                                    struct bgr_error *err);
 
+/* ---- the shared job queue (PostgreSQL; queue.c) ------------------------------
+ * Synchronous requests from API nodes without workers, and batch items,
+ * claimed by workers anywhere under renewable leases. SQLite stores answer
+ * BGR_EINVALID_PARAMETER: one process needs no queue in a database. */
+enum { BGR_JOB_QUEUED = 0, BGR_JOB_RUNNING = 1, BGR_JOB_DONE = 2, BGR_JOB_FAILED = 3 };
+struct bgr_job_new {
+    const char *account_id;
+    const char *opts;        /* bgr_output_opts_to_text */
+    const char *render;      /* "" or the name of a render the workers know */
+    const char *render_spec; /* that render's options, serialised */
+    const void *input;       /* the image (borrowed) */
+    size_t input_len;
+    const void *extra; /* a render's second input (NULL = none) */
+    size_t extra_len;
+    const char *webhook_url; /* NULL = none */
+    const char *image_url;   /* for the image.failed payload only */
+    double credits;          /* charged for the result; 0 = 1 */
+};
+/* A claimed job (strings and buffers owned: bgr_job_release). */
+struct bgr_job {
+    int64_t id; /* sync_jobs id, or the batch item's id */
+    bool is_item;
+    int64_t item_id;
+    int attempts; /* this claim included */
+    char account_id[BGR_ID_MAX];
+    char *opts, *render, *render_spec, *webhook_url, *image_url;
+    void *input, *extra;
+    size_t input_len, extra_len;
+    double credits;
+    int64_t created_at_ms;
+};
+void bgr_job_release(struct bgr_job *j);
+struct bgr_job_state {
+    int state; /* BGR_JOB_* */
+    int attempts;
+    char image_id[BGR_ID_MAX];
+    char error_code[64];
+    char error_message[512];
+    char outcome[64]; /* a render's own error code (remove.bg's) */
+};
+/* Adds a sync job and wakes a worker (NOTIFY bgr_jobs). */
+int bgr_store_job_enqueue(struct bgr_store *s, const struct bgr_job_new *j, int64_t now_ms,
+                          int64_t *id, struct bgr_error *err);
+/* Claims the oldest ready job (sync jobs first), leased to worker until
+ * now_ms + lease_ms. BGR_ENOT_FOUND when there is none. */
+int bgr_store_job_claim(struct bgr_store *s, const char *worker, int64_t now_ms, int64_t lease_ms,
+                        struct bgr_job *out, struct bgr_error *err);
+/* Extends the lease of every job worker holds to until_ms. */
+int bgr_store_job_renew(struct bgr_store *s, const char *worker, int64_t until_ms,
+                        struct bgr_error *err);
+/* Sync job done: the result row (credit check and charge as
+ * bgr_store_image_add, the webhook's outbox row) in the transaction that
+ * marks the job done and notifies bgr_done. BGR_ENOT_FOUND: the job is no
+ * longer worker's (nothing written). */
+int bgr_store_job_complete(struct bgr_store *s, int64_t id, const char *worker,
+                           const struct bgr_account *acct, const struct bgr_image *img,
+                           const struct bgr_webhook_new *wh, struct bgr_error *err);
+/* Sync job failed with an API error code and message (outcome: a render's
+ * own code, or NULL). */
+int bgr_store_job_fail(struct bgr_store *s, int64_t id, const char *worker, const char *code,
+                       const char *msg, const char *outcome, int64_t now_ms,
+                       struct bgr_error *err);
+int bgr_store_job_state(struct bgr_store *s, int64_t id, struct bgr_job_state *out,
+                        struct bgr_error *err);
+/* Deletes a sync job (only_queued: only if no worker took it yet, else
+ * BGR_ENOT_FOUND). */
+int bgr_store_job_forget(struct bgr_store *s, int64_t id, bool only_queued, struct bgr_error *err);
+/* Deletes finished sync jobs older than older_than_ms that no API node
+ * came back for. */
+int bgr_store_job_sweep(struct bgr_store *s, int64_t older_than_ms, int *n_removed,
+                        struct bgr_error *err);
+/* Jobs ready to claim now (sync, batch items). */
+int bgr_store_queue_depth(struct bgr_store *s, int64_t now_ms, int64_t *sync_ready,
+                          int64_t *items_ready, struct bgr_error *err);
+
+/* Notifications: a connection of its own that LISTENs on channel
+ * ("bgr_jobs": work was added; "bgr_done": payload = a finished sync job's
+ * id). wait returns 1 with the payload (or "" after a reconnect, when
+ * notifications may have been missed: re-read the state), 0 on timeout,
+ * -1 while the database is away (having waited timeout_ms). One thread
+ * uses a listener. */
+struct bgr_store_listener;
+int bgr_store_listener_open(struct bgr_store *s, const char *channel,
+                            struct bgr_store_listener **out, struct bgr_error *err);
+int bgr_store_listener_wait(struct bgr_store_listener *l, int timeout_ms, char *payload,
+                            size_t n);
+void bgr_store_listener_close(struct bgr_store_listener *l); /* accepts NULL */
+
 /* ---- webhook outbox --------------------------------------------------------
  * Rows are added in the same transaction as the state they report, then
  * delivered (and retried) by src/jobs. A restart loses none. */
