@@ -47,6 +47,7 @@ struct bgr_serve_config {
     bool access_log;
     bool web; /* serve the web page at / and /docs */
     int64_t workers;
+    int64_t job_lease_s, job_max_attempts, sync_wait_s;
     int64_t queue_size;
     int64_t max_connections;
     int64_t header_timeout_s;
@@ -111,6 +112,8 @@ struct bgr_api {
 const struct bgr_http_route *bgr_api_routes(size_t *n);
 /* The same, without the web page's routes when web is false (--no-web). */
 const struct bgr_http_route *bgr_api_routes_for(bool web, size_t *n);
+/* /healthz, /readyz and /metrics only (`bgremover worker --listen`). */
+const struct bgr_http_route *bgr_api_routes_ops(size_t *n);
 /* The hooks to put in struct bgr_http_config (app = struct bgr_api *). */
 void bgr_api_prepare(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
 void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp);
@@ -118,6 +121,10 @@ void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *r
 /* Publishes the job system once the model is loaded (NULL to withdraw it
  * before stopping). */
 void bgr_api_set_jobs(struct bgr_api *api, struct bgr_jobs *jobs);
+
+/* The renders a worker must know to run queued requests of this API's
+ * routes (the remove.bg route's), for struct bgr_jobs_config.renders. */
+const struct bgr_jobs_render *bgr_api_renders(size_t *n);
 
 /* The OpenAPI document (docs/openapi.json), embedded at build time. */
 extern const unsigned char bgr_api_openapi_json[];

@@ -90,8 +90,16 @@ static const struct opt opts[] = {
      "compute precision: auto, fp32, bf16 or int8 (start-up fails if the engine cannot)"},
     {"threads", "BGR_THREADS", T_INT, OFF(threads), 0, 1024, "0",
      "inference threads; 0: all cores"},
-    {"workers", "BGR_WORKERS", T_INT, OFF(workers), 1, 64, "2",
-     "worker threads (inference itself is serialised; decode/encode overlap)"},
+    {"workers", "BGR_WORKERS", T_INT, OFF(workers), 0, 64, "2",
+     "worker threads (inference itself is serialised; decode/encode overlap); 0: an API node"
+     " only, whose images `bgremover worker` processes take (needs a postgresql:// store)"},
+    {"job_lease_s", "BGR_JOB_LEASE_S", T_INT, OFF(job_lease_s), 2, 3600, "30",
+     "shared store: seconds a worker's claim on a job lasts unless renewed; a job whose worker"
+     " died is taken again after at most this long"},
+    {"job_max_attempts", "BGR_JOB_MAX_ATTEMPTS", T_INT, OFF(job_max_attempts), 1, 100, "3",
+     "shared store: claims of one job (each ended by its worker dying) before it fails"},
+    {"sync_wait_s", "BGR_SYNC_WAIT_S", T_INT, OFF(sync_wait_s), 1, 86400, "300",
+     "shared store: seconds a request waits for a worker to take its image before 503"},
     {"queue_size", "BGR_QUEUE_SIZE", T_INT, OFF(queue_size), 1, 100000, "16",
      "sync requests that may wait for a worker; more get 503 SERVICE_BUSY"},
     {"max_connections", "BGR_MAX_CONNECTIONS", T_INT, OFF(max_connections), 1, 100000, "256",

@@ -29,6 +29,11 @@ void api_readyz(void *app, struct bgr_http_req *req, struct bgr_http_resp *resp)
      * network wait here: this runs on an event-loop thread); the sweeper
      * probes a failing S3 store every round. */
     struct bgr_api *api = app;
+    if (api->store && !bgr_store_healthy(api->store)) {
+        bgr_http_reply_error(resp, BGR_ESERVICE_BUSY, "The database is unreachable");
+        resp->retry_after_s = 5;
+        return;
+    }
     if (api->results && !bgr_results_healthy(api->results)) {
         bgr_http_reply_error(resp, BGR_ESERVICE_BUSY, "The result storage is unreachable");
         resp->retry_after_s = 5;

@@ -469,6 +469,7 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
         goto fail;
     }
     struct rbg_render_ctx rctx = {.bg_image = r.o.bg_image, .bg_image_len = r.o.bg_image_len};
+    char outcome[64] = ""; /* the render's code when a worker elsewhere ran it */
     /* the buffer fits every option set: a failure is our bug */
     BGR_ASSERT(rbg_opts_to_spec(&r.o, rctx.spec, sizeof rctx.spec) == 0);
     struct bgr_remove_req rr = {
@@ -477,17 +478,34 @@ void api_removebg(void *app, struct bgr_http_req *req, struct bgr_http_resp *res
         .len = r.file_len,
         .render = rbg_render,
         .render_ctx = &rctx,
+        .render_name = RBG_RENDER_NAME,
+        .render_spec = rctx.spec,
+        .render_extra = r.o.bg_image,
+        .render_extra_len = r.o.bg_image_len,
+        .outcome = outcome,
+        .outcome_len = sizeof outcome,
         .credits = credits,
     };
     bgr_output_opts_init(&rr.opts);
     rc = bgr_jobs_remove(jobs, &rr, &img, &e);
     if (rc) {
-        r.code = rctx.out.code ? rctx.out.code : work_code(rc, r.image_url != NULL);
+        r.code = rctx.out.code ? rctx.out.code : rbg_code_known(outcome);
+        if (!r.code)
+            r.code = work_code(rc, r.image_url != NULL);
         if (rc != BGR_EINSUFFICIENT_CREDITS && rc != BGR_ESERVICE_BUSY)
             bgr_http_metrics_image(api->metrics, false);
         goto fail;
     }
     bgr_http_metrics_image(api->metrics, true);
+    /* What the headers report comes from the committed result, which is
+     * all there is when a worker in another process rendered it. */
+    rctx.out.width = img.width;
+    rctx.out.height = img.height;
+    rctx.out.fg_x = img.subject_x;
+    rctx.out.fg_y = img.subject_y;
+    rctx.out.fg_w = img.subject_w;
+    rctx.out.fg_h = img.subject_h;
+    rctx.out.confidence = img.confidence;
     /* The committed result file is the answer (so what was charged is
      * exactly what is sent). */
     bgr_buf_release(&out);

@@ -161,6 +161,19 @@ struct rbg_render_ctx {
     struct rbg_outcome out;
 };
 
+/* The name of the render below among the workers' renders
+ * (bgr_api_renders), for requests queued to other processes. */
+#define RBG_RENDER_NAME "removebg"
+/* The same render in the form a worker of a shared queue runs it
+ * (bgr_jobs_render_fn): the spec and background image from the job. */
+int rbg_render_queued(const char *spec, const void *extra, size_t extra_len,
+                      struct bgr_model *model, const void *data, size_t len,
+                      const struct bgr_decode_limits *lim, struct bgr_result *res, char *outcome,
+                      size_t outcome_len, struct bgr_error *err);
+/* The static string of a remove.bg error code a render may report (code
+ * as text from a worker), or NULL if it is none of them. */
+const char *rbg_code_known(const char *code);
+
 /* The bgr_remove_req.render function: ctx is a struct rbg_render_ctx.
  * res->data is g_malloc'd (bgr_result_release frees it). Errors: those of
  * the pipeline, BGR_EINVALID_PARAMETER with out.code set (no foreground,

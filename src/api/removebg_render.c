@@ -552,3 +552,30 @@ out:
     bgr_pixels_release(&bg);
     return rc;
 }
+
+const char *rbg_code_known(const char *code)
+{
+    /* every code rbg_render sets (the render's failures, not the route's) */
+    static const char *const codes[] = {"resolution_too_high", "failed_to_read_image",
+                                        "unknown_foreground", "invalid_bg_image"};
+    for (size_t i = 0; i < BGR_ARRAY_LEN(codes); i++)
+        if (strcmp(codes[i], code) == 0)
+            return codes[i];
+    return NULL;
+}
+
+int rbg_render_queued(const char *spec, const void *extra, size_t extra_len,
+                      struct bgr_model *model, const void *data, size_t len,
+                      const struct bgr_decode_limits *lim, struct bgr_result *res, char *outcome,
+                      size_t outcome_len, struct bgr_error *err)
+{
+    struct rbg_render_ctx ctx = {.bg_image = extra, .bg_image_len = extra_len};
+    int rc;
+    if (strlen(spec) >= sizeof ctx.spec)
+        return bgr_error_set(err, BGR_EINTERNAL, "render: the job's spec is too long");
+    memcpy(ctx.spec, spec, strlen(spec) + 1);
+    rc = rbg_render(&ctx, model, data, len, lim, res, err);
+    if (rc && ctx.out.code && outcome_len)
+        (void)snprintf(outcome, outcome_len, "%s", ctx.out.code);
+    return rc;
+}

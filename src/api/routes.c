@@ -12,6 +12,7 @@
  *   exact at once) and adds the X-RateLimit-* headers.
  */
 #include "api/api_int.h"
+#include "api/removebg.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +55,19 @@ const struct bgr_http_route *bgr_api_routes_for(bool web, size_t *n)
 {
     *n = BGR_ARRAY_LEN(routes) - (web ? 0 : WEB_ROUTES);
     return routes;
+}
+
+/* A worker's: operations only (it serves no API). */
+static const struct bgr_http_route ops_routes[] = {
+    {BGR_HTTP_GET, "/healthz", "healthz", 0, 0, api_healthz},
+    {BGR_HTTP_GET, "/readyz", "readyz", 0, 0, api_readyz},
+    {BGR_HTTP_GET, "/metrics", "metrics", 0, 0, api_metrics},
+};
+
+const struct bgr_http_route *bgr_api_routes_ops(size_t *n)
+{
+    *n = BGR_ARRAY_LEN(ops_routes);
+    return ops_routes;
 }
 
 const struct bgr_http_route *bgr_api_routes(size_t *n)
@@ -228,4 +242,13 @@ void bgr_api_finish(void *app, struct bgr_http_req *req, struct bgr_http_resp *r
                        (long long)(ctx->rate.day_remaining > 0 ? ctx->rate.day_remaining : 0));
         bgr_http_resp_header(resp, "X-RateLimit-Daily-Remaining", v);
     }
+}
+
+const struct bgr_jobs_render *bgr_api_renders(size_t *n)
+{
+    static const struct bgr_jobs_render renders[] = {
+        {RBG_RENDER_NAME, rbg_render_queued},
+    };
+    *n = BGR_ARRAY_LEN(renders);
+    return renders;
 }

@@ -60,6 +60,9 @@ struct bgr_store;
  * is a postgresql:// URI, else SQLite in dir; create allows making it. */
 int bgr_cli_store_open(const char *cmd, const char *dir, const char *url, bool create,
                        struct bgr_store **out);
+/* `serve` (worker false) and `worker` (cmd_serve.c): one node of the
+ * service, with the same options, configuration file and environment. */
+int bgr_cli_run_node(int argc, char **argv, bool worker);
 /* The store URL: flag if given, else $BGR_STORE, else NULL (SQLite). */
 const char *bgr_cli_store_url(const char *flag);
 /* The data directory of the admin commands: --data-dir, else

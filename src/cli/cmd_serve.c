@@ -29,10 +29,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f)
+static void usage(FILE *f, const char *cmd)
 {
     size_t n;
     const struct bgr_serve_option *o = bgr_serve_options(&n);
+    if (strcmp(cmd, "worker") == 0)
+        fprintf(f, "Usage: bgremover worker --store postgresql://... [OPTIONS]\n\n"
+                   "Runs inference for API nodes that share the PostgreSQL store: claims\n"
+                   "requests and batch items from its queue, writes results to --results\n"
+                   "(shared with the API nodes), and delivers webhooks. Takes the options of\n"
+                   "`serve` below (those about HTTP apply only with --listen, which serves\n"
+                   "/healthz, /readyz and /metrics); --workers is the number of images in\n"
+                   "work at once. docs/DEPLOY.md.\n\n");
     fprintf(f, "Usage: bgremover serve [OPTIONS]\n\n"
                "Serves the Bg Remover API v1 (see docs/API.md).\n\n"
                "Options (each also settable in a config file and as an environment variable):\n"
@@ -49,7 +57,8 @@ static void usage(FILE *f)
                "      --model-dir DIR        model directory\n"
                "      --model NAME|PATH      model (default medium)\n"
                "      --precision P          auto (default), fp32, bf16 or int8\n"
-               "      --workers N            worker threads (default 2)\n"
+               "      --workers N            worker threads (default 2; 0: API node only,\n"
+               "                             `bgremover worker` processes do the images)\n"
                "      --queue-size N         waiting sync requests before 503 (default 16)\n"
                "      --tls-cert FILE        PEM certificate: serve HTTPS (with --tls-key)\n"
                "      --tls-key FILE         PEM private key\n"
@@ -107,8 +116,8 @@ static enum bgr_precision precision_of(const char *s)
 }
 
 /* Parses argv into flags (applied last) and the config file path. */
-static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, size_t cap,
-                      const char **config, bool *init)
+static int parse_args(const char *cmd, int argc, char **argv, struct flag_kv *kv, size_t *nkv,
+                      size_t cap, const char **config, bool *init, bool *listen_given)
 {
     enum {
         O_LISTEN = 256,
@@ -154,7 +163,9 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
     int c;
     while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
         if (*nkv >= cap)
-            return bgr_cli_usage_error("serve", "too many options");
+            return bgr_cli_usage_error(cmd, "too many options");
+        if (c == O_LISTEN)
+            *listen_given = true;
         if (c >= O_LISTEN && c <= O_STORE) {
             const char *v = c == O_PRIV ? "true" : c == O_NOWEB ? "false" : optarg;
             kv[(*nkv)++] = (struct flag_kv){keys[c - O_LISTEN], v};
@@ -163,41 +174,42 @@ static int parse_args(int argc, char **argv, struct flag_kv *kv, size_t *nkv, si
         } else if (c == 's') {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg)
-                return bgr_cli_usage_error("serve", "--set wants KEY=VALUE, not '%s'", optarg);
+                return bgr_cli_usage_error(cmd, "--set wants KEY=VALUE, not '%s'", optarg);
             *eq = '\0';
             kv[(*nkv)++] = (struct flag_kv){optarg, eq + 1};
         } else if (c == 'c') {
             *config = optarg;
         } else if (c == 'h') {
-            usage(stdout);
+            usage(stdout, cmd);
             return -1;
         } else {
-            return bgr_cli_bad_option("serve", c, argv);
+            return bgr_cli_bad_option(cmd, c, argv);
         }
     }
     if (optind < argc)
-        return bgr_cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+        return bgr_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     return 0;
 }
 
-static int load_config(int argc, char **argv, struct bgr_serve_config *cfg, bool *init)
+static int load_config(const char *cmd, int argc, char **argv, struct bgr_serve_config *cfg,
+                       bool *init, bool *listen_given)
 {
     struct flag_kv kv[128];
     size_t nkv = 0;
     const char *config = getenv("BGR_CONFIG");
     struct bgr_error e = {0};
-    int rc = parse_args(argc, argv, kv, &nkv, BGR_ARRAY_LEN(kv), &config, init);
+    int rc = parse_args(cmd, argc, argv, kv, &nkv, BGR_ARRAY_LEN(kv), &config, init, listen_given);
     if (rc)
         return rc < 0 ? BGR_EXIT_OK + 100 : rc; /* 100: --help shown */
     if (config && *config && bgr_serve_config_load_file(cfg, config, &e) != 0)
-        return bgr_cli_usage_error("serve", "%s", e.msg);
+        return bgr_cli_usage_error(cmd, "%s", e.msg);
     if (bgr_serve_config_load_env(cfg, &e) != 0)
-        return bgr_cli_usage_error("serve", "%s", e.msg);
+        return bgr_cli_usage_error(cmd, "%s", e.msg);
     for (size_t i = 0; i < nkv; i++)
         if (bgr_serve_config_set(cfg, kv[i].key, kv[i].value, &e) != 0)
-            return bgr_cli_usage_error("serve", "%s", e.msg);
+            return bgr_cli_usage_error(cmd, "%s", e.msg);
     if (bgr_serve_config_check(cfg, &e) != 0)
-        return bgr_cli_usage_error("serve", "%s", e.msg);
+        return bgr_cli_usage_error(cmd, "%s", e.msg);
     return 0;
 }
 
@@ -252,6 +264,13 @@ static void image_done(void *ctx, bool ok, int64_t processing_ms)
 
 int bgr_cmd_serve(int argc, char **argv)
 {
+    return bgr_cli_run_node(argc, argv, false);
+}
+
+int bgr_cli_run_node(int argc, char **argv, bool worker)
+{
+    const char *cmd = worker ? "worker" : "serve";
+    bool listen_given = false;
     struct bgr_serve_config cfg;
     struct bgr_error e = {0};
     struct bgr_store *store = NULL;
@@ -266,7 +285,7 @@ int bgr_cmd_serve(int argc, char **argv)
 
     bgr_serve_config_init(&cfg);
     bool init = false;
-    int rc = load_config(argc, argv, &cfg, &init);
+    int rc = load_config(cmd, argc, argv, &cfg, &init, &listen_given);
     if (rc) {
         bgr_serve_config_release(&cfg);
         return rc == 100 ? BGR_EXIT_OK : rc;
@@ -282,16 +301,26 @@ int bgr_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
     (void)signal(SIGPIPE, SIG_IGN);
 
+    /* An API node without workers needs neither the model nor its memory. */
+    bool api_only = !worker && cfg.workers == 0;
+    if (worker && cfg.workers == 0) {
+        bgr_serve_config_release(&cfg);
+        return bgr_cli_usage_error(cmd, "a worker needs --workers 1 or more");
+    }
     if (bgr_net_global_init(&e) || bgr_pipeline_global_init(&e))
         goto fail;
-    if (bgr_models_resolve(cfg.model, cfg.model_dir[0] ? cfg.model_dir : NULL, &model_path, &e))
+    if (!api_only &&
+        bgr_models_resolve(cfg.model, cfg.model_dir[0] ? cfg.model_dir : NULL, &model_path, &e))
         goto fail;
     /* A mistyped --data-dir must not quietly serve a new, empty store: one
      * is created only with --init or in a new (or empty) directory. */
     struct bgr_store_opts sopts = {.url = cfg.store,
                                    .plans = cfg.plans,
                                    .n_plans = BGR_PLAN_DEFAULT_COUNT,
-                                   .create = init ? BGR_STORE_CREATE : BGR_STORE_IF_EMPTY};
+                                   .pool_size = (int)cfg.workers + 8,
+                                   .create = worker ? BGR_STORE_MUST_EXIST
+                                             : init ? BGR_STORE_CREATE
+                                                    : BGR_STORE_IF_EMPTY};
     if (bgr_store_open(cfg.data_dir, &sopts, &store, &e))
         goto fail;
     {
@@ -299,6 +328,14 @@ int bgr_cmd_serve(int argc, char **argv)
         bgr_store_describe(store, where, sizeof(where));
         bgr_log(BGR_LOG_INFO, "%s store in %s",
                 bgr_store_created(store) ? "created a new, empty" : "using the", where);
+    }
+    if ((worker || api_only) && !bgr_store_shared(store)) {
+        bgr_error_set(&e, BGR_EUSAGE,
+                      "%s needs a store shared with %s: --store postgresql://... (SQLite in a"
+                      " data directory belongs to one server, which has workers of its own)",
+                      worker ? "a worker" : "--workers 0",
+                      worker ? "the API nodes" : "`bgremover worker` processes");
+        goto fail;
     }
     if (open_results(&cfg, &results, &e))
         goto fail;
@@ -312,7 +349,8 @@ int bgr_cmd_serve(int argc, char **argv)
     api.metrics = metrics;
     api.cfg = &cfg;
     size_t nroutes;
-    const struct bgr_http_route *routes = bgr_api_routes_for(cfg.web, &nroutes);
+    const struct bgr_http_route *routes =
+        worker ? bgr_api_routes_ops(&nroutes) : bgr_api_routes_for(cfg.web, &nroutes);
     struct bgr_http_config hc = {
         .listen = cfg.listen,
         .tls_cert_pem = cert,
@@ -340,9 +378,23 @@ int bgr_cmd_serve(int argc, char **argv)
      * not configured and the port is fixed, else fix it up just after start. */
     if (cfg.public_url[0])
         (void)snprintf(api.public_url, sizeof api.public_url, "%s", cfg.public_url);
+    if (worker && !listen_given) {
+        /* no HTTP: webhooks and output URLs still need the API's base */
+        if (!cfg.public_url[0])
+            bgr_log(BGR_LOG_WARN, "worker: no --public-url: result URLs in webhooks will say"
+                                  " http://localhost:8080");
+        (void)snprintf(api.public_url, sizeof api.public_url, "%s",
+                       cfg.public_url[0] ? cfg.public_url : "http://localhost:8080");
+        printf("bgremover: worker started (no HTTP: give --listen for /healthz, /readyz and"
+               " /metrics)\n");
+        (void)fflush(stdout);
+        goto model;
+    }
     if (bgr_http_server_start(&hc, &http, &e))
         goto fail;
-    if (!cfg.public_url[0])
+    if (!cfg.public_url[0] && worker)
+        (void)snprintf(api.public_url, sizeof api.public_url, "http://localhost:8080");
+    else if (!cfg.public_url[0])
         (void)snprintf(api.public_url, sizeof api.public_url, "%s://localhost:%u",
                        cert ? "https" : "http", (unsigned)bgr_http_server_port(http));
     size_t plen = strlen(api.public_url);
@@ -357,13 +409,17 @@ int bgr_cmd_serve(int argc, char **argv)
         bgr_log(BGR_LOG_INFO, "web page at %s/ (API reference at %s/docs)", api.public_url,
                 api.public_url);
 
+model:;
     double t0 = bgr_now_sec();
     struct bgr_model_opts mo = {
         .backend = strcmp(cfg.backend, "ref") == 0 ? BGR_BACKEND_REF : BGR_BACKEND_DNNL,
         .precision = precision_of(cfg.precision),
         .n_threads = (int)cfg.threads,
     };
-    if ((rc = bgr_model_load_file(model_path, &mo, &model, &e)) != 0) {
+    if (api_only) {
+        bgr_log(BGR_LOG_INFO, "API node: no local workers, no model (bgremover worker processes"
+                              " take the images)");
+    } else if ((rc = bgr_model_load_file(model_path, &mo, &model, &e)) != 0) {
         /* The engine refuses what it cannot do (int8 without its calibration
          * file, bf16 without the CPU support): stop rather than serve
          * without a model, and say which settings were refused. */
@@ -373,13 +429,19 @@ int bgr_cmd_serve(int argc, char **argv)
                       cfg.precision, why);
         goto fail;
     }
-    bgr_log(BGR_LOG_INFO, "model %s loaded in %.2f s (%s)", model_path, bgr_now_sec() - t0,
-            bgr_model_precision_name(model));
+    if (model)
+        bgr_log(BGR_LOG_INFO, "model %s loaded in %.2f s (%s)", model_path, bgr_now_sec() - t0,
+                bgr_model_precision_name(model));
 
     struct bgr_jobs_config jc;
     bgr_jobs_config_init(&jc);
     jc.public_url = api.public_url;
     jc.workers = (int)cfg.workers;
+    jc.api_only = api_only;
+    jc.job_lease_ms = cfg.job_lease_s * 1000;
+    jc.job_max_attempts = (int)cfg.job_max_attempts;
+    jc.sync_wait_ms = cfg.sync_wait_s * 1000;
+    jc.renders = bgr_api_renders(&jc.n_renders);
     jc.queue_size = (int)cfg.queue_size;
     jc.allow_private_urls = cfg.allow_private_urls;
     jc.model = model;
@@ -405,7 +467,7 @@ int bgr_cmd_serve(int argc, char **argv)
     status = BGR_EXIT_OK;
     goto cleanup;
 fail:
-    bgr_cli_error("serve", "%s", e.msg[0] ? e.msg : "start-up failed");
+    bgr_cli_error(cmd, "%s", e.msg[0] ? e.msg : "start-up failed");
 cleanup:
     bgr_http_server_stop(http); /* no request runs after this */
     bgr_api_set_jobs(&api, NULL);

@@ -36,7 +36,7 @@ static void record_time(struct bgr_jobs *j, enum bgr_refine refine, int64_t ms)
 
 /* Removes an unused result object (its commit failed). Should that fail
  * too, the orphan sweep removes it later. */
-static void drop_object(struct bgr_jobs *j, const char *key)
+void bgr_jobs_drop_object(struct bgr_jobs *j, const char *key)
 {
     struct bgr_error e;
     if (bgr_results_delete(j->cfg.results, key, &e) != 0)
@@ -45,9 +45,9 @@ static void drop_object(struct bgr_jobs *j, const char *key)
 
 /* Runs the pipeline and writes the result object; *img describes it (not
  * yet committed). */
-static int produce(struct bgr_jobs *j, const struct bgr_account *acct, const void *data, size_t len,
-                   const struct bgr_output_opts *opts, const char *batch_id,
-                   const struct bgr_remove_req *req, struct bgr_image *img, struct bgr_error *err)
+int bgr_jobs_produce(struct bgr_jobs *j, const struct bgr_account *acct, const void *data,
+                     size_t len, const struct bgr_output_opts *opts, const char *batch_id,
+                     const struct bgr_remove_req *req, struct bgr_image *img, struct bgr_error *err)
 {
     struct bgr_result res = {0};
     struct bgr_image m = {0};
@@ -94,8 +94,8 @@ out:
 
 /* Adds image.failed for a sync job that asked for webhooks. Best effort:
  * the client gets the error in its response anyway. */
-static void send_failed(struct bgr_jobs *j, const struct bgr_account *acct, const char *url,
-                        const char *image_url, int rc, const struct bgr_error *e)
+void bgr_jobs_send_failed(struct bgr_jobs *j, const struct bgr_account *acct, const char *url,
+                          const char *image_url, int rc, const struct bgr_error *e)
 {
     struct bgr_error err2;
     int64_t now = bgr_wall_ms();
@@ -115,7 +115,8 @@ static void run_sync(struct bgr_jobs *j, struct bgr_sync_job *job)
 {
     struct bgr_image img;
     char *payload = NULL;
-    int rc = produce(j, job->acct, job->data, job->len, job->opts, NULL, job->req, &img, &job->err);
+    int rc = bgr_jobs_produce(j, job->acct, job->data, job->len, job->opts, NULL, job->req, &img,
+                              &job->err);
     if (!rc) {
         struct bgr_webhook_new wh = {.url = job->webhook_url, .event = "image.completed"};
         if (job->webhook_url) {
@@ -129,19 +130,19 @@ static void run_sync(struct bgr_jobs *j, struct bgr_sync_job *job)
             rc = bgr_store_image_add(j->store, job->acct, &img, job->webhook_url ? &wh : NULL,
                                      &job->err);
         if (rc)
-            drop_object(j, img.path);
+            bgr_jobs_drop_object(j, img.path);
         else if (job->webhook_url)
             bgr_jobs_kick_deliverer(j);
     }
     if (rc && job->webhook_url)
-        send_failed(j, job->acct, job->webhook_url, job->image_url, rc, &job->err);
+        bgr_jobs_send_failed(j, job->acct, job->webhook_url, job->image_url, rc, &job->err);
     free(payload);
     job->rc = rc;
     if (!rc)
         job->img = img;
 }
 
-static void fail_item(struct bgr_jobs *j, int64_t id, int rc, const struct bgr_error *e)
+void bgr_jobs_fail_item(struct bgr_jobs *j, int64_t id, int rc, const struct bgr_error *e)
 {
     struct bgr_error err2;
     bool done = false;
@@ -154,9 +155,7 @@ static void fail_item(struct bgr_jobs *j, int64_t id, int rc, const struct bgr_e
         bgr_jobs_kick_deliverer(j);
 }
 
-/* One batch item, start to finish. Returns 0 if it completed; *ms is the
- * processing time of the result (0 if none). */
-static int run_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
+int bgr_jobs_run_item(struct bgr_jobs *j, int64_t id, bool claimed, int64_t *ms)
 {
     struct bgr_batch_item *it = bgr_xmalloc(sizeof(*it));
     struct bgr_account acct;
@@ -166,7 +165,7 @@ static int run_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
     struct bgr_image img;
     int64_t remaining = 0;
     bool done = false, started = false;
-    int rc = bgr_store_item_start(j->store, id, bgr_wall_ms(), &e);
+    int rc = claimed ? 0 : bgr_store_item_start(j->store, id, bgr_wall_ms(), &e);
     if (rc)
         goto out; /* taken or finished already: nothing to do */
     started = true;
@@ -187,13 +186,13 @@ static int run_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
     rc = bgr_net_get(it->image_url, &fo, &body, NULL, &e);
     if (rc)
         goto out;
-    rc = produce(j, &acct, body.data, body.len, &it->opts, it->batch_id, NULL, &img, &e);
+    rc = bgr_jobs_produce(j, &acct, body.data, body.len, &it->opts, it->batch_id, NULL, &img, &e);
     bgr_buf_release(&body);
     if (rc)
         goto out;
     rc = bgr_store_item_complete(j->store, id, &acct, &img, bgr_wall_ms(), &done, &e);
     if (rc) {
-        drop_object(j, img.path);
+        bgr_jobs_drop_object(j, img.path);
         goto out;
     }
     *ms = img.processing_ms;
@@ -204,7 +203,7 @@ static int run_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
         bgr_jobs_kick_deliverer(j);
 out:
     if (rc && started && rc != BGR_ENOT_FOUND)
-        fail_item(j, id, rc, &e);
+        bgr_jobs_fail_item(j, id, rc, &e);
     bgr_buf_release(&body);
     free(it);
     return rc;
@@ -241,7 +240,7 @@ static void *worker_main(void *arg)
             run_sync(j, job);
             ms = job->rc ? 0 : job->img.processing_ms;
         }
-        rc = job ? job->rc : run_item(j, item, &ms);
+        rc = job ? job->rc : bgr_jobs_run_item(j, item, false, &ms);
         if (j->cfg.on_image && (job || rc != BGR_ENOT_FOUND))
             j->cfg.on_image(j->cfg.on_image_ctx, rc == 0, ms);
 
@@ -297,7 +296,7 @@ int bgr_jobs_start(struct bgr_store *store, const struct bgr_jobs_config *cfg,
     size_t n = 0;
     int rc;
 
-    if (!cfg->process && !cfg->model)
+    if (!cfg->process && !cfg->model && !cfg->api_only)
         return bgr_error_set(err, BGR_EINVALID_PARAMETER, "jobs: no model and no process function");
     rc = bgr_net_global_init(err);
     if (rc)
@@ -352,6 +351,28 @@ int bgr_jobs_start(struct bgr_store *store, const struct bgr_jobs_config *cfg,
     pthread_cond_init(&j->done_cv, NULL);
     pthread_cond_init(&j->idle_cv, NULL);
     pthread_cond_init(&j->bg_cv, NULL);
+    if (j->cfg.job_lease_ms <= 0)
+        j->cfg.job_lease_ms = 30000;
+    if (j->cfg.job_max_attempts <= 0)
+        j->cfg.job_max_attempts = 3;
+    if (j->cfg.sync_wait_ms <= 0)
+        j->cfg.sync_wait_ms = 300000;
+    if (j->cfg.api_only && !bgr_store_shared(store)) {
+        rc = bgr_error_set(err, BGR_EINVALID_PARAMETER,
+                           "jobs: no local workers needs a shared store (--store postgresql://...)"
+                           " and `bgremover worker` processes");
+        goto fail;
+    }
+    if (bgr_store_shared(store)) {
+        /* The store is the queue: no lock on the data directory (many
+         * processes share the work) and no recovery (leases do it). */
+        if (j->cfg.api_only)
+            j->cfg.workers = 0;
+        rc = bgr_jobs_queue_start(j, err);
+        if (rc)
+            goto fail;
+        goto background;
+    }
 
     /* Recovery below requeues every item left "processing": right after a
      * crash, wrong if another live server is working on them. The lock
@@ -390,6 +411,7 @@ int bgr_jobs_start(struct bgr_store *store, const struct bgr_jobs_config *cfg,
         }
         j->n_started++;
     }
+background:
     if (pthread_create(&j->deliverer, NULL, bgr_jobs_deliverer_main, j) != 0) {
         rc = bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the webhook thread");
         goto fail;
@@ -425,6 +447,7 @@ void bgr_jobs_stop(struct bgr_jobs *j)
     pthread_mutex_unlock(&j->mu);
     for (int i = 0; i < j->n_started; i++)
         pthread_join(j->workers[i], NULL);
+    bgr_jobs_queue_stop(j);
     if (j->deliverer_started)
         pthread_join(j->deliverer, NULL);
     if (j->sweeper_started)
@@ -483,7 +506,7 @@ int bgr_jobs_remove(struct bgr_jobs *j, const struct bgr_remove_req *r, struct b
         rc = bgr_net_get(r->image_url, &fo, &body, NULL, err);
         if (rc) {
             if (r->webhook_url && rc != BGR_EINVALID_PARAMETER)
-                send_failed(j, r->acct, r->webhook_url, r->image_url, rc, err);
+                bgr_jobs_send_failed(j, r->acct, r->webhook_url, r->image_url, rc, err);
             return rc;
         }
         job.data = body.data;
@@ -496,6 +519,11 @@ int bgr_jobs_remove(struct bgr_jobs *j, const struct bgr_remove_req *r, struct b
         job.len = r->len;
     }
 
+    if (bgr_store_shared(j->store)) {
+        rc = bgr_jobs_remove_queued(j, r, job.data, job.len, out, err);
+        bgr_buf_release(&body);
+        return rc;
+    }
     pthread_mutex_lock(&j->mu);
     if (j->stopping || j->q_len >= j->cfg.queue_size) {
         pthread_mutex_unlock(&j->mu);
@@ -594,7 +622,18 @@ int bgr_jobs_batch_submit(struct bgr_jobs *j, const struct bgr_account *acct,
     free(its);
     pthread_mutex_lock(&j->mu);
     ahead = (size_t)j->q_len + j->b_len + (size_t)j->in_flight;
-    backlog_push(j, ids, got, true); /* admitted above; a race may overshoot by one batch */
+    if (bgr_store_shared(j->store)) {
+        /* the stored items are the queue (woken by the store's NOTIFY) */
+        int64_t sync_ready = 0, items_ready = 0;
+        pthread_mutex_unlock(&j->mu);
+        if (bgr_store_queue_depth(j->store, bgr_wall_ms(), &sync_ready, &items_ready, NULL) == 0)
+            ahead = (size_t)(sync_ready + items_ready) > got
+                        ? (size_t)(sync_ready + items_ready) - got
+                        : 0;
+        pthread_mutex_lock(&j->mu);
+    } else {
+        backlog_push(j, ids, got, true); /* admitted above; a race may overshoot by one batch */
+    }
     /* The work ahead at the default mode's pace, then each item at its own
      * mode's; the workers share it. */
     work = (int64_t)ahead * mean_recent(j, BGR_REFINE_FAST);

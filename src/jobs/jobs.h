@@ -58,10 +58,33 @@ typedef int (*bgr_jobs_process_fn)(void *ctx, const void *data, size_t len,
                                    const struct bgr_output_opts *opts, struct bgr_result *res,
                                    struct bgr_error *err);
 
+/* A render a worker can run for a queued job (shared store): the
+ * bgr_remove_req.render hook in serialisable form. spec and extra are the
+ * request's render_spec and render_extra; outcome receives the render's own
+ * error code on failure (may stay ""). Same result contract as
+ * bgr_pipeline_process. */
+typedef int (*bgr_jobs_render_fn)(const char *spec, const void *extra, size_t extra_len,
+                                  struct bgr_model *model, const void *data, size_t len,
+                                  const struct bgr_decode_limits *lim, struct bgr_result *res,
+                                  char *outcome, size_t outcome_len, struct bgr_error *err);
+struct bgr_jobs_render {
+    const char *name;
+    bgr_jobs_render_fn fn;
+};
+
 struct bgr_jobs_config {
     const char
         *public_url; /* "https://host[:port]" without trailing '/': output_url base; copied */
-    int workers;     /* 0 = 2 */
+    int workers;     /* 0 = 2 (see api_only) */
+    /* Shared store only: no local workers; every image goes to the queue
+     * for `bgremover worker` processes (serve --workers 0). */
+    bool api_only;
+    int64_t job_lease_ms; /* shared store: a claimed job's lease; 0 = 30000 */
+    int job_max_attempts; /* shared store: claims before a job fails; 0 = 3 */
+    int64_t sync_wait_ms; /* shared store: a request waits this long for a worker to
+                           * take its image, then 503; 0 = 300000 */
+    const struct bgr_jobs_render *renders; /* borrowed; for queued render jobs */
+    size_t n_renders;
     int queue_size;  /* sync jobs waiting for a worker; 0 = 16 */
     int max_backlog; /* batch items waiting in memory; 0 = 2000 (over: SERVICE_BUSY) */
     bool allow_private_urls;
@@ -113,6 +136,18 @@ struct bgr_remove_req {
                   const struct bgr_decode_limits *lim, struct bgr_result *res,
                   struct bgr_error *err);
     void *render_ctx;
+    /* The same render for a worker in another process (shared store): a
+     * name in the workers' bgr_jobs_config.renders, its options as text
+     * and a second input (borrowed). A request with render but no
+     * render_name cannot be queued. */
+    const char *render_name;
+    const char *render_spec;
+    const void *render_extra;
+    size_t render_extra_len;
+    /* Out, optional: the render's own error code when a queued render
+     * failed (in process, the render reports it through render_ctx). */
+    char *outcome;
+    size_t outcome_len;
     double credits; /* charged for the result; 0 = 1 */
 };
 /* Runs one image to a committed result in *out. Errors: those of

@@ -59,6 +59,14 @@ struct bgr_jobs {
     bool deliverer_started, sweeper_started;
 
     uint64_t processed, failed;
+
+    /* shared store (queue.c) */
+    char worker_name[160]; /* host:pid:start, the lease holder's name */
+    struct bgr_store_listener *q_work, *q_done;
+    pthread_t q_work_thread, q_done_thread, q_renewer;
+    bool q_work_started, q_done_started, q_renewer_started;
+    uint64_t q_kicks;                   /* NOTIFY bgr_jobs received */
+    struct bgr_queue_waiter *q_waiters; /* sync requests waiting for their job */
     /* Recent processing times per refine mode (full costs about four model
      * runs, so one mean would misjudge a batch of either kind). */
     struct {
@@ -73,6 +81,25 @@ int bgr_jobs_pipeline_process(void *ctx, const void *data, size_t len,
                               const struct bgr_decode_limits *lim,
                               const struct bgr_output_opts *opts, struct bgr_result *res,
                               struct bgr_error *err);
+
+/* Shared by the in-process path (jobs.c) and the queue (queue.c). */
+int bgr_jobs_produce(struct bgr_jobs *j, const struct bgr_account *acct, const void *data,
+                     size_t len, const struct bgr_output_opts *opts, const char *batch_id,
+                     const struct bgr_remove_req *req, struct bgr_image *img,
+                     struct bgr_error *err);
+void bgr_jobs_drop_object(struct bgr_jobs *j, const char *key);
+void bgr_jobs_send_failed(struct bgr_jobs *j, const struct bgr_account *acct, const char *url,
+                          const char *image_url, int rc, const struct bgr_error *e);
+void bgr_jobs_fail_item(struct bgr_jobs *j, int64_t id, int rc, const struct bgr_error *e);
+/* One batch item, start to finish (claimed: the queue moved it to
+ * processing already). 0 if it completed; *ms its processing time. */
+int bgr_jobs_run_item(struct bgr_jobs *j, int64_t id, bool claimed, int64_t *ms);
+
+/* queue.c: the shared-store mode. */
+int bgr_jobs_queue_start(struct bgr_jobs *j, struct bgr_error *err);
+void bgr_jobs_queue_stop(struct bgr_jobs *j);
+int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, const void *data,
+                           size_t len, struct bgr_image *out, struct bgr_error *err);
 
 /* The deliverer and sweeper threads (webhook.c). */
 void *bgr_jobs_deliverer_main(void *arg);

@@ -453,8 +453,8 @@ int bgr_db_pg_open(const char *url, struct bgr_db **out, char *msg, size_t msg_l
 int bgr_db_pg_listen(struct bgr_db *db, const char *channel)
 {
     char sql[96];
-    BGR_ASSERT(db->kind == BGR_DB_PG && strspn(channel, "abcdefghijklmnopqrstuvwxyz_") ==
-                                            strlen(channel));
+    BGR_ASSERT(db->kind == BGR_DB_PG &&
+               strspn(channel, "abcdefghijklmnopqrstuvwxyz_") == strlen(channel));
     (void)snprintf(sql, sizeof(sql), "LISTEN %s", channel);
     return pg_exec(db, sql);
 }

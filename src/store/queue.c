@@ -242,8 +242,8 @@ int bgr_store_job_renew(struct bgr_store *s, const char *worker, int64_t until_m
  * job is no longer this worker's (its lease ran out and another took it,
  * or the client gave up). */
 static int finish_row(struct bgr_db *db, int64_t id, const char *worker, int state,
-                      const char *image_id, const char *code, const char *msg,
-                      const char *outcome, int64_t now_ms, struct bgr_error *err)
+                      const char *image_id, const char *code, const char *msg, const char *outcome,
+                      int64_t now_ms, struct bgr_error *err)
 {
     struct bgr_db_stmt *st = NULL;
     char payload[32];
@@ -293,8 +293,8 @@ int bgr_store_job_complete(struct bgr_store *s, int64_t id, const char *worker,
     rc = bgr_st_begin(db, err);
     /* the job first: a worker that lost its lease writes nothing */
     if (!rc)
-        rc = finish_row(db, id, worker, BGR_JOB_DONE, img->id, NULL, NULL, NULL,
-                        img->created_at_ms, err);
+        rc = finish_row(db, id, worker, BGR_JOB_DONE, img->id, NULL, NULL, NULL, img->created_at_ms,
+                        err);
     if (!rc)
         rc = bgr_st_image_insert(db, acct, img, err);
     if (!rc && wh)
@@ -306,8 +306,7 @@ int bgr_store_job_complete(struct bgr_store *s, int64_t id, const char *worker,
 }
 
 int bgr_store_job_fail(struct bgr_store *s, int64_t id, const char *worker, const char *code,
-                       const char *msg, const char *outcome, int64_t now_ms,
-                       struct bgr_error *err)
+                       const char *msg, const char *outcome, int64_t now_ms, struct bgr_error *err)
 {
     struct bgr_db *db;
     int rc = need_shared(s, err);
@@ -394,8 +393,7 @@ int bgr_store_job_sweep(struct bgr_store *s, int64_t older_than_ms, int *n_remov
         return rc;
     db = bgr_st_acquire(s);
     /* finished jobs whose API node never came back for them (it died) */
-    rc = bgr_st_prepare(db, "DELETE FROM sync_jobs WHERE state >= 2 AND finished_at < ?", &st,
-                        err);
+    rc = bgr_st_prepare(db, "DELETE FROM sync_jobs WHERE state >= 2 AND finished_at < ?", &st, err);
     if (!rc) {
         bgr_db_bind_int64(st, 1, older_than_ms);
         if (bgr_db_step(st) != BGR_DB_DONE)
@@ -479,8 +477,7 @@ int bgr_store_listener_open(struct bgr_store *s, const char *channel,
     return 0;
 }
 
-int bgr_store_listener_wait(struct bgr_store_listener *l, int timeout_ms, char *payload,
-                            size_t n)
+int bgr_store_listener_wait(struct bgr_store_listener *l, int timeout_ms, char *payload, size_t n)
 {
     struct bgr_error e;
     int rc;
@@ -488,15 +485,18 @@ int bgr_store_listener_wait(struct bgr_store_listener *l, int timeout_ms, char *
     if (!l->db) {
         /* Away: try again now; whatever was notified meanwhile is lost, so
          * a reconnect counts as a wake-up (the caller re-reads the state). */
-        if (listen_conn(l, &e) == 0)
+        if (listen_conn(l, &e) == 0) {
+            __atomic_store_n(&l->s->unreachable, 0, __ATOMIC_RELAXED);
             return 1;
+        }
+        __atomic_store_n(&l->s->unreachable, 1, __ATOMIC_RELAXED);
         usleep((useconds_t)timeout_ms * 1000);
         return -1;
     }
     rc = bgr_db_pg_wait(l->db, timeout_ms, payload, n);
+    __atomic_store_n(&l->s->unreachable, rc < 0, __ATOMIC_RELAXED);
     if (rc < 0) {
-        bgr_log(BGR_LOG_WARN, "store: lost the notification connection: %s",
-                bgr_db_errmsg(l->db));
+        bgr_log(BGR_LOG_WARN, "store: lost the notification connection: %s", bgr_db_errmsg(l->db));
         bgr_db_close(l->db);
         l->db = NULL;
     }

@@ -413,7 +413,7 @@ struct bgr_db *bgr_st_acquire(struct bgr_store *s)
      * database unavailable (BGR_ESERVICE_BUSY) and the next borrower tries
      * again. */
     if (bgr_db_unavailable(db))
-        (void)db->ops->reconnect(db);
+        __atomic_store_n(&s->unreachable, db->ops->reconnect(db) != 0, __ATOMIC_RELAXED);
     return db;
 }
 
@@ -697,6 +697,11 @@ bool bgr_store_created(const struct bgr_store *s)
 const char *bgr_store_data_dir(const struct bgr_store *s)
 {
     return s->data_dir;
+}
+
+bool bgr_store_healthy(const struct bgr_store *s)
+{
+    return !__atomic_load_n(&s->unreachable, __ATOMIC_RELAXED);
 }
 
 bool bgr_store_shared(const struct bgr_store *s)

@@ -100,6 +100,10 @@ int bgr_store_open(const char *data_dir, const struct bgr_store_opts *opts, stru
 void bgr_store_close(struct bgr_store *s); /* accepts NULL; no call may be in flight */
 /* Whether this open created the database (so callers can say so). */
 bool bgr_store_created(const struct bgr_store *s);
+/* The outcome of the last contact with a shared store's server (never a
+ * network wait: for /readyz on an event-loop thread); always true for
+ * SQLite. */
+bool bgr_store_healthy(const struct bgr_store *s);
 /* Whether other processes (API nodes, workers, on other machines) share
  * this store: PostgreSQL. SQLite belongs to one server process. */
 bool bgr_store_shared(const struct bgr_store *s);
@@ -604,8 +608,7 @@ int bgr_store_job_complete(struct bgr_store *s, int64_t id, const char *worker,
 /* Sync job failed with an API error code and message (outcome: a render's
  * own code, or NULL). */
 int bgr_store_job_fail(struct bgr_store *s, int64_t id, const char *worker, const char *code,
-                       const char *msg, const char *outcome, int64_t now_ms,
-                       struct bgr_error *err);
+                       const char *msg, const char *outcome, int64_t now_ms, struct bgr_error *err);
 int bgr_store_job_state(struct bgr_store *s, int64_t id, struct bgr_job_state *out,
                         struct bgr_error *err);
 /* Deletes a sync job (only_queued: only if no worker took it yet, else
@@ -628,8 +631,7 @@ int bgr_store_queue_depth(struct bgr_store *s, int64_t now_ms, int64_t *sync_rea
 struct bgr_store_listener;
 int bgr_store_listener_open(struct bgr_store *s, const char *channel,
                             struct bgr_store_listener **out, struct bgr_error *err);
-int bgr_store_listener_wait(struct bgr_store_listener *l, int timeout_ms, char *payload,
-                            size_t n);
+int bgr_store_listener_wait(struct bgr_store_listener *l, int timeout_ms, char *payload, size_t n);
 void bgr_store_listener_close(struct bgr_store_listener *l); /* accepts NULL */
 
 /* ---- webhook outbox --------------------------------------------------------

@@ -37,7 +37,8 @@ struct bgr_store {
     char *data_dir;
     char *db_path; /* SQLite: the file; PostgreSQL: the URL (libpq URI) */
     enum bgr_db_kind kind;
-    bool created; /* this open made the database (bgr_store_created) */
+    int unreachable; /* atomic: the last contact with PostgreSQL failed (bgr_store_healthy) */
+    bool created;    /* this open made the database (bgr_store_created) */
     struct bgr_plan plans[BGR_MAX_PLANS];
     size_t n_plans;
     int busy_timeout_ms;

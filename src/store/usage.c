@@ -84,10 +84,11 @@ static int daily_run(struct bgr_db *db, void *ctx, struct bgr_error *err)
     st = NULL;
     o->over = o->acct->plan.per_day != BGR_UNLIMITED && o->count >= o->acct->plan.per_day;
     if (o->inc && !o->over) {
-        rc = bgr_st_prepare_cached(o->s, db,
-                                   "INSERT INTO daily_counts(account_id, day, n) VALUES(?,?,1)"
-                                   " ON CONFLICT(account_id, day) DO UPDATE SET n = daily_counts.n + 1",
-                                   &st, err);
+        rc = bgr_st_prepare_cached(
+            o->s, db,
+            "INSERT INTO daily_counts(account_id, day, n) VALUES(?,?,1)"
+            " ON CONFLICT(account_id, day) DO UPDATE SET n = daily_counts.n + 1",
+            &st, err);
         if (rc)
             goto out;
         bgr_db_bind_text(st, 1, o->acct->id);

@@ -1,0 +1,435 @@
+/*
+ * queue.c - the jobs on a shared store (PostgreSQL): work goes through the
+ * store's queue (store/queue.c) instead of this process's memory, so API
+ * nodes (`serve --workers 0`) and workers (`bgremover worker`, or the
+ * local workers of `serve`) can be separate processes on separate machines.
+ *
+ * API side (bgr_jobs_remove): the input bytes and options go into a
+ * sync_jobs row; the request thread then waits for its bgr_done
+ * notification (a listener thread of this process routes them by job id),
+ * reads the committed result and answers exactly as the in-process path.
+ * A notification missed while the database connection was being re-made is
+ * covered by re-reading the job's state every few seconds.
+ *
+ * Worker side: each worker thread claims a job (sync first, then batch
+ * items), runs it through the same produce() as the in-process path and
+ * commits it with the exactly-once rules of the store; idle threads sleep
+ * on a condition that the bgr_jobs listener thread signals on NOTIFY, and
+ * look again after half a lease in any case (to take jobs whose worker
+ * died). A renewer thread extends the leases of the jobs this process
+ * holds every third of a lease.
+ */
+#define _GNU_SOURCE
+#include "jobs/jobs_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LISTEN_SLICE_MS 500 /* how soon a listener notices a stop */
+#define RECHECK_MS 3000     /* a waiting request re-reads its job's state */
+
+/* A sync request waiting for its job (on the caller's stack). */
+struct bgr_queue_waiter {
+    struct bgr_queue_waiter *next;
+    int64_t id;
+    bool notified;
+};
+
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* The enum of an error's symbolic name (bgr_err_name), for errors that
+ * cross processes as text; BGR_EINTERNAL if unknown. */
+static int err_from_name(const char *name)
+{
+    for (int e = BGR_E__FIRST + 1; e < BGR_E__LAST; e++)
+        if (strcmp(bgr_err_name(e), name) == 0)
+            return e;
+    return BGR_EINTERNAL;
+}
+
+/* ---- listener threads --------------------------------------------------------- */
+
+/* bgr_jobs: wakes idle worker threads. */
+static void *work_listener_main(void *arg)
+{
+    struct bgr_jobs *j = arg;
+    char payload[64];
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        bool stop = j->stopping;
+        pthread_mutex_unlock(&j->mu);
+        if (stop)
+            break;
+        if (bgr_store_listener_wait(j->q_work, LISTEN_SLICE_MS, payload, sizeof(payload)) == 1) {
+            pthread_mutex_lock(&j->mu);
+            j->q_kicks++;
+            pthread_cond_broadcast(&j->work_cv);
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+    return NULL;
+}
+
+/* bgr_done: wakes the request waiting for that job ("" after a reconnect:
+ * every waiter re-reads its state). */
+static void *done_listener_main(void *arg)
+{
+    struct bgr_jobs *j = arg;
+    char payload[64];
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        bool stop = j->stopping;
+        pthread_mutex_unlock(&j->mu);
+        if (stop)
+            break;
+        if (bgr_store_listener_wait(j->q_done, LISTEN_SLICE_MS, payload, sizeof(payload)) != 1)
+            continue;
+        int64_t id = payload[0] ? strtoll(payload, NULL, 10) : 0;
+        pthread_mutex_lock(&j->mu);
+        for (struct bgr_queue_waiter *w = j->q_waiters; w; w = w->next)
+            if (id == 0 || w->id == id)
+                w->notified = true;
+        pthread_cond_broadcast(&j->done_cv);
+        pthread_mutex_unlock(&j->mu);
+    }
+    return NULL;
+}
+
+/* Extends the leases of what this process holds. */
+static void *renewer_main(void *arg)
+{
+    struct bgr_jobs *j = arg;
+    struct timespec ts;
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping) {
+        deadline_in(&ts, j->cfg.job_lease_ms / 3);
+        (void)pthread_cond_timedwait(&j->bg_cv, &j->mu, &ts);
+        if (j->stopping || j->in_flight == 0)
+            continue;
+        pthread_mutex_unlock(&j->mu);
+        struct bgr_error e;
+        if (bgr_store_job_renew(j->store, j->worker_name, bgr_wall_ms() + j->cfg.job_lease_ms,
+                                &e) != 0)
+            bgr_log(BGR_LOG_WARN, "queue: cannot renew leases: %s", e.msg);
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* ---- worker threads ------------------------------------------------------------ */
+
+/* A render named in a job (the remove.bg route's), run through the same
+ * produce() as the in-process path via its render hook. */
+struct spec_render {
+    const struct bgr_jobs_render *r;
+    const struct bgr_job *job;
+    char *outcome;
+    size_t outcome_len;
+};
+
+static int spec_trampoline(void *ctx, struct bgr_model *model, const void *data, size_t len,
+                           const struct bgr_decode_limits *lim, struct bgr_result *res,
+                           struct bgr_error *err)
+{
+    struct spec_render *sr = ctx;
+    return sr->r->fn(sr->job->render_spec, sr->job->extra, sr->job->extra_len, model, data, len,
+                     lim, res, sr->outcome, sr->outcome_len, err);
+}
+
+/* A claimed sync job, start to finish: produce, commit (or fail), notify. */
+static int run_queued_sync(struct bgr_jobs *j, struct bgr_job *job, int64_t *ms)
+{
+    struct bgr_account acct;
+    struct bgr_output_opts opts;
+    struct bgr_image img;
+    struct bgr_error e = {0};
+    char outcome[64] = "";
+    char *payload = NULL;
+    int rc;
+    memset(&acct, 0, sizeof(acct));
+    rc = bgr_store_account_get(j->store, job->account_id, &acct, &e);
+    if (!rc)
+        rc = bgr_output_opts_from_text(job->opts, &opts, &e);
+    if (!rc && job->render[0]) {
+        const struct bgr_jobs_render *r = NULL;
+        for (size_t i = 0; i < j->cfg.n_renders; i++)
+            if (strcmp(j->cfg.renders[i].name, job->render) == 0)
+                r = &j->cfg.renders[i];
+        if (!r)
+            rc = bgr_error_set(&e, BGR_EINTERNAL, "this worker cannot render '%.40s' jobs",
+                               job->render);
+        else {
+            struct spec_render sr = {r, job, outcome, sizeof(outcome)};
+            struct bgr_remove_req rr = {
+                .render = spec_trampoline, .render_ctx = &sr, .credits = job->credits};
+            rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, &rr, &img, &e);
+        }
+    } else if (!rc) {
+        struct bgr_remove_req rr = {.credits = job->credits};
+        rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, &rr, &img, &e);
+    }
+    if (!rc) {
+        struct bgr_webhook_new wh = {.url = job->webhook_url, .event = "image.completed"};
+        if (job->webhook_url[0]) {
+            payload = bgr_jobs_event_payload("image.completed", img.created_at_ms,
+                                             bgr_jobs_image_json(&img, j->public_url));
+            wh.payload = payload;
+            if (!payload)
+                rc = bgr_error_set(&e, BGR_ENOMEM, "out of memory");
+        }
+        if (!rc)
+            rc = bgr_store_job_complete(j->store, job->id, j->worker_name, &acct, &img,
+                                        job->webhook_url[0] ? &wh : NULL, &e);
+        if (rc)
+            bgr_jobs_drop_object(j, img.path);
+        else if (job->webhook_url[0])
+            bgr_jobs_kick_deliverer(j);
+        if (!rc)
+            *ms = img.processing_ms;
+    }
+    if (rc && rc != BGR_ENOT_FOUND) {
+        struct bgr_error e2;
+        if (job->webhook_url[0] && acct.id[0])
+            bgr_jobs_send_failed(j, &acct, job->webhook_url,
+                                 job->image_url[0] ? job->image_url : NULL, rc, &e);
+        if (bgr_store_job_fail(j->store, job->id, j->worker_name, bgr_err_name(rc),
+                               e.msg[0] ? e.msg : bgr_err_default_msg(rc), outcome, bgr_wall_ms(),
+                               &e2) != 0 &&
+            e2.code != BGR_ENOT_FOUND)
+            bgr_log(BGR_LOG_ERROR, "queue: job %lld: cannot record failure: %s", (long long)job->id,
+                    e2.msg);
+    }
+    free(payload);
+    return rc;
+}
+
+/* A job that was claimed more often than allowed: its worker died each
+ * time (a crash on this input, or lost machines). It fails instead. */
+static void give_up(struct bgr_jobs *j, struct bgr_job *job)
+{
+    struct bgr_error e;
+    char msg[200];
+    (void)snprintf(msg, sizeof(msg),
+                   "the image was tried %d times and its worker stopped each time (a crash or a"
+                   " lost machine); it is not tried again",
+                   job->attempts - 1);
+    bgr_log(BGR_LOG_ERROR, "queue: %s %lld: %s", job->is_item ? "item" : "job", (long long)job->id,
+            msg);
+    bgr_error_set(&e, BGR_EINTERNAL, "%s", msg);
+    if (job->is_item)
+        bgr_jobs_fail_item(j, job->item_id, BGR_EINTERNAL, &e);
+    else if (bgr_store_job_fail(j->store, job->id, j->worker_name, bgr_err_name(BGR_EINTERNAL), msg,
+                                NULL, bgr_wall_ms(), &e) != 0)
+        bgr_log(BGR_LOG_ERROR, "queue: job %lld: %s", (long long)job->id, e.msg);
+}
+
+static void *queue_worker_main(void *arg)
+{
+    struct bgr_jobs *j = arg;
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping) {
+        struct bgr_job job;
+        struct bgr_error e;
+        uint64_t kicks = j->q_kicks;
+        int64_t ms = 0;
+        int rc;
+        j->in_flight++; /* counted while claiming: the renewer must not skip a fresh claim */
+        pthread_mutex_unlock(&j->mu);
+        rc = bgr_store_job_claim(j->store, j->worker_name, bgr_wall_ms(), j->cfg.job_lease_ms, &job,
+                                 &e);
+        if (rc) {
+            if (rc != BGR_ENOT_FOUND)
+                bgr_log(BGR_LOG_WARN, "queue: cannot claim work: %s", e.msg);
+            pthread_mutex_lock(&j->mu);
+            j->in_flight--;
+            pthread_cond_broadcast(&j->idle_cv);
+            /* Nothing to do: sleep until NOTIFY (a kick) or half a lease,
+             * after which jobs of dead workers may be ready. */
+            struct timespec ts;
+            deadline_in(&ts, rc == BGR_ENOT_FOUND ? j->cfg.job_lease_ms / 2 : 1000);
+            while (!j->stopping && j->q_kicks == kicks)
+                if (pthread_cond_timedwait(&j->work_cv, &j->mu, &ts) == ETIMEDOUT)
+                    break;
+            continue;
+        }
+        if (job.attempts > j->cfg.job_max_attempts)
+            give_up(j, &job), rc = BGR_EINTERNAL;
+        else if (job.is_item)
+            rc = bgr_jobs_run_item(j, job.item_id, true, &ms);
+        else
+            rc = run_queued_sync(j, &job, &ms);
+        bgr_job_release(&job);
+        if (j->cfg.on_image && rc != BGR_ENOT_FOUND)
+            j->cfg.on_image(j->cfg.on_image_ctx, rc == 0, ms);
+        pthread_mutex_lock(&j->mu);
+        j->in_flight--;
+        if (rc == 0)
+            j->processed++;
+        else if (rc != BGR_ENOT_FOUND)
+            j->failed++;
+        pthread_cond_broadcast(&j->idle_cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* ---- start and stop ------------------------------------------------------------- */
+
+int bgr_jobs_queue_start(struct bgr_jobs *j, struct bgr_error *err)
+{
+    char host[128] = "host";
+    int rc;
+    (void)gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = 0;
+    (void)snprintf(j->worker_name, sizeof(j->worker_name), "%.100s:%ld:%08x", host, (long)getpid(),
+                   (unsigned)bgr_wall_ms());
+    rc = bgr_store_listener_open(j->store, "bgr_done", &j->q_done, err);
+    if (rc)
+        return rc;
+    if (pthread_create(&j->q_done_thread, NULL, done_listener_main, j) != 0)
+        return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a listener thread");
+    j->q_done_started = true;
+    if (j->cfg.workers == 0)
+        return 0; /* an API node: others do the work */
+    rc = bgr_store_listener_open(j->store, "bgr_jobs", &j->q_work, err);
+    if (rc)
+        return rc;
+    if (pthread_create(&j->q_work_thread, NULL, work_listener_main, j) != 0)
+        return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a listener thread");
+    j->q_work_started = true;
+    if (pthread_create(&j->q_renewer, NULL, renewer_main, j) != 0)
+        return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the lease renewer");
+    j->q_renewer_started = true;
+    j->workers = bgr_xcalloc((size_t)j->cfg.workers, sizeof(*j->workers));
+    for (int i = 0; i < j->cfg.workers; i++) {
+        if (pthread_create(&j->workers[i], NULL, queue_worker_main, j) != 0)
+            return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a worker thread");
+        j->n_started++;
+    }
+    bgr_log(BGR_LOG_INFO, "queue: %d workers as %s (lease %lld ms, at most %d attempts)",
+            j->cfg.workers, j->worker_name, (long long)j->cfg.job_lease_ms,
+            j->cfg.job_max_attempts);
+    return 0;
+}
+
+/* After stopping is set and broadcast; the worker threads are joined by
+ * bgr_jobs_stop. */
+void bgr_jobs_queue_stop(struct bgr_jobs *j)
+{
+    if (j->q_work_started)
+        pthread_join(j->q_work_thread, NULL);
+    if (j->q_done_started)
+        pthread_join(j->q_done_thread, NULL);
+    if (j->q_renewer_started)
+        pthread_join(j->q_renewer, NULL);
+    bgr_store_listener_close(j->q_work);
+    bgr_store_listener_close(j->q_done);
+    j->q_work = j->q_done = NULL;
+}
+
+/* ---- the API side ------------------------------------------------------------------ */
+
+int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, const void *data,
+                           size_t len, struct bgr_image *out, struct bgr_error *err)
+{
+    struct bgr_queue_waiter w = {0};
+    struct bgr_job_state js;
+    char opts[BGR_OUTPUT_OPTS_TEXT_MAX];
+    int64_t t0 = bgr_wall_ms();
+    int rc;
+
+    BGR_ASSERT(bgr_output_opts_to_text(&r->opts, opts, sizeof(opts)) == 0);
+    if (r->render && !r->render_name)
+        return bgr_error_set(err, BGR_EINTERNAL, "this request's render cannot be queued");
+    struct bgr_job_new jn = {
+        .account_id = r->acct->id,
+        .opts = opts,
+        .render = r->render_name,
+        .render_spec = r->render_spec,
+        .input = data,
+        .input_len = len,
+        .extra = r->render_extra,
+        .extra_len = r->render_extra_len,
+        .webhook_url = r->webhook_url,
+        .image_url = r->image_url,
+        .credits = r->credits,
+    };
+    pthread_mutex_lock(&j->mu);
+    bool full = j->stopping || j->q_len >= j->cfg.queue_size;
+    if (!full)
+        j->q_len++; /* requests of this node waiting on the shared queue */
+    pthread_mutex_unlock(&j->mu);
+    if (full)
+        return bgr_error_set(err, BGR_ESERVICE_BUSY, "the processing queue is full, retry later");
+    rc = bgr_store_job_enqueue(j->store, &jn, t0, &w.id, err);
+    if (rc)
+        goto out;
+
+    pthread_mutex_lock(&j->mu);
+    w.next = j->q_waiters;
+    j->q_waiters = &w;
+    for (;;) {
+        struct timespec ts;
+        bool stopping = j->stopping;
+        w.notified = false;
+        pthread_mutex_unlock(&j->mu);
+        rc = bgr_store_job_state(j->store, w.id, &js, err);
+        pthread_mutex_lock(&j->mu);
+        if (rc || js.state >= BGR_JOB_DONE)
+            break;
+        if (stopping || bgr_wall_ms() - t0 > j->cfg.sync_wait_ms) {
+            /* Withdraw it if no worker took it; a running one is waited
+             * for (its lease and attempts bound it), except at shutdown. */
+            pthread_mutex_unlock(&j->mu);
+            int gone = bgr_store_job_forget(j->store, w.id, true, NULL);
+            pthread_mutex_lock(&j->mu);
+            if (gone == 0 || stopping) {
+                rc = bgr_error_set(err, BGR_ESERVICE_BUSY,
+                                   stopping ? "the server is shutting down"
+                                            : "no worker took the image in time, retry later");
+                break;
+            }
+        }
+        deadline_in(&ts, RECHECK_MS);
+        while (!w.notified && !j->stopping)
+            if (pthread_cond_timedwait(&j->done_cv, &j->mu, &ts) == ETIMEDOUT)
+                break;
+    }
+    for (struct bgr_queue_waiter **p = &j->q_waiters; *p; p = &(*p)->next) {
+        if (*p == &w) {
+            *p = w.next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (rc)
+        goto out;
+    if (js.state == BGR_JOB_DONE) {
+        rc = bgr_store_image_get(j->store, js.image_id, r->acct->id, bgr_wall_ms(), out, err);
+    } else {
+        rc = bgr_error_set(err, err_from_name(js.error_code), "%s", js.error_message);
+        if (r->outcome && r->outcome_len)
+            (void)snprintf(r->outcome, r->outcome_len, "%s", js.outcome);
+    }
+    (void)bgr_store_job_forget(j->store, w.id, false, NULL);
+out:
+    pthread_mutex_lock(&j->mu);
+    j->q_len--;
+    pthread_cond_broadcast(&j->idle_cv);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
