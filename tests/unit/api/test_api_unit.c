@@ -77,7 +77,9 @@ BGR_TEST(config_errors)
     struct bgr_error e = {0};
     bgr_serve_config_init(&c);
     BGR_CHECK(bgr_serve_config_set(&c, "nope", "1", &e) == BGR_EUSAGE);
-    BGR_CHECK(bgr_serve_config_set(&c, "workers", "0", &e) == BGR_EUSAGE);
+    BGR_CHECK(bgr_serve_config_set(&c, "workers", "-1", &e) == BGR_EUSAGE);
+    BGR_CHECK(bgr_serve_config_set(&c, "workers", "65", &e) == BGR_EUSAGE);
+    BGR_CHECK(bgr_serve_config_set(&c, "workers", "0", &e) == 0); /* an API node */
     BGR_CHECK(bgr_serve_config_set(&c, "workers", "2x", &e) == BGR_EUSAGE);
     BGR_CHECK(bgr_serve_config_set(&c, "allow_private_urls", "maybe", &e) == BGR_EUSAGE);
     BGR_CHECK(bgr_serve_config_set(&c, "plan.free.per_minute", "unlimited", &e) == BGR_EUSAGE);
