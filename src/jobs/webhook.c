@@ -199,12 +199,22 @@ void *bgr_jobs_sweeper_main(void *arg)
     struct bgr_jobs *j = arg;
     unsigned round = 0;
     do {
+        struct bgr_store_exclusive *lock = NULL;
         struct bgr_error e;
         int n = 0;
         /* The results store failed its last request: probe it, so /readyz
          * turns ready again once it is back even when no request comes. */
         if (!bgr_results_healthy(j->cfg.results) && bgr_results_check(j->cfg.results, &e) != 0)
             bgr_log(BGR_LOG_WARN, "sweeper: results store: %s", e.msg);
+        /* Nodes sharing a store sweep one at a time: the others skip the
+         * round (nothing would be deleted twice anyway: every step is
+         * idempotent, but N nodes would list the same rows N times). */
+        if (bgr_store_exclusive_try(j->store, "sweep", &lock, &e) != 0) {
+            bgr_log(BGR_LOG_WARN, "sweeper: %s", e.msg);
+            continue;
+        }
+        if (!lock)
+            continue; /* another node sweeps */
         if (bgr_jobs_sweep_expired(j->store, j->cfg.results, bgr_wall_ms(), &n, &e) != 0)
             bgr_log(BGR_LOG_ERROR, "sweeper: %s", e.msg);
         else if (n)
@@ -222,7 +232,13 @@ void *bgr_jobs_sweeper_main(void *arg)
              * rows as absent: this only keeps the table small) */
             if (bgr_store_idem_sweep(j->store, bgr_wall_ms(), &n, &e) != 0)
                 bgr_log(BGR_LOG_ERROR, "sweeper: %s", e.msg);
+            /* shared queue: finished requests whose API node died before
+             * it read them */
+            if (bgr_store_shared(j->store) &&
+                bgr_store_job_sweep(j->store, bgr_wall_ms() - 3600 * 1000LL, &n, &e) != 0)
+                bgr_log(BGR_LOG_ERROR, "sweeper: %s", e.msg);
         }
+        bgr_store_exclusive_release(lock);
     } while (bg_wait(j, j->cfg.sweep_interval_ms, false));
     return NULL;
 }

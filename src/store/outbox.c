@@ -58,6 +58,8 @@ void bgr_webhook_release(struct bgr_webhook *w)
     BGR_FREE_AND_NULL(w->payload);
 }
 
+#define OUTBOX_CLAIM_MS 120000 /* > one delivery attempt (its timeout is 10 s by default) */
+
 #define OUTBOX_COLS                                                                                \
     "id, event_id, ref, account_id, event, url, payload, attempts, next_attempt_at, status,"       \
     " last_error, created_at"
@@ -86,13 +88,24 @@ int bgr_store_outbox_due(struct bgr_store *s, int64_t now_ms, size_t max, struct
     size_t len = 0;
     struct bgr_db *db = bgr_st_acquire(s);
     struct bgr_db_stmt *st = NULL;
-    int rc = bgr_st_prepare(db,
-                            "SELECT " OUTBOX_COLS " FROM outbox WHERE status = 0"
-                            " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
-                            &st, err);
+    /* Shared store: every node's deliverer asks, so each row it gets is
+     * claimed for OUTBOX_CLAIM_MS (its next attempt moved past the time one
+     * delivery can take; the result sets it for real) under a row lock the
+     * others skip: each event goes out from one node, and a node that dies
+     * mid-delivery leaves it due again when the claim runs out. */
+    int rc = bgr_st_prepare(
+        db,
+        s->kind == BGR_DB_PG
+            ? "UPDATE outbox SET next_attempt_at = ?3 WHERE id IN (SELECT id FROM outbox"
+              " WHERE status = 0 AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id"
+              " LIMIT ?2 FOR UPDATE SKIP LOCKED) RETURNING " OUTBOX_COLS
+            : "SELECT " OUTBOX_COLS " FROM outbox WHERE status = 0"
+              " AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+        &st, err);
     if (!rc) {
         bgr_db_bind_int64(st, 1, now_ms);
         bgr_db_bind_int64(st, 2, (int64_t)max);
+        bgr_db_bind_int64(st, 3, now_ms + OUTBOX_CLAIM_MS);
     }
     while (!rc && len < max) {
         int step = bgr_db_step(st);

@@ -510,3 +510,54 @@ void bgr_store_listener_close(struct bgr_store_listener *l)
     bgr_db_close(l->db);
     free(l);
 }
+
+/* ---- one node at a time ------------------------------------------------------- */
+
+/* The first advisory-lock key of these locks ("bgr3"; db_pg.c uses
+ * "bgr1" and "bgr2" for the write locks). */
+#define EXCLUSIVE_CLASS "1650946611"
+
+struct bgr_store_exclusive {
+    struct bgr_db *db; /* holds the session's advisory lock; NULL on SQLite */
+};
+
+int bgr_store_exclusive_try(struct bgr_store *s, const char *name,
+                            struct bgr_store_exclusive **lock, struct bgr_error *err)
+{
+    struct bgr_db *db = NULL;
+    struct bgr_db_stmt *st = NULL;
+    char msg[400];
+    int rc = 0;
+    *lock = NULL;
+    if (s->kind != BGR_DB_PG) {
+        *lock = bgr_xcalloc(1, sizeof(**lock));
+        return 0;
+    }
+    if (bgr_db_pg_open(s->db_path, &db, msg, sizeof(msg)) != 0)
+        return bgr_error_set(err, BGR_ESERVICE_BUSY, "store: cannot connect to PostgreSQL: %s",
+                             msg);
+
+    rc = bgr_st_prepare(db, "SELECT pg_try_advisory_lock(" EXCLUSIVE_CLASS ", hashtext(?))", &st,
+                        err);
+    if (!rc) {
+        bgr_db_bind_text(st, 1, name);
+        if (bgr_db_step(st) != BGR_DB_ROW)
+            rc = bgr_st_fail(db, err, "try lock");
+        else if (bgr_db_col_int64(st, 0)) {
+            *lock = bgr_xcalloc(1, sizeof(**lock));
+            (*lock)->db = db;
+            db = NULL;
+        }
+    }
+    bgr_db_finalize(st);
+    bgr_db_close(db); /* not taken: nothing held */
+    return rc;
+}
+
+void bgr_store_exclusive_release(struct bgr_store_exclusive *lock)
+{
+    if (!lock)
+        return;
+    bgr_db_close(lock->db); /* ending the session releases the lock */
+    free(lock);
+}

@@ -622,6 +622,15 @@ int bgr_store_job_sweep(struct bgr_store *s, int64_t older_than_ms, int *n_remov
 int bgr_store_queue_depth(struct bgr_store *s, int64_t now_ms, int64_t *sync_ready,
                           int64_t *items_ready, struct bgr_error *err);
 
+/* One node at a time (shared store): tries to take the named exclusive
+ * lock (a PostgreSQL advisory lock on a connection of its own, so a node
+ * that dies lets go). *lock is NULL when another node holds it. SQLite has
+ * one server: always granted. Release with bgr_store_exclusive_release. */
+struct bgr_store_exclusive;
+int bgr_store_exclusive_try(struct bgr_store *s, const char *name,
+                            struct bgr_store_exclusive **lock, struct bgr_error *err);
+void bgr_store_exclusive_release(struct bgr_store_exclusive *lock); /* accepts NULL */
+
 /* Notifications: a connection of its own that LISTENs on channel
  * ("bgr_jobs": work was added; "bgr_done": payload = a finished sync job's
  * id). wait returns 1 with the payload (or "" after a reconnect, when
