@@ -41,9 +41,10 @@ static void usage(FILE *f, const char *cmd)
                    "`serve` below (those about HTTP apply only with --listen, which serves\n"
                    "/healthz, /readyz and /metrics); --workers is the number of images in\n"
                    "work at once. docs/DEPLOY.md.\n\n");
-    fprintf(f, "Usage: bgremover serve [OPTIONS]\n\n"
-               "Serves the Bg Remover API v1 (see docs/API.md).\n\n"
-               "Options (each also settable in a config file and as an environment variable):\n"
+    else
+        fprintf(f, "Usage: bgremover serve [OPTIONS]\n\n"
+                   "Serves the Bg Remover API v1 (see docs/API.md).\n\n");
+    fprintf(f, "Options (each also settable in a config file and as an environment variable):\n"
                "      --listen ADDR:PORT     address to serve on (default 0.0.0.0:8080)\n"
                "      --data-dir DIR         database and results (default ./data)\n"
                "      --store URL            postgresql://... : state in that database, shared\n"
@@ -57,6 +58,7 @@ static void usage(FILE *f, const char *cmd)
                "      --model-dir DIR        model directory\n"
                "      --model NAME|PATH      model (default medium)\n"
                "      --precision P          auto (default), fp32, bf16 or int8\n"
+               "  -j, --threads N            inference threads (default 0: every core)\n"
                "      --workers N            worker threads (default 2; 0: API node only,\n"
                "                             `bgremover worker` processes do the images)\n"
                "      --queue-size N         waiting sync requests before 503 (default 16)\n"
@@ -152,6 +154,7 @@ static int parse_args(const char *cmd, int argc, char **argv, struct flag_kv *kv
         {"no-web", no_argument, NULL, O_NOWEB},
         {"results", required_argument, NULL, O_RESULTS},
         {"store", required_argument, NULL, O_STORE},
+        {"threads", required_argument, NULL, 'j'},
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
@@ -161,7 +164,7 @@ static int parse_args(const char *cmd, int argc, char **argv, struct flag_kv *kv
         "listen",   "data_dir", "public_url",         "model_dir", "model", "workers", "queue_size",
         "tls_cert", "tls_key",  "allow_private_urls", "precision", "web",   "results", "store"};
     int c;
-    while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:s:j:h", longopts, NULL)) != -1) {
         if (*nkv >= cap)
             return bgr_cli_usage_error(cmd, "too many options");
         if (c == O_LISTEN)
@@ -177,6 +180,8 @@ static int parse_args(const char *cmd, int argc, char **argv, struct flag_kv *kv
                 return bgr_cli_usage_error(cmd, "--set wants KEY=VALUE, not '%s'", optarg);
             *eq = '\0';
             kv[(*nkv)++] = (struct flag_kv){optarg, eq + 1};
+        } else if (c == 'j') {
+            kv[(*nkv)++] = (struct flag_kv){"threads", optarg};
         } else if (c == 'c') {
             *config = optarg;
         } else if (c == 'h') {
