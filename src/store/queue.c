@@ -146,6 +146,7 @@ static int claim_sync(struct bgr_db *db, const char *worker, int64_t now_ms, int
         out->input = dup_blob(st, 9, &out->input_len);
         out->extra = dup_blob(st, 10, &out->extra_len);
         out->created_at_ms = bgr_db_col_int64(st, 11);
+        out->claimed_at_ms = now_ms;
         break;
     case BGR_DB_DONE:
         rc = bgr_error_set(err, BGR_ENOT_FOUND, "no sync job ready");

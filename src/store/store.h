@@ -577,7 +577,7 @@ struct bgr_job {
     void *input, *extra;
     size_t input_len, extra_len;
     double credits;
-    int64_t created_at_ms;
+    int64_t created_at_ms, claimed_at_ms; /* enqueued (by the API node's clock), claimed */
 };
 void bgr_job_release(struct bgr_job *j);
 struct bgr_job_state {
