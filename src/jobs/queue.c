@@ -397,6 +397,11 @@ int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, c
         pthread_mutex_unlock(&j->mu);
         rc = bgr_store_job_state(j->store, w.id, &js, err);
         pthread_mutex_lock(&j->mu);
+        /* The database away for a moment: the job goes on (or waits for
+         * it), so keep waiting rather than answer 503 for an image that
+         * may yet be done and charged. */
+        if (rc == BGR_ESERVICE_BUSY && !stopping && bgr_wall_ms() - t0 <= j->cfg.sync_wait_ms)
+            js.state = BGR_JOB_QUEUED, rc = 0;
         if (rc || js.state >= BGR_JOB_DONE)
             break;
         if (stopping || bgr_wall_ms() - t0 > j->cfg.sync_wait_ms) {
