@@ -47,7 +47,7 @@ import threading
 import time
 
 PG_BIN_DIRS = ["/usr/lib/postgresql/15/bin"]
-TOOLS = ("initdb", "pg_ctl", "postgres", "psql")
+TOOLS = ("initdb", "pg_ctl", "postgres", "psql", "pg_dump")
 SUPERUSER = "bgr"  # the cluster's superuser (initdb -U); trust auth, no password
 
 
@@ -331,6 +331,14 @@ class PgServer:
     def drop_db(self, name):
         """Drops name, even while clients are still connected to it."""
         self.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+    def dump(self, db):
+        """Everything in db as pg_dump's plain SQL text (bytes)."""
+        p = subprocess.run([self._tool("pg_dump"), "-h", self.socket_dir, "-p", str(self.port),
+                            "-U", SUPERUSER, db], capture_output=True, timeout=120)
+        if p.returncode != 0:
+            raise PgError("pg_dump %s failed: %s" % (db, p.stderr.decode("utf-8", "replace")))
+        return p.stdout
 
     def databases(self):
         return [r[0] for r in self.psql("SELECT datname FROM pg_database WHERE NOT datistemplate "
