@@ -6,6 +6,13 @@ directory; accounts and keys are made with the admin commands, exactly as an
 operator would. Listener is a local HTTP server that records webhooks;
 FileServer serves test images for image_url. Nothing here knows the
 server's internals.
+
+The store: SQLite in the data directory by default. With BGR_TEST_STORE=pg
+(run.py --store pg) the runner starts one throw-away PostgreSQL cluster
+(tests/common/pgserver.py, set as PG here) and every Server gets a fresh
+database of its own (bgr_<n>), passed as `--store URL` to serve and to every
+admin command; the data directory stays (local scratch, results). Tests
+that are about SQLite itself are marked with sqlite_only(reason).
 """
 import hashlib
 import hmac
@@ -21,7 +28,9 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import sys
 import time
+import unittest
 import uuid
 
 BIN = os.environ.get("BGR_BIN", "build/bgremover")
@@ -49,10 +58,64 @@ def png_size(data):
     return w, h, data[25]  # colour type: 6 = RGBA, 2 = RGB, 0 = grey
 
 
-def run_admin(args, data_dir):
-    """Runs an admin command on data_dir; returns stdout lines (raises on failure)."""
-    p = subprocess.run([BIN] + args + ["--data-dir", data_dir], capture_output=True, text=True,
-                       timeout=60)
+# -- the store under test -------------------------------------------------------
+STORE = os.environ.get("BGR_TEST_STORE") or "sqlite"  # "sqlite" or "pg"
+PG = None  # the pgserver.PgServer of a PostgreSQL run (run.py starts it)
+_DB_SEQ = [0]
+_DB_LOCK = threading.Lock()
+
+
+def on_pg():
+    return STORE == "pg"
+
+
+def sqlite_only(reason):
+    """Marks a test (or class) that is about SQLite itself: skipped on PostgreSQL."""
+    return unittest.skipIf(on_pg(), "SQLite only: " + reason)
+
+
+def start_pg():
+    """Starts the run's PostgreSQL cluster (once); returns it."""
+    global PG
+    if PG is None:
+        sys.path.insert(0, os.path.join(REPO, "tests", "common"))
+        import pgserver
+        PG = pgserver.PgServer()
+    return PG
+
+
+def new_store_db():
+    """On PostgreSQL: a fresh, empty database bgr_<n>; returns its name (None on SQLite)."""
+    if not on_pg():
+        return None
+    pg = start_pg()
+    with _DB_LOCK:
+        _DB_SEQ[0] += 1
+        name = "bgr_%d" % _DB_SEQ[0]
+    pg.create_db(name)
+    return name
+
+
+def store_url(db, socket=False):
+    """The --store URL of database db (None: SQLite, no flag)."""
+    return PG.url(db, socket=socket) if db else None
+
+
+def store_argv(url):
+    return ["--store", url] if url else []
+
+
+def fresh_store_argv():
+    """--store with a new empty database on PostgreSQL, [] on SQLite: for a
+    one-off `serve` with a fresh data directory."""
+    return store_argv(store_url(new_store_db()))
+
+
+def run_admin(args, data_dir, store=None):
+    """Runs an admin command on data_dir (and the --store URL store, if any);
+    returns stdout lines (raises on failure)."""
+    p = subprocess.run([BIN] + args + ["--data-dir", data_dir] + store_argv(store),
+                       capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
         raise RuntimeError("%s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
     return [l for l in p.stdout.splitlines() if l.strip()]
@@ -104,7 +167,11 @@ def multipart(fields, files=None, boundary=None):
 class Server:
     """One `bgremover serve` process with its own data directory."""
 
-    def __init__(self, name, args=(), env=None, config=None, data_dir=None, tls=None):
+    def __init__(self, name, args=(), env=None, config=None, data_dir=None, tls=None,
+                 store_from=None):
+        """store_from: another Server whose store this one shares (on PostgreSQL
+        its database: a second node; on SQLite the store is the data directory,
+        so share that with data_dir instead)."""
         self.name = name
         self.tmp = tempfile.mkdtemp(prefix="bgr-api-%s-" % name)
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
@@ -116,11 +183,24 @@ class Server:
         self.proc = None
         self.port = None
         self.log_path = os.path.join(self.tmp, "server.log")
+        # On PostgreSQL: its own database, dropped by cleanup(), or the one of
+        # store_from. store_socket: reach it over the unix socket (a server run
+        # in another network namespace cannot reach the host's loopback).
+        self.store_socket = False
+        if store_from is not None:
+            self.store_db, self.own_store = store_from.store_db, False
+        else:
+            self.store_db, self.own_store = new_store_db(), True
+
+    @property
+    def store(self):
+        """The --store URL this server and its admin commands get (None: SQLite)."""
+        return store_url(self.store_db, self.store_socket)
 
     # -- process ------------------------------------------------------------
     def start(self, wait_ready=True):
         argv = self.prefix + [BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir",
-                              self.data_dir] + self.args
+                              self.data_dir] + store_argv(self.store) + self.args
         if self.config is not None:
             path = os.path.join(self.tmp, "bgremover.conf")
             with open(path, "w") as f:
@@ -179,6 +259,30 @@ class Server:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.store_db and self.own_store and PG is not None and PG.running:
+            PG.drop_db(self.store_db)
+            self.store_db = None
+
+    def store_dump(self):
+        """On PostgreSQL, all of this server's database as pg_dump text (bytes);
+        None on SQLite, whose store is a file in the data directory."""
+        return PG.dump(self.store_db) if self.store_db else None
+
+    def query(self, sql, params=()):
+        """Rows (tuples) of a read-only SELECT on this server's store, with `?`
+        placeholders: the SQLite file opened read-only, or the PostgreSQL
+        database through psql. For what the API does not show (outbox,
+        usage rows); the tables and columns are the same on both."""
+        if self.store_db:
+            import pgserver
+            return PG.query(pgserver.bind(sql, tuple(params)), self.store_db)
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.data_dir, "bgremover.db"),
+                             uri=True, timeout=10)
+        try:
+            return [tuple(r) for r in db.execute(sql, tuple(params))]
+        finally:
+            db.close()
 
     def read_log(self):
         try:
@@ -189,7 +293,11 @@ class Server:
 
     # -- admin ----------------------------------------------------------------
     def admin(self, *args):
-        return run_admin(list(args), self.data_dir)
+        return run_admin(list(args), self.data_dir, self.store)
+
+    def admin_argv(self, *args):
+        """The argv of an admin command on this server's data (for subprocess)."""
+        return [BIN] + list(args) + ["--data-dir", self.data_dir] + store_argv(self.store)
 
     def new_account(self, plan="pro", email=None):
         """Creates an account and a key; returns (account_id, key)."""

@@ -1,5 +1,11 @@
 #!/usr/bin/env python3
-"""Runs the black-box API tests: run.py [--bin PATH] [--timeout S] [TEST_NAME_SUBSTRING...]
+"""Runs the black-box API tests: run.py [--bin PATH] [--timeout S] [--store sqlite|pg]
+[TEST_NAME_SUBSTRING...]
+
+--store pg (or $BGR_TEST_STORE=pg) runs them on PostgreSQL: one throw-away
+PostgreSQL 15 cluster for the run (tests/common/pgserver.py), a fresh
+database for every server (bgrtest.py); exit 77 (skipped) when the
+PostgreSQL binaries are absent. Default: SQLite in each data directory.
 
 Prints unittest's per-test lines, and as the very last line
 "N passed, N failed" (the summary CI reads). Exit status 0 only if all pass.
@@ -137,11 +143,34 @@ def main():
     ap.add_argument("--timeout", type=int,
                     default=int(os.environ.get("BGR_TEST_TIMEOUT") or DEFAULT_TIMEOUT),
                     help="seconds per test, and per set-up/tear-down (0: no limit)")
+    ap.add_argument("--store", choices=("sqlite", "pg"),
+                    default=os.environ.get("BGR_TEST_STORE") or "sqlite",
+                    help="the store the servers use: SQLite (default) or PostgreSQL")
     ap.add_argument("only", nargs="*")
     args = ap.parse_args()
     os.environ["BGR_BIN"] = os.path.abspath(args.bin)
+    os.environ["BGR_TEST_STORE"] = args.store
     import bgrtest
     bgrtest.BIN = os.environ["BGR_BIN"]
+    bgrtest.STORE = args.store
+    if args.store == "pg":
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "common"))
+        import pgserver
+        if not pgserver.available():
+            print("skipped: --store pg needs PostgreSQL 15 (Debian: postgresql-15)")
+            return 77
+        pg = bgrtest.start_pg()
+        sys.stderr.write("PostgreSQL %s at %s (binaries %s)\n" % (
+            pg.psql("SHOW server_version")[0][0], pg.url(""), pg.bin_dir))
+    try:
+        return run_all(args)
+    finally:
+        if bgrtest.PG is not None:
+            bgrtest.PG.close()
+
+
+def run_all(args):
+    import bgrtest
     # Every test_*.py here, in name order; each module starts its own servers.
     import importlib
     loader = unittest.TestLoader()

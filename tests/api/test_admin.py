@@ -14,7 +14,7 @@ import os
 import subprocess
 import unittest
 
-from bgrtest import BIN, Server, photo
+from bgrtest import Server, photo
 
 SRV = None
 
@@ -30,7 +30,7 @@ def tearDownModule():
 
 
 def admin_raw(*args):
-    return subprocess.run([BIN] + list(args) + ["--data-dir", SRV.data_dir],
+    return subprocess.run(SRV.admin_argv(*args),
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
 

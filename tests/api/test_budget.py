@@ -15,7 +15,7 @@ import subprocess
 import time
 import unittest
 
-from bgrtest import BIN, Server, multipart, photo
+from bgrtest import BIN, Server, fresh_store_argv, multipart, photo
 
 BUDGET = 1024 * 1024
 SRV = None
@@ -179,7 +179,8 @@ def serve_fails(args=(), env=None):
     e = {k: v for k, v in os.environ.items() if not k.startswith("BGR_") or k == "BGR_MODEL_DIR"}
     e.update(env or {})
     tmp = "/tmp/bgr-api-budget-cfg-%d" % os.getpid()
-    p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp] + list(args),
+    p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp] +
+                       fresh_store_argv() + list(args),
                        capture_output=True, text=True, env=e, timeout=120)
     subprocess.run(["rm", "-rf", tmp])
     return p.returncode, p.stderr

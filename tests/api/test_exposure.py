@@ -146,6 +146,11 @@ class X01Keys(unittest.TestCase):
                     data = f.read()
                 self.assertNotIn(needle, data, fn)
                 self.assertNotIn(secret_part, data, fn)
+        dump = SRV.store_dump()  # PostgreSQL: the database is not in the data directory
+        if dump is not None:
+            self.assertIn(b"CREATE TABLE", dump)
+            self.assertNotIn(needle, dump, "a key is stored in the clear in PostgreSQL")
+            self.assertNotIn(secret_part, dump, "a key is stored in the clear in PostgreSQL")
 
 
 class X02Results(unittest.TestCase):

@@ -4,7 +4,8 @@ webhook receivers, slow and idle clients.
 Each test starts its own server(s). The disk-full test mounts a small tmpfs
 for the data directory (needs root; skipped with a message when mount is not
 permitted). Webhook outcomes are read back from the server's outbox table
-(SQLite, opened read-only): the API has no endpoint for them.
+(the SQLite file opened read-only, or the PostgreSQL database: Server.query):
+the API has no endpoint for them.
 """
 import errno
 import http.client
@@ -12,7 +13,6 @@ import http.server
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -47,14 +47,8 @@ def poll_batch(tc, srv, key, bid, timeout=240):
 
 
 def outbox_rows(srv):
-    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.data_dir, "bgremover.db"), uri=True,
-                         timeout=10)
-    try:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(
-            "SELECT event_id, event, url, attempts, status, last_error FROM outbox")]
-    finally:
-        db.close()
+    cols = ("event_id", "event", "url", "attempts", "status", "last_error")
+    return [dict(zip(cols, r)) for r in srv.query("SELECT %s FROM outbox" % ", ".join(cols))]
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):

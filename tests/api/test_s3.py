@@ -13,9 +13,9 @@ AWS's own published examples and on tampered requests.
 What T02/T03 show: results are written to, served from, deleted from and
 expired out of the bucket (checked with our own signed ListObjectsV2
 through the proxy), nothing lands in the data directory, a second node
-holding a copy of the database and no result files serves the same bytes
-(a shared PostgreSQL is not there yet: one data directory allows one
-server, so the "other node" is a copy of the database), the remove.bg
+holding the database and no result files serves the same bytes (on
+SQLite, where one data directory allows one server, the "other node" has a
+copy of the database; on PostgreSQL it shares the database), the remove.bg
 route leaves no object behind, and a server with wrong credentials, an
 unreachable endpoint or a missing bucket refuses to start with a clear
 message; /readyz turns 503 while the store fails and 200 once it is back.
@@ -162,9 +162,9 @@ def listing(prefix=PREFIX + "/"):
             return keys
 
 
-def s3_server(name, env=None, config=None, data_dir=None, start=True):
+def s3_server(name, env=None, config=None, data_dir=None, start=True, store_from=None):
     s = Server(name, args=["--results", "s3://%s/%s" % (BUCKET, PREFIX)], env=env or s3_env(),
-               config=config, data_dir=data_dir)
+               config=config, data_dir=data_dir, store_from=store_from)
     SERVERS.append(s)
     return s.start() if start else s
 
@@ -281,14 +281,15 @@ class T02Results(unittest.TestCase):
         c = self.srv.get("/v1/results/%s.png" % d["id"], headers={"If-None-Match": r.header("ETag")})
         self.assertEqual(c.status, 304)
         self.assertEqual(self.srv.get("/v1/results/%s.webp" % d["id"]).status, 404)
-        # Another node: a copy of the database, no result files, same bucket.
+        # Another node: a copy of the database (on PostgreSQL: the same
+        # database), no result files, same bucket.
         self.srv.stop()
         other = os.path.join(self.srv.tmp, "node-b")
         os.makedirs(other)
         for f in os.listdir(self.srv.data_dir):
             if f.startswith("bgremover.db"):
                 shutil.copy(os.path.join(self.srv.data_dir, f), other)
-        b = s3_server("s3b", data_dir=other)
+        b = s3_server("s3b", data_dir=other, store_from=self.srv)
         try:
             rb = b.fetch_url(d["output_url"])
             self.assertEqual(rb.status, 200)
@@ -340,7 +341,8 @@ class T03Failures(unittest.TestCase):
              k == "BGR_MODEL_DIR"}
         e.update(env)
         p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", d, "--results",
-                            "s3://%s/%s" % (bucket, PREFIX)], env=e, capture_output=True,
+                            "s3://%s/%s" % (bucket, PREFIX)] + bgrtest.fresh_store_argv(),
+                           env=e, capture_output=True,
                            text=True, timeout=60)
         self.assertNotEqual(p.returncode, 0)
         self.assertNotIn("(port", p.stdout)  # it never served

@@ -80,6 +80,7 @@ class NsServer(Server):
         super().__init__(*a, **kw)
         self.ns = ns
         self.prefix = ["ip", "netns", "exec", ns]
+        self.store_socket = True  # PostgreSQL listens on the host's loopback, not the namespace's
 
     def conn(self, timeout=120):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -309,16 +310,10 @@ class Base(unittest.TestCase):
                 self.assertEqual(rows[url]["attempts"], 1, url)
 
     def wait_outbox(self, urls, timeout=120):
-        import sqlite3
         deadline = time.time() + timeout
         while True:
-            db = sqlite3.connect("file:%s?mode=ro" % os.path.join(SERVER.data_dir, "bgremover.db"),
-                                 uri=True, timeout=10)
-            try:
-                rows = {r[0]: {"status": r[1], "attempts": r[2], "error": r[3]} for r in db.execute(
-                    "SELECT url, status, attempts, last_error FROM outbox")}
-            finally:
-                db.close()
+            rows = {r[0]: {"status": r[1], "attempts": r[2], "error": r[3]} for r in SERVER.query(
+                "SELECT url, status, attempts, last_error FROM outbox")}
             if all(u in rows and rows[u]["status"] != 0 for u in urls) or time.time() > deadline:
                 return rows
             time.sleep(0.3)

@@ -11,8 +11,6 @@ after the commit that records it, so:
 No timing is asserted: speed is bench/http's business.
 """
 import http.client
-import os
-import sqlite3
 import threading
 import time
 import unittest
@@ -93,14 +91,12 @@ def wait_up(srv, timeout=60):
 
 
 def usage_days(srv, acct):
-    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.data_dir, "bgremover.db"), uri=True)
-    try:
-        rows = db.execute("SELECT COUNT(*) FROM usage WHERE account_id = ?", (acct,)).fetchone()[0]
-        days = db.execute("SELECT COALESCE(SUM(n), 0) FROM usage_days WHERE account_id = ?",
-                          (acct,)).fetchone()[0]
-        return rows, days
-    finally:
-        db.close()
+    """(usage rows, sum of usage_days) of acct, read from the store (SQLite
+    file or PostgreSQL database)."""
+    rows = srv.query("SELECT COUNT(*) AS n FROM usage WHERE account_id = ?", (acct,))[0][0]
+    days = srv.query("SELECT COALESCE(SUM(n), 0) AS n FROM usage_days WHERE account_id = ?",
+                     (acct,))[0][0]
+    return int(rows), int(days)
 
 
 class T01UsageExact(unittest.TestCase):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The real-client test: the npm package `remove.bg` against bgremover.
 
-run.py --bin PATH --work DIR
+run.py --bin PATH --work DIR [--store sqlite|pg]
 
 The client cannot be pointed anywhere but https://api.remove.bg, so this
 does what an operator would: makes a test CA and a certificate for
@@ -19,6 +19,11 @@ in the build tree, never committed). Exit status: 0 pass, 1 fail, 77 skipped
 (network namespaces not permitted here: the reason is printed). Everything
 it creates (namespace, /etc/netns/NAME, processes, temporary files) is
 removed on every path. Last line: "N passed, N failed".
+
+--store pg (or $BGR_TEST_STORE=pg): the server and the admin commands use a
+throw-away PostgreSQL cluster (tests/common/pgserver.py) through its unix
+socket, which the namespace can reach (its loopback is not the host's);
+exit 77 when the PostgreSQL binaries are absent.
 """
 import argparse
 import json
@@ -201,8 +206,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="build/bgremover")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "bgr-removebg-client"))
+    ap.add_argument("--store", choices=("sqlite", "pg"),
+                    default=os.environ.get("BGR_TEST_STORE") or "sqlite")
     args = ap.parse_args()
     bgrtest.BIN = os.path.abspath(args.bin)
+    bgrtest.STORE = args.store
+    if args.store == "pg":
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "common"))
+        import pgserver
+        if not pgserver.available():
+            print("SKIP: --store pg needs PostgreSQL 15 (Debian: postgresql-15)")
+            print("0 passed, 0 failed")
+            return SKIP
     for tool in ("ip", "openssl", "node", "npm", "curl"):
         if not shutil.which(tool):
             print("FAIL: %s is not installed (scripts/setup --test installs it)" % tool)
@@ -220,9 +235,10 @@ def main():
         install_client(args.work)
         ca, cert, key = make_certs(tmp)
         data = os.path.join(tmp, "data")
+        store = bgrtest.store_url(bgrtest.new_store_db(), socket=True)  # None on SQLite
         acct = run_admin(["accounts", "create", "--email", "client@example.com", "--plan", "pro"],
-                         data)[-1].split()[0]
-        api_key = run_admin(["keys", "create", "--account", acct], data)[-1].strip()
+                         data, store)[-1].split()[0]
+        api_key = run_admin(["keys", "create", "--account", acct], data, store)[-1].strip()
         www = os.path.join(tmp, "www")
         os.makedirs(www)
         photo_path = os.path.join(www, "astronaut.png")
@@ -234,7 +250,8 @@ def main():
         with open(log, "ab") as lf:
             srv = subprocess.Popen(ns.argv([bgrtest.BIN, "serve", "--listen", "127.0.0.1:443",
                                             "--data-dir", data, "--tls-cert", cert, "--tls-key",
-                                            key, "--allow-private-urls"]),
+                                            key, "--allow-private-urls"] +
+                                           bgrtest.store_argv(store)),
                                    stdout=subprocess.DEVNULL, stderr=lf, env=env)
             files = subprocess.Popen(ns.argv([sys.executable, "-m", "http.server", "8099",
                                               "--bind", "127.0.0.1", "--directory", www]),
@@ -268,6 +285,8 @@ def main():
         stop(files)
         ns.destroy()
         shutil.rmtree(tmp, ignore_errors=True)
+        if bgrtest.PG is not None:
+            bgrtest.PG.close()
 
 
 if __name__ == "__main__":
