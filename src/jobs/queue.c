@@ -23,6 +23,7 @@
 #include "jobs/jobs_int.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +298,35 @@ static void *queue_worker_main(void *arg)
 
 /* ---- start and stop ------------------------------------------------------------- */
 
+/* A process restarted after a crash (kill -9, OOM) finds its old self's
+ * jobs still leased: those whose worker ran on this host under a pid that
+ * no longer exists are released now rather than at their leases' end. A
+ * reused pid only delays that to the lease, and a wrong release costs at
+ * most a duplicate run that the store's exactly-once rules discard. */
+static void release_dead_local(struct bgr_jobs *j, const char *host)
+{
+    char **names = NULL;
+    size_t n = 0, hl = strlen(host);
+    struct bgr_error e;
+    if (bgr_store_job_workers(j->store, &names, &n, &e) != 0) {
+        bgr_log(BGR_LOG_WARN, "queue: %s", e.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *w = names[i];
+        if (strncmp(w, host, hl) == 0 && w[hl] == ':') {
+            long pid = strtol(w + hl + 1, NULL, 10);
+            if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+                bgr_log(BGR_LOG_INFO, "queue: worker %s is gone: its jobs are ready again", w);
+                if (bgr_store_job_expire_worker(j->store, w, &e) != 0)
+                    bgr_log(BGR_LOG_WARN, "queue: %s", e.msg);
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
 int bgr_jobs_queue_start(struct bgr_jobs *j, struct bgr_error *err)
 {
     char host[128] = "host";
@@ -305,6 +335,7 @@ int bgr_jobs_queue_start(struct bgr_jobs *j, struct bgr_error *err)
     host[sizeof(host) - 1] = 0;
     (void)snprintf(j->worker_name, sizeof(j->worker_name), "%.100s:%ld:%08x", host, (long)getpid(),
                    (unsigned)bgr_wall_ms());
+    release_dead_local(j, host);
     rc = bgr_store_listener_open(j->store, "bgr_done", &j->q_done, err);
     if (rc)
         return rc;

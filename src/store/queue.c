@@ -562,3 +562,64 @@ void bgr_store_exclusive_release(struct bgr_store_exclusive *lock)
     bgr_db_close(lock->db); /* ending the session releases the lock */
     free(lock);
 }
+
+int bgr_store_job_workers(struct bgr_store *s, char ***names, size_t *n, struct bgr_error *err)
+{
+    struct bgr_db *db;
+    struct bgr_db_stmt *st = NULL;
+    size_t cap = 0;
+    int rc = need_shared(s, err);
+    *names = NULL;
+    *n = 0;
+    if (rc)
+        return rc;
+    db = bgr_st_acquire(s);
+    rc = bgr_st_prepare(db,
+                        "SELECT DISTINCT worker FROM sync_jobs WHERE state = 1 UNION"
+                        " SELECT DISTINCT worker FROM batch_items WHERE status = 1 AND worker != ''",
+                        &st, err);
+    while (!rc) {
+        int step = bgr_db_step(st);
+        if (step == BGR_DB_DONE)
+            break;
+        if (step != BGR_DB_ROW) {
+            rc = bgr_st_fail(db, err, "list workers");
+            break;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *names = bgr_xrealloc(*names, cap * sizeof(**names));
+        }
+        (*names)[(*n)++] = dup_col(st, 0);
+    }
+    bgr_db_finalize(st);
+    bgr_st_release(s, db);
+    return rc;
+}
+
+int bgr_store_job_expire_worker(struct bgr_store *s, const char *worker, struct bgr_error *err)
+{
+    static const char *const sql[] = {
+        "UPDATE sync_jobs SET lease_until = 0 WHERE worker = ? AND state = 1",
+        "UPDATE batch_items SET lease_until = 0 WHERE worker = ? AND status = 1",
+        "NOTIFY bgr_jobs",
+    };
+    struct bgr_db *db;
+    int rc = need_shared(s, err);
+    if (rc)
+        return rc;
+    db = bgr_st_acquire(s);
+    for (size_t i = 0; !rc && i < BGR_ARRAY_LEN(sql); i++) {
+        struct bgr_db_stmt *st = NULL;
+        rc = bgr_st_prepare(db, sql[i], &st, err);
+        if (rc)
+            break;
+        if (i < 2)
+            bgr_db_bind_text(st, 1, worker);
+        if (bgr_db_step(st) != BGR_DB_DONE)
+            rc = bgr_st_fail(db, err, "expire a worker's leases");
+        bgr_db_finalize(st);
+    }
+    bgr_st_release(s, db);
+    return rc;
+}

@@ -618,6 +618,11 @@ int bgr_store_job_forget(struct bgr_store *s, int64_t id, bool only_queued, stru
  * came back for. */
 int bgr_store_job_sweep(struct bgr_store *s, int64_t older_than_ms, int *n_removed,
                         struct bgr_error *err);
+/* The names of the workers holding jobs now (owned: free each and the
+ * array), and the expiry of every lease one of them holds (a worker known
+ * to be dead: its jobs are ready at once, and idle workers are woken). */
+int bgr_store_job_workers(struct bgr_store *s, char ***names, size_t *n, struct bgr_error *err);
+int bgr_store_job_expire_worker(struct bgr_store *s, const char *worker, struct bgr_error *err);
 /* Jobs ready to claim now (sync, batch items). */
 int bgr_store_queue_depth(struct bgr_store *s, int64_t now_ms, int64_t *sync_ready,
                           int64_t *items_ready, struct bgr_error *err);
