@@ -111,11 +111,21 @@ def fresh_store_argv():
     return store_argv(store_url(new_store_db()))
 
 
+def child_env(extra=None):
+    """The environment of a bgremover the tests start: ours without BGR_*
+    settings (a developer's BGR_STORE or BGR_WORKERS must not change a test)
+    except BGR_MODEL_DIR, and without libpq's PG* settings; plus extra."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("BGR_") or k.startswith("PG")) or k == "BGR_MODEL_DIR"}
+    env.update(extra or {})
+    return env
+
+
 def run_admin(args, data_dir, store=None):
     """Runs an admin command on data_dir (and the --store URL store, if any);
     returns stdout lines (raises on failure)."""
     p = subprocess.run([BIN] + args + ["--data-dir", data_dir] + store_argv(store),
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, env=child_env())
     if p.returncode != 0:
         raise RuntimeError("%s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
     return [l for l in p.stdout.splitlines() if l.strip()]
@@ -208,9 +218,7 @@ class Server:
             argv += ["--config", path]
         if self.tls:
             argv += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BGR_") or
-               k in ("BGR_MODEL_DIR",)}
-        env.update(self.env)
+        env = child_env(self.env)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, env=env)
         line = self.proc.stdout.readline().decode()

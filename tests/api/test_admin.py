@@ -14,7 +14,7 @@ import os
 import subprocess
 import unittest
 
-from bgrtest import Server, photo
+from bgrtest import Server, child_env, photo
 
 SRV = None
 
@@ -30,8 +30,8 @@ def tearDownModule():
 
 
 def admin_raw(*args):
-    return subprocess.run(SRV.admin_argv(*args),
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(SRV.admin_argv(*args), capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, env=child_env())
 
 
 class A01Delete(unittest.TestCase):

@@ -23,8 +23,8 @@ import threading
 import time
 import unittest
 
-from bgrtest import (BIN, REPO, Listener, Server, check_signature, fresh_store_argv, make_cert,
-                     multipart, photo, png_bomb, png_size)
+from bgrtest import (BIN, REPO, Listener, Server, check_signature, child_env, fresh_store_argv,
+                     make_cert, multipart, photo, png_bomb, png_size)
 
 MAIN = None
 TINY = None
@@ -863,7 +863,7 @@ class T10Operations(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:%d" % MAIN.port,
                                 "--data-dir", d] + fresh_store_argv(),
-                               capture_output=True, text=True, timeout=60)
+                               capture_output=True, text=True, timeout=60, env=child_env())
         self.assertEqual(p.returncode, 1)
         self.assertIn("cannot serve", p.stderr)
         self.assertEqual(MAIN.get("/healthz").status, 200)

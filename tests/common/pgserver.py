@@ -14,9 +14,11 @@ whatever initdb/pg_ctl/postgres/psql are on PATH; `available()` says whether
 they are there (callers skip with exit 77 when not).
 
 PostgreSQL refuses to run as root, and CI runs as root: then initdb, pg_ctl
-and the postmaster run as an unprivileged user ($BGR_PG_USER, else `nobody`)
+and the postmaster run as an unprivileged user ($BGR_PG_USER, else `nobody`;
+where there is no `nobody`, a system user `bgrtest` is created with useradd)
 through setpriv (or runuser), and the temporary directory is given to that
-user. The client side (psql, and bgremover itself) runs as the caller.
+user. PG* variables of the caller's environment (PGHOST, PGOPTIONS, ...) are
+not passed to the PostgreSQL tools. The client side (psql, and bgremover itself) runs as the caller.
 
 It stops by itself: stop() at close(), at interpreter exit (atexit) and at
 the end of the `with` block. And since none of those run when the test
@@ -71,6 +73,29 @@ def find_bin_dir():
 
 def available():
     return find_bin_dir() is not None
+
+
+def _env():
+    """The caller's environment without PG* settings, which would redirect
+    or reconfigure the tools (PGHOST, PGPORT, PGDATA, PGOPTIONS, ...)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["PGCONNECT_TIMEOUT"] = "10"
+    return env
+
+
+def _unprivileged_user(name=None):
+    """The passwd entry PostgreSQL runs as under root."""
+    name = name or os.environ.get("BGR_PG_USER")
+    if name:
+        return pwd.getpwnam(name)
+    for n in ("nobody", "bgrtest"):
+        try:
+            return pwd.getpwnam(n)
+        except KeyError:
+            pass
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                    "bgrtest"], check=True, capture_output=True, timeout=60)
+    return pwd.getpwnam("bgrtest")
 
 
 def _free_port():
@@ -152,8 +177,8 @@ class PgServer:
         self._run_as = []
         self._os_user = None
         if os.geteuid() == 0:
-            self._os_user = user or os.environ.get("BGR_PG_USER") or "nobody"
-            pw = pwd.getpwnam(self._os_user)
+            pw = _unprivileged_user(user)
+            self._os_user = pw.pw_name
             if shutil.which("setpriv"):
                 self._run_as = ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
                                 "--clear-groups", "--"]
@@ -192,7 +217,7 @@ class PgServer:
 
     def _as_owner(self, argv, timeout=120, check=True):
         p = subprocess.run(self._run_as + argv, cwd=self.tmp, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=timeout)
+                           capture_output=True, text=True, timeout=timeout, env=_env())
         if check and p.returncode != 0:
             raise PgError("%s failed (%d): %s%s\n%s" % (
                 " ".join(argv[:2]), p.returncode, p.stdout, p.stderr, self.read_log()[-3000:]))
@@ -204,7 +229,7 @@ class PgServer:
             p = subprocess.Popen(
                 [sys.executable, "-c", WATCHDOG, str(r), os.path.join(self.data_dir, "postmaster.pid"),
                  self.tmp, self._tool("pg_ctl"), self.data_dir] + self._run_as,
-                pass_fds=(r,), stdin=subprocess.DEVNULL, start_new_session=True)
+                pass_fds=(r,), stdin=subprocess.DEVNULL, start_new_session=True, env=_env())
             p.wait(30)  # the first fork; the watchdog itself lives on
         finally:
             os.close(r)
@@ -261,7 +286,7 @@ class PgServer:
         try:
             self._running = self._running or os.path.exists(
                 os.path.join(self.data_dir, "postmaster.pid"))
-            self.stop("immediate" if sys.is_finalizing() else "fast")
+            self.stop("fast")
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
             if self._watch_w is not None:
@@ -309,8 +334,7 @@ class PgServer:
         p = subprocess.run(
             [self._tool("psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-F", "\x1f", "-R",
              "\x1e", "-h", self.socket_dir, "-p", str(self.port), "-U", SUPERUSER, "-d", db],
-            input=sql, capture_output=True, text=True, timeout=timeout,
-            env=dict(os.environ, PGCONNECT_TIMEOUT="10"))
+            input=sql, capture_output=True, text=True, timeout=timeout, env=_env())
         if p.returncode != 0:
             raise PgError("psql on %s failed (%d): %s\nSQL: %s" % (db, p.returncode,
                                                                   p.stderr.strip(), sql[:500]))
@@ -335,7 +359,7 @@ class PgServer:
     def dump(self, db):
         """Everything in db as pg_dump's plain SQL text (bytes)."""
         p = subprocess.run([self._tool("pg_dump"), "-h", self.socket_dir, "-p", str(self.port),
-                            "-U", SUPERUSER, db], capture_output=True, timeout=120)
+                            "-U", SUPERUSER, db], capture_output=True, timeout=120, env=_env())
         if p.returncode != 0:
             raise PgError("pg_dump %s failed: %s" % (db, p.stderr.decode("utf-8", "replace")))
         return p.stdout

@@ -116,7 +116,7 @@ def main_test():
         for url in (pg.url("bgr_a"), pg.url("bgr_a", socket=True)):
             p = subprocess.run([os.path.join(pg.bin_dir, "psql"), "-X", "-At", "-c",
                                 "SELECT count(*) FROM t", url], capture_output=True, text=True,
-                               timeout=30)
+                               timeout=30, env=pgserver._env())
             check(p.returncode == 0 and p.stdout.strip() == "3", "connects by %s" % url)
 
         # A client still connected does not stop drop_db.

@@ -44,8 +44,9 @@ PORT_LINE = re.compile(r"\(port (\d+)\)")
 def clean_env(extra=None):
     """The environment of a started process: ours without BGR_* settings (a
     stray BGR_STORE or BGR_WORKERS must not change a test), except
-    BGR_MODEL_DIR, plus extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BGR_") or k == "BGR_MODEL_DIR"}
+    BGR_MODEL_DIR, and without libpq's PG* settings; plus extra."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("BGR_") or k.startswith("PG")) or k == "BGR_MODEL_DIR"}
     env.update(extra or {})
     return env
 
