@@ -342,6 +342,10 @@ int bgr_cli_run_node(int argc, char **argv, bool worker)
                       worker ? "the API nodes" : "`bgremover worker` processes");
         goto fail;
     }
+    /* the node's own scratch (S3 downloads being served, ...): with a
+     * PostgreSQL store nothing else has made the directory */
+    if (bgr_mkdir_p(cfg.data_dir, &e))
+        goto fail;
     if (open_results(&cfg, &results, &e))
         goto fail;
     if (cfg.tls_cert[0] &&
