@@ -46,7 +46,10 @@ SAN_CHECK = sh -c 'if ls "$$1"/* >/dev/null 2>&1; then echo "sanitizer reports:"
 	  head -c 20000 "$$1"/*; exit 1; fi; echo "sanitizers: no reports"' -
 
 # ASan+UBSan: every unit, fuzz-replay and API test (RelWithDebInfo: -O0 would
-# make the API suite's model runs far slower without finding more).
+# make the API suite's model runs far slower without finding more). On
+# PostgreSQL (the suite's second run, api_pg) only the tests of what differs
+# there (SAN_PG_TESTS): the whole suite twice does not fit CI's time.
+SAN_PG_TESTS = test_scaleout T08Batch T06AccountUsage test_idempotency test_usage_exact test_admin
 test-asan: setup-test
 	@test -f $(ASAN_BUILD)/CMakeCache.txt || cmake -S . -B $(ASAN_BUILD) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_SANITIZE=address,undefined -DBGR_WERROR=ON
@@ -58,13 +61,16 @@ test-asan: setup-test
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:log_path=$(CURDIR)/$(ASAN_BUILD)/san-logs/asan \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/$(ASAN_BUILD)/san-logs/ubsan \
-	  ctest --output-on-failure --timeout 3600; rc=$$?; \
+	  ctest --output-on-failure --timeout 3600 -E '_pg$$' && \
+	  python3 $(CURDIR)/tests/api/run.py --store pg --bin $(CURDIR)/$(ASAN_BUILD)/bgremover \
+	    $(SAN_PG_TESTS); rc=$$?; \
 	  $(SAN_CHECK) $(CURDIR)/$(ASAN_BUILD)/san-logs && exit $$rc
 
 # TSan: the queue, worker, store and webhook code (unit tests of jobs,
 # store, net) and the API tests that drive them through a TSan server
 # (concurrent requests, batches with webhooks and retries, kill -9
-# recovery, the full queue).
+# recovery, the full queue), then the scale-out suite on PostgreSQL (API
+# nodes and workers, the shared queue's listener and renewer threads).
 TSAN_API_TESTS = T03Remove.test_concurrent T08Batch T09Webhooks T10Operations.test_service_busy \
   test_kill9_mid_batch test_down_500_slow_receivers test_budget test_s3.T02Results
 test-tsan: setup-test
@@ -77,7 +83,9 @@ test-tsan: setup-test
 	  export BGR_TEST_TIMEOUT=$(SAN_TEST_TIMEOUT) && \
 	  export TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp:second_deadlock_stack=1:log_path=$(CURDIR)/$(TSAN_BUILD)/san-logs/tsan && \
 	  ctest --output-on-failure --timeout 1800 -R '^(jobs|store|net|http|results)$$' && \
-	  python3 $(CURDIR)/tests/api/run.py --bin $(CURDIR)/$(TSAN_BUILD)/bgremover $(TSAN_API_TESTS); \
+	  python3 $(CURDIR)/tests/api/run.py --bin $(CURDIR)/$(TSAN_BUILD)/bgremover $(TSAN_API_TESTS) && \
+	  python3 $(CURDIR)/tests/api/run.py --store pg --bin $(CURDIR)/$(TSAN_BUILD)/bgremover \
+	    test_scaleout T08Batch; \
 	  rc=$$?; $(SAN_CHECK) $(CURDIR)/$(TSAN_BUILD)/san-logs && exit $$rc
 
 # libFuzzer (clang, ASan+UBSan): builds every target and runs each for
