@@ -34,7 +34,7 @@
  * PostgreSQL has no writer: its server does group commit itself (WAL
  * flushes shared by concurrent COMMITs), and several connections may write
  * at once, so bgr_st_write runs the op on a pool connection in its own
- * transaction, under the op's account lock where it names one.
+ * transaction, under the lock the op asks for.
  *
  * Failure isolation: when a batch fails (an op's SQL error, or the COMMIT),
  * it is rolled back and each of its ops is retried alone in a transaction
@@ -168,7 +168,7 @@ struct bgr_db *bgr_st_writer_release(struct bgr_store *s)
 static int write_direct(struct bgr_store *s, struct bgr_st_op *op, struct bgr_error *err)
 {
     struct bgr_db *db = bgr_st_acquire(s);
-    int rc = op->account_id ? bgr_st_begin_account(db, op->account_id, err) : bgr_st_begin(db, err);
+    int rc = op->lock == BGR_ST_LOCK_SHARED ? bgr_st_begin_shared(db, err) : bgr_st_begin(db, err);
     if (!rc)
         rc = op->run(db, op->ctx, err);
     if (!rc)

@@ -60,6 +60,9 @@ struct bgr_db_ops {
     void (*reset)(struct bgr_db_stmt *st); /* also clears the bindings */
     void (*finalize)(struct bgr_db_stmt *st);
     int (*exec)(struct bgr_db *db, const char *sql); /* one or more statements, no results */
+    /* account_id: NULL = exclude every writer; "" = exclude only those
+     * (NULL), for a transaction of statements that are each atomic; an id
+     * = exclude that account's writers and those. */
     int (*begin_write)(struct bgr_db *db, const char *account_id);
     int64_t (*changes)(struct bgr_db *db); /* rows changed by the last statement */
     bool (*in_txn)(struct bgr_db *db);
@@ -70,6 +73,10 @@ struct bgr_db_ops {
     /* Makes a connection usable again after it was lost; 0 or -1. */
     int (*reconnect)(struct bgr_db *db);
     void (*close)(struct bgr_db *db);
+    /* The statement will run many times on this connection (the store's
+     * statement cache): PostgreSQL then prepares it on the server once,
+     * saving the parse and plan of every later run. */
+    void (*keep)(struct bgr_db_stmt *st);
 };
 
 /* The common head of every backend's connection and statement. */
@@ -171,6 +178,10 @@ static inline const char *bgr_db_errmsg(struct bgr_db *db)
 static inline bool bgr_db_unavailable(struct bgr_db *db)
 {
     return db->ops->unavailable(db);
+}
+static inline void bgr_db_keep(struct bgr_db_stmt *st)
+{
+    st->db->ops->keep(st);
 }
 /* Accepts NULL. */
 static inline void bgr_db_close(struct bgr_db *db)

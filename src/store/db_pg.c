@@ -37,6 +37,8 @@
 struct pg_db {
     struct bgr_db base;
     PGconn *c;
+    unsigned generation; /* of the session: a reconnect drops server-side statements */
+    unsigned next_name;
     int64_t changes;
     bool lost;
     char err[512];
@@ -46,6 +48,10 @@ struct pg_stmt {
     struct bgr_db_stmt base;
     char *sql; /* with $N placeholders */
     int nparams;
+    bool keep;     /* prepare on the server (bgr_db_keep) */
+    bool prepared; /* ...done, in session generation: */
+    unsigned generation;
+    char name[24];
     const char *vals[MAX_PARAMS];
     int lens[MAX_PARAMS], fmts[MAX_PARAMS];
     Oid types[MAX_PARAMS];
@@ -230,9 +236,24 @@ static int pg_step(struct bgr_db_stmt *bst)
     struct pg_stmt *st = S(bst);
     struct pg_db *d = D(bst->db);
     drop_blobs(st);
+    if (!st->executed && st->keep && (!st->prepared || st->generation != d->generation)) {
+        PGresult *p;
+        (void)snprintf(st->name, sizeof(st->name), "bgr%u", ++d->next_name);
+        p = PQprepare(d->c, st->name, st->sql, st->nparams, st->types);
+        if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+            fail(d, p);
+            PQclear(p);
+            return -1;
+        }
+        PQclear(p);
+        st->prepared = true;
+        st->generation = d->generation;
+    }
     if (!st->executed) {
-        st->res =
-            PQexecParams(d->c, st->sql, st->nparams, st->types, st->vals, st->lens, st->fmts, 0);
+        st->res = st->prepared
+                      ? PQexecPrepared(d->c, st->name, st->nparams, st->vals, st->lens, st->fmts, 0)
+                      : PQexecParams(d->c, st->sql, st->nparams, st->types, st->vals, st->lens,
+                                     st->fmts, 0);
         st->executed = true;
         st->row = -1;
         switch (PQresultStatus(st->res)) {
@@ -353,6 +374,11 @@ static int pg_begin_write(struct bgr_db *db, const char *account_id)
         (void)snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%lld)", LOCK_GLOBAL);
         return pg_exec(db, sql);
     }
+    if (!account_id[0]) { /* shared: one round trip */
+        (void)snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock_shared(%lld)",
+                       LOCK_GLOBAL);
+        return pg_exec(db, sql);
+    }
     rc = pg_exec(db, "BEGIN");
     if (rc)
         return rc;
@@ -393,6 +419,7 @@ static int pg_reconnect(struct bgr_db *db)
     if (PQstatus(d->c) == CONNECTION_OK && !d->lost)
         return 0;
     PQreset(d->c);
+    d->generation++;
     if (PQstatus(d->c) != CONNECTION_OK) {
         fail(d, NULL);
         d->lost = true;
@@ -408,11 +435,33 @@ static void pg_close(struct bgr_db *db)
     free(db);
 }
 
+static void pg_keep(struct bgr_db_stmt *st)
+{
+    S(st)->keep = true;
+}
+
 static const struct bgr_db_ops pg_ops = {
-    pg_prepare, pg_bind_text, pg_bind_int64,  pg_bind_double, pg_bind_blob,
-    pg_step,    pg_col_text,  pg_col_int64,   pg_col_double,  pg_col_blob,
-    pg_reset,   pg_finalize,  pg_exec,        pg_begin_write, pg_changes,
-    pg_in_txn,  pg_errmsg,    pg_unavailable, pg_reconnect,   pg_close,
+    .prepare = pg_prepare,
+    .bind_text = pg_bind_text,
+    .bind_int64 = pg_bind_int64,
+    .bind_double = pg_bind_double,
+    .bind_blob = pg_bind_blob,
+    .step = pg_step,
+    .col_text = pg_col_text,
+    .col_int64 = pg_col_int64,
+    .col_double = pg_col_double,
+    .col_blob = pg_col_blob,
+    .reset = pg_reset,
+    .finalize = pg_finalize,
+    .exec = pg_exec,
+    .begin_write = pg_begin_write,
+    .changes = pg_changes,
+    .in_txn = pg_in_txn,
+    .errmsg = pg_errmsg,
+    .unavailable = pg_unavailable,
+    .reconnect = pg_reconnect,
+    .close = pg_close,
+    .keep = pg_keep,
 };
 
 /* NOTICEs ("relation already exists, skipping") are not for the log. */

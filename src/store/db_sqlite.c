@@ -135,11 +135,33 @@ static void sq_close(struct bgr_db *db)
     free(db);
 }
 
+static void sq_keep(struct bgr_db_stmt *st)
+{
+    (void)st; /* a prepared sqlite3_stmt is kept already */
+}
+
 static const struct bgr_db_ops sq_ops = {
-    sq_prepare, sq_bind_text, sq_bind_int64,  sq_bind_double, sq_bind_blob,
-    sq_step,    sq_col_text,  sq_col_int64,   sq_col_double,  sq_col_blob,
-    sq_reset,   sq_finalize,  sq_exec,        sq_begin_write, sq_changes,
-    sq_in_txn,  sq_errmsg,    sq_unavailable, sq_reconnect,   sq_close,
+    .prepare = sq_prepare,
+    .bind_text = sq_bind_text,
+    .bind_int64 = sq_bind_int64,
+    .bind_double = sq_bind_double,
+    .bind_blob = sq_bind_blob,
+    .step = sq_step,
+    .col_text = sq_col_text,
+    .col_int64 = sq_col_int64,
+    .col_double = sq_col_double,
+    .col_blob = sq_col_blob,
+    .reset = sq_reset,
+    .finalize = sq_finalize,
+    .exec = sq_exec,
+    .begin_write = sq_begin_write,
+    .changes = sq_changes,
+    .in_txn = sq_in_txn,
+    .errmsg = sq_errmsg,
+    .unavailable = sq_unavailable,
+    .reconnect = sq_reconnect,
+    .close = sq_close,
+    .keep = sq_keep,
 };
 
 int bgr_db_sqlite_open(const char *path, bool create, int busy_timeout_ms, struct bgr_db **out,

@@ -574,10 +574,11 @@ int bgr_store_job_workers(struct bgr_store *s, char ***names, size_t *n, struct 
     if (rc)
         return rc;
     db = bgr_st_acquire(s);
-    rc = bgr_st_prepare(db,
-                        "SELECT DISTINCT worker FROM sync_jobs WHERE state = 1 UNION"
-                        " SELECT DISTINCT worker FROM batch_items WHERE status = 1 AND worker != ''",
-                        &st, err);
+    rc =
+        bgr_st_prepare(db,
+                       "SELECT DISTINCT worker FROM sync_jobs WHERE state = 1 UNION"
+                       " SELECT DISTINCT worker FROM batch_items WHERE status = 1 AND worker != ''",
+                       &st, err);
     while (!rc) {
         int step = bgr_db_step(st);
         if (step == BGR_DB_DONE)

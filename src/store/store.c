@@ -188,6 +188,7 @@ int bgr_st_prepare_cached(struct bgr_store *s, struct bgr_db *db, const char *sq
     int rc = bgr_st_prepare(db, sql, st, err);
     if (rc || c->n == BGR_STMT_CACHE)
         return rc; /* a full cache still answers, but the statement is not kept */
+    bgr_db_keep(*st);
     c->sql[c->n] = sql;
     c->st[c->n++] = *st;
     return 0;
@@ -236,8 +237,13 @@ int bgr_st_begin(struct bgr_db *db, struct bgr_error *err)
 
 int bgr_st_begin_account(struct bgr_db *db, const char *account_id, struct bgr_error *err)
 {
-    BGR_ASSERT(account_id != NULL);
+    BGR_ASSERT(account_id != NULL && account_id[0]);
     return db->ops->begin_write(db, account_id) == 0 ? 0 : bgr_st_fail(db, err, "begin");
+}
+
+int bgr_st_begin_shared(struct bgr_db *db, struct bgr_error *err)
+{
+    return db->ops->begin_write(db, "") == 0 ? 0 : bgr_st_fail(db, err, "begin");
 }
 
 int bgr_st_commit(struct bgr_db *db, struct bgr_error *err)

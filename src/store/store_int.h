@@ -62,12 +62,15 @@ struct bgr_store {
  * meanwhile; it returns 0 or a negative enum bgr_err and must write its
  * outputs (in ctx) afresh each time: after a failed batch it runs again,
  * alone. The op lives on the caller's stack. */
+enum bgr_st_lock { BGR_ST_LOCK_GLOBAL = 0, BGR_ST_LOCK_SHARED };
 struct bgr_st_op {
     int (*run)(struct bgr_db *db, void *ctx, struct bgr_error *err);
     void *ctx;
-    /* The account the op's reads-then-writes concern (borrowed), or NULL
-     * for an op that needs the global write lock (db.h: begin_write). */
-    const char *account_id;
+    /* What the op's transaction must exclude (PostgreSQL; SQLite has one
+     * writer): everything (BGR_ST_LOCK_GLOBAL: it reads then writes), or
+     * only the global writers such as an account's deletion, for an op
+     * whose statements are each atomic (BGR_ST_LOCK_SHARED). */
+    enum bgr_st_lock lock;
     /* writer-owned */
     struct bgr_st_op *next;
     pthread_cond_t cv; /* its caller waits here */
@@ -118,6 +121,9 @@ int bgr_st_begin(struct bgr_db *db, struct bgr_error *err);
 /* Begins a write transaction whose reads-then-writes concern one account
  * only: on PostgreSQL it waits for that account's writers, not everyone's. */
 int bgr_st_begin_account(struct bgr_db *db, const char *account_id, struct bgr_error *err);
+/* Begins a write transaction of statements that are each atomic (upserts,
+ * inserts): on PostgreSQL it excludes only the global writers. */
+int bgr_st_begin_shared(struct bgr_db *db, struct bgr_error *err);
 int bgr_st_commit(struct bgr_db *db, struct bgr_error *err);
 void bgr_st_rollback(struct bgr_db *db); /* best effort, on error paths */
 

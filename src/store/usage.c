@@ -58,47 +58,55 @@ struct daily_op {
 };
 
 /* Reads today's admitted count and, when inc and below the limit, adds
- * this request: inside the writer's transaction (inc) or alone (peek). */
+ * this request: inside the writer's transaction (inc) or alone (peek). The
+ * increment is one conditional upsert, so it is exact without a lock on
+ * the account: two API nodes cannot both take the day's last request. */
 static int daily_run(struct bgr_db *db, void *ctx, struct bgr_error *err)
 {
     struct daily_op *o = ctx;
     struct bgr_db_stmt *st = NULL;
-    int rc = bgr_st_prepare_cached(
-        o->s, db, "SELECT n FROM daily_counts WHERE account_id = ? AND day = ?", &st, err);
-    if (rc)
-        goto out;
+    int64_t limit = o->acct->plan.per_day == BGR_UNLIMITED ? INT64_MAX : o->acct->plan.per_day;
+    int rc, step;
     o->count = 0;
-    bgr_db_bind_text(st, 1, o->acct->id);
-    bgr_db_bind_int64(st, 2, o->day);
-    switch (bgr_db_step(st)) {
-    case BGR_DB_ROW:
-        o->count = bgr_db_col_int64(st, 0);
-        break;
-    case BGR_DB_DONE:
-        break;
-    default:
-        rc = bgr_st_fail(db, err, "read daily count");
-        goto out;
-    }
-    bgr_st_cached_done(st);
-    st = NULL;
-    o->over = o->acct->plan.per_day != BGR_UNLIMITED && o->count >= o->acct->plan.per_day;
-    if (o->inc && !o->over) {
+    o->over = false;
+    if (o->inc) {
         rc = bgr_st_prepare_cached(
             o->s, db,
-            "INSERT INTO daily_counts(account_id, day, n) VALUES(?,?,1)"
-            " ON CONFLICT(account_id, day) DO UPDATE SET n = daily_counts.n + 1",
+            "INSERT INTO daily_counts(account_id, day, n) VALUES(?1,?2,1)"
+            " ON CONFLICT(account_id, day) DO UPDATE SET n = daily_counts.n + 1"
+            " WHERE daily_counts.n < ?3 RETURNING n",
             &st, err);
         if (rc)
             goto out;
         bgr_db_bind_text(st, 1, o->acct->id);
         bgr_db_bind_int64(st, 2, o->day);
-        if (bgr_db_step(st) != BGR_DB_DONE) {
+        bgr_db_bind_int64(st, 3, limit);
+        step = bgr_db_step(st);
+        if (step == BGR_DB_ROW) {
+            o->count = bgr_db_col_int64(st, 0);
+            goto out;
+        }
+        if (step != BGR_DB_DONE) {
             rc = bgr_st_fail(db, err, "count request");
             goto out;
         }
-        o->count++;
+        bgr_st_cached_done(st);
+        st = NULL;
+        o->over = true; /* the condition failed: the day's limit is reached */
     }
+    rc = bgr_st_prepare_cached(
+        o->s, db, "SELECT n FROM daily_counts WHERE account_id = ? AND day = ?", &st, err);
+    if (rc)
+        goto out;
+    bgr_db_bind_text(st, 1, o->acct->id);
+    bgr_db_bind_int64(st, 2, o->day);
+    step = bgr_db_step(st);
+    if (step == BGR_DB_ROW)
+        o->count = bgr_db_col_int64(st, 0);
+    else if (step != BGR_DB_DONE)
+        rc = bgr_st_fail(db, err, "read daily count");
+    if (!o->inc)
+        o->over = o->count >= limit;
 out:
     bgr_st_cached_done(st);
     return rc;
@@ -112,7 +120,7 @@ static int daily_count(struct bgr_store *s, const struct bgr_account *acct, int6
     struct daily_op o = {s, acct, day, inc, 0, false};
     int rc;
     if (inc) {
-        struct bgr_st_op op = {.run = daily_run, .ctx = &o, .account_id = acct->id};
+        struct bgr_st_op op = {.run = daily_run, .ctx = &o, .lock = BGR_ST_LOCK_SHARED};
         rc = bgr_st_write(s, &op, err);
     } else {
         struct bgr_db *db = bgr_st_acquire(s);
@@ -431,7 +439,7 @@ int bgr_store_usage_record(struct bgr_store *s, const char *account_id, int64_t 
                            struct bgr_error *err)
 {
     struct usage_op o = {s, account_id, route, now_ms, duration_ms, http_status};
-    struct bgr_st_op op = {.run = usage_run, .ctx = &o, .account_id = account_id};
+    struct bgr_st_op op = {.run = usage_run, .ctx = &o, .lock = BGR_ST_LOCK_SHARED};
     return bgr_st_write(s, &op, err);
 }
 
