@@ -380,6 +380,12 @@ int bgr_cmd_serve(int argc, char **argv)
     jc.webhook_max_attempts = (int)cfg.webhook_max_attempts;
     jc.sweep_interval_ms = cfg.sweep_interval_s * 1000;
     jc.fetch_total_timeout_ms = (long)cfg.fetch_timeout_s * 1000;
+    jc.fetch_workers = (int)cfg.fetch_workers;
+    jc.fetch_per_account = (int)cfg.fetch_per_account;
+    jc.fetch_buffer = (int)cfg.fetch_buffer;
+    jc.webhook_workers = (int)cfg.webhook_workers;
+    jc.webhook_per_host = (int)cfg.webhook_per_host;
+    jc.job_timeout_ms = cfg.job_timeout_s * 1000;
     jc.on_image = image_done;
     jc.on_image_ctx = metrics;
     jc.results = results;
