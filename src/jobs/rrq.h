@@ -9,8 +9,9 @@
  * and not yet given back (active). Lanes sit in a ring; bgr_rrq_pop serves
  * the lane after the one it served last, skipping lanes at the cap, so an
  * owner with 20 waiting ids gets one turn per round like an owner with 1,
- * and never more than `cap` at once. A new owner's lane joins at the end of
- * the current round. A lane lives while it has ids waiting or active.
+ * and never more than `cap` at once. A new owner's lane joins just before
+ * the lane served next: every owner already in the ring gets one turn
+ * before it. A lane lives while it has ids waiting or active.
  *
  * Costs: push and done are O(owners) (a linear search: owners with work
  * waiting are few next to the items, and bounded by the backlog); pop is
