@@ -348,6 +348,8 @@ static void *worker_main(void *arg)
         }
         pthread_cond_broadcast(&j->idle_cv);
         if (abandoned) {
+            bgr_log(BGR_LOG_INFO, "jobs: an abandoned run ended (%s); its result was discarded",
+                    bgr_err_code(rc));
             /* a replacement took this worker's place: end; else carry on */
             if (j->n_live >= j->cfg.workers)
                 break;
