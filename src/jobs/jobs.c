@@ -643,12 +643,18 @@ void bgr_jobs_stop(struct bgr_jobs *j)
     pthread_cond_broadcast(&j->wh_cv);
     pthread_cond_broadcast(&j->wd_cv);
     pthread_mutex_unlock(&j->mu);
-    /* the watchdog first: it is the one that starts workers */
+    /* the watchdog first: it is the one that starts workers; after it,
+     * no slot changes from unused to used */
     if (j->watchdog_started)
         pthread_join(j->watchdog, NULL);
-    for (int i = 0; i < j->wk_cap; i++)
-        if (j->wk[i].state != BGR_W_UNUSED)
+    for (int i = 0; i < j->wk_cap; i++) {
+        bool used;
+        pthread_mutex_lock(&j->mu);
+        used = j->wk[i].state != BGR_W_UNUSED;
+        pthread_mutex_unlock(&j->mu);
+        if (used)
             pthread_join(j->wk[i].t, NULL);
+    }
     for (int i = 0; i < j->n_fetchers; i++)
         pthread_join(j->fetchers[i], NULL);
     if (j->deliverer_started)

@@ -137,12 +137,11 @@ class H04FetchPool(unittest.TestCase):
             self.assertEqual(r.status, 202, r.body)
             vid = r.json()["data"]["batch_id"]
             batch_s = None
-            while time.time() - t0 < 18:
-                if batch_status(srv, victim, vid)["status"] != "processing" and \
-                        batch_status(srv, victim, vid)["finished_at"]:
+            while time.time() - t0 < 18:  # (polls count against the 60/min limit)
+                if batch_status(srv, victim, vid)["finished_at"]:
                     batch_s = time.time() - t0
                     break
-                time.sleep(0.2)
+                time.sleep(0.5)
             time.sleep(max(0.0, 8.0 - (time.time() - t0)))
             v.stop()
             att = batch_status(srv, attacker, attack_id)
@@ -291,7 +290,7 @@ class H11JobCeiling(unittest.TestCase):
             r = srv.remove_file(key, big, fields=[("refine", "full")])
             took = time.time() - t0
             print("\n    %d-byte 7000x7000 PNG, job_timeout_s=1: %d %s after %.2f s" % (
-                len(big), r.status, r.code, took), end=" ")
+                len(big), r.status, r.code if r.status != 200 else "", took), end=" ")
             self.assertEqual(r.status, 422, r.body)
             self.assertEqual(r.code, "PROCESSING_TIMEOUT")
             self.assertIn("limit of 1 s", r.message)
