@@ -72,7 +72,8 @@ test-asan: setup-test
 # recovery, the full queue), then the scale-out suite on PostgreSQL (API
 # nodes and workers, the shared queue's listener and renewer threads).
 TSAN_API_TESTS = T03Remove.test_concurrent T08Batch T09Webhooks T10Operations.test_service_busy \
-  test_kill9_mid_batch test_down_500_slow_receivers test_budget test_s3.T02Results
+  test_kill9_mid_batch test_down_500_slow_receivers test_budget test_s3.T02Results \
+  test_hostile_pools
 test-tsan: setup-test
 	@test -f $(TSAN_BUILD)/CMakeCache.txt || cmake -S . -B $(TSAN_BUILD) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGR_SANITIZE=thread -DBGR_WERROR=ON

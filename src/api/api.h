@@ -58,6 +58,12 @@ struct bgr_serve_config {
     int64_t webhook_retry_base_s;
     int64_t webhook_max_attempts;
     int64_t fetch_timeout_s;
+    int64_t fetch_workers; /* the fetch stage and webhook pool (src/jobs) */
+    int64_t fetch_per_account;
+    int64_t fetch_buffer;
+    int64_t webhook_workers;
+    int64_t webhook_per_host;
+    int64_t job_timeout_s;
     /* hostile clients (docs/SECURITY.md) */
     int64_t max_connections_per_ip;
     int64_t body_min_rate;

@@ -43,7 +43,9 @@
     X(MODEL, "INTERNAL_ERROR", 500, "The model is invalid or unsupported")                         \
     X(SHAPE, "INVALID_PARAMETER", 400, "Tensor shape mismatch")                                    \
     X(USAGE, "INVALID_PARAMETER", 400, "Invalid usage")                                            \
-    X(SERVICE_BUSY, "SERVICE_BUSY", 503, "The server is busy, retry later")
+    X(SERVICE_BUSY, "SERVICE_BUSY", 503, "The server is busy, retry later")                        \
+    X(PROCESSING_TIMEOUT, "PROCESSING_TIMEOUT", 422,                                               \
+      "The image took longer than the server's processing time limit")
 
 enum bgr_err {
     BGR_OK = 0,

@@ -1,12 +1,23 @@
 /*
  * jobs.c - the queue and the workers: sync requests and batch items through
- * the pipeline to committed results.
+ * the pipeline to committed results; the ceiling on a job's time.
  *
  * Two waiting lines share the workers: sync jobs (bounded by queue_size; a
- * client waits on each) and batch item ids (bounded by max_backlog; their
- * truth is in the store). Workers take sync jobs first but every fourth
- * pick goes to the backlog when it is not empty, so a stream of sync
- * requests cannot starve batches.
+ * client waits on each) and batch items whose image the fetch stage
+ * (stage.c) has downloaded (the whole backlog, fetched or not, is bounded
+ * by max_backlog; its truth is in the store). Workers take sync jobs first
+ * but every fourth pick goes to the fetched items when there are any, so a
+ * stream of sync requests cannot starve batches.
+ *
+ * The ceiling: a watchdog thread gives up on a job that has run longer
+ * than cfg.job_timeout_ms on its worker. src/infer and the pipeline offer
+ * no hook to stop a run part-way, so the run goes on to its end and its
+ * result is then discarded (nothing committed, nothing charged); meanwhile
+ * the job fails with BGR_EPROCESSING_TIMEOUT (a sync caller is answered at
+ * once, a batch item is recorded failed) and a replacement thread takes
+ * the worker's place, so the pool keeps its capacity while at most
+ * `workers` abandoned runs finish. A worker decides under the lock, after
+ * the run, whether it was abandoned; once it commits, it no longer can be.
  */
 #define _GNU_SOURCE
 #include "jobs/jobs_int.h"
@@ -17,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 void bgr_jobs_config_init(struct bgr_jobs_config *c)
@@ -43,18 +55,21 @@ void bgr_jobs_drop_object(struct bgr_jobs *j, const char *key)
         bgr_log(BGR_LOG_WARN, "jobs: cannot remove unused result %s: %s", key, e.msg);
 }
 
-/* Runs the pipeline and writes the result object; *img describes it (not
- * yet committed). */
+/* Runs the pipeline (or render, with render_ctx) and writes the result
+ * object; *img describes it (not yet committed). Reads only its arguments:
+ * a worker passes its own copies when the job may be abandoned. */
 int bgr_jobs_produce(struct bgr_jobs *j, const struct bgr_account *acct, const void *data,
                      size_t len, const struct bgr_output_opts *opts, const char *batch_id,
-                     const struct bgr_remove_req *req, struct bgr_image *img, struct bgr_error *err)
+                     const struct bgr_remove_req *render, double credits, struct bgr_image *img,
+                     struct bgr_error *err)
 {
     struct bgr_result res = {0};
     struct bgr_image m = {0};
     double t0 = bgr_now_sec();
-    int rc = req && req->render
-                 ? req->render(req->render_ctx, j->cfg.model, data, len, &j->cfg.limits, &res, err)
-                 : j->cfg.process(j->cfg.process_ctx, data, len, &j->cfg.limits, opts, &res, err);
+    int rc =
+        render
+            ? render->render(render->render_ctx, j->cfg.model, data, len, &j->cfg.limits, &res, err)
+            : j->cfg.process(j->cfg.process_ctx, data, len, &j->cfg.limits, opts, &res, err);
     if (rc)
         return rc;
     bgr_store_new_id("img_", m.id);
@@ -79,7 +94,7 @@ int bgr_jobs_produce(struct bgr_jobs *j, const struct bgr_account *acct, const v
         m.subject_h = res.subject.height;
     }
     m.size_bytes = (int64_t)res.len;
-    m.credits = req && req->credits > 0 ? req->credits : 1;
+    m.credits = credits > 0 ? credits : 1;
     rc = bgr_results_put(j->cfg.results, m.path, res.data, res.len, m.mime, err);
     if (rc)
         goto out;
@@ -111,12 +126,37 @@ void bgr_jobs_send_failed(struct bgr_jobs *j, const struct bgr_account *acct, co
     free(payload);
 }
 
-static void run_sync(struct bgr_jobs *j, struct bgr_sync_job *job)
+/* After the pipeline ran: true when the watchdog gave up on the job (its
+ * result is to be discarded); else the job can no longer be given up. */
+static bool past_ceiling(struct bgr_jobs *j, struct bgr_worker *w)
 {
+    bool abandoned;
+    pthread_mutex_lock(&j->mu);
+    abandoned = w->abandoned;
+    w->committing = !abandoned;
+    pthread_mutex_unlock(&j->mu);
+    return abandoned;
+}
+
+/* A sync job on worker w. Returns its rc (BGR_EPROCESSING_TIMEOUT when
+ * abandoned; then nothing was committed or sent, and the caller, answered
+ * by the watchdog, sends image.failed). */
+static int run_sync(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_sync_job *job)
+{
+    const struct bgr_remove_req *render = job->req->render ? job->req : NULL;
+    const struct bgr_account *acct = render ? job->acct : &job->own_acct;
+    struct bgr_error e = {0};
     struct bgr_image img;
     char *payload = NULL;
-    int rc = bgr_jobs_produce(j, job->acct, job->data, job->len, job->opts, NULL, job->req, &img,
-                              &job->err);
+    int rc = bgr_jobs_produce(j, acct, render ? job->data : job->own_data, job->len,
+                              render ? job->opts : &job->own_opts, NULL, render, job->own_credits,
+                              &img, &e);
+    if (past_ceiling(j, w)) {
+        if (!rc)
+            bgr_jobs_drop_object(j, img.path);
+        return BGR_EPROCESSING_TIMEOUT;
+    }
+    /* Not abandoned: the caller waits, its pointers are valid. */
     if (!rc) {
         struct bgr_webhook_new wh = {.url = job->webhook_url, .event = "image.completed"};
         if (job->webhook_url) {
@@ -124,127 +164,173 @@ static void run_sync(struct bgr_jobs *j, struct bgr_sync_job *job)
                                              bgr_jobs_image_json(&img, j->public_url));
             wh.payload = payload;
             if (!payload)
-                rc = bgr_error_set(&job->err, BGR_ENOMEM, "out of memory");
+                rc = bgr_error_set(&e, BGR_ENOMEM, "out of memory");
         }
         if (!rc)
-            rc = bgr_store_image_add(j->store, job->acct, &img, job->webhook_url ? &wh : NULL,
-                                     &job->err);
+            rc = bgr_store_image_add(j->store, job->acct, &img, job->webhook_url ? &wh : NULL, &e);
         if (rc)
             bgr_jobs_drop_object(j, img.path);
         else if (job->webhook_url)
             bgr_jobs_kick_deliverer(j);
     }
     if (rc && job->webhook_url)
-        bgr_jobs_send_failed(j, job->acct, job->webhook_url, job->image_url, rc, &job->err);
+        bgr_jobs_send_failed(j, job->acct, job->webhook_url, job->image_url, rc, &e);
     free(payload);
-    job->rc = rc;
+    job->err = e;
     if (!rc)
         job->img = img;
+    return rc;
 }
 
-void bgr_jobs_fail_item(struct bgr_jobs *j, int64_t id, int rc, const struct bgr_error *e)
+/* A downloaded batch item on worker w, start to finish. Returns 0 if it
+ * completed; *ms is the processing time of the result (0 if none). */
+static int run_fetched(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_fetched *f, int64_t *ms)
 {
-    struct bgr_error err2;
-    bool done = false;
-    if (bgr_store_item_fail(j->store, id, bgr_err_code(rc),
-                            e->msg[0] ? e->msg : bgr_err_default_msg(rc), bgr_wall_ms(), &done,
-                            &err2) != 0)
-        bgr_log(BGR_LOG_ERROR, "jobs: item %lld: cannot record failure: %s", (long long)id,
-                err2.msg);
-    if (done)
-        bgr_jobs_kick_deliverer(j);
-}
-
-int bgr_jobs_run_item(struct bgr_jobs *j, int64_t id, bool claimed, int64_t *ms)
-{
-    struct bgr_batch_item *it = bgr_xmalloc(sizeof(*it));
-    struct bgr_account acct;
-    struct bgr_fetch_opts fo;
-    struct bgr_buf body = {0};
     struct bgr_error e = {0};
     struct bgr_image img;
-    int64_t remaining = 0;
-    bool done = false, started = false;
-    int rc = claimed ? 0 : bgr_store_item_start(j->store, id, bgr_wall_ms(), &e);
-    if (rc)
-        goto out; /* taken or finished already: nothing to do */
-    started = true;
-    rc = bgr_store_item_get(j->store, id, it, &e);
-    if (!rc)
-        rc = bgr_store_account_get(j->store, it->account_id, &acct, &e);
-    if (!rc)
-        rc = bgr_store_credits(j->store, &acct, bgr_wall_ms(), NULL, &remaining, &e);
-    if (!rc && remaining == 0)
-        rc = bgr_store_err_credits_spent(&acct, bgr_wall_ms(), &e);
+    bool done = false;
+    int rc = bgr_jobs_produce(j, &f->acct, f->body.data, f->body.len, &f->it->opts, f->it->batch_id,
+                              NULL, 1, &img, &e);
+    bgr_buf_release(&f->body);
+    if (past_ceiling(j, w)) { /* the watchdog failed the item */
+        if (!rc)
+            bgr_jobs_drop_object(j, img.path);
+        return BGR_EPROCESSING_TIMEOUT;
+    }
     if (rc)
         goto out;
-    bgr_fetch_opts_init(&fo);
-    fo.max_bytes = (size_t)acct.plan.max_bytes;
-    fo.allow_private = j->cfg.allow_private_urls;
-    fo.connect_timeout_ms = j->cfg.fetch_connect_timeout_ms;
-    fo.total_timeout_ms = j->cfg.fetch_total_timeout_ms;
-    rc = bgr_net_get(it->image_url, &fo, &body, NULL, &e);
-    if (rc)
-        goto out;
-    rc = bgr_jobs_produce(j, &acct, body.data, body.len, &it->opts, it->batch_id, NULL, &img, &e);
-    bgr_buf_release(&body);
-    if (rc)
-        goto out;
-    rc = bgr_store_item_complete(j->store, id, &acct, &img, bgr_wall_ms(), &done, &e);
+    rc = bgr_store_item_complete(j->store, f->id, &f->acct, &img, bgr_wall_ms(), &done, &e);
     if (rc) {
         bgr_jobs_drop_object(j, img.path);
         goto out;
     }
     *ms = img.processing_ms;
     pthread_mutex_lock(&j->mu);
-    record_time(j, it->opts.refine, img.processing_ms);
+    record_time(j, f->it->opts.refine, img.processing_ms);
     pthread_mutex_unlock(&j->mu);
     if (done)
         bgr_jobs_kick_deliverer(j);
 out:
-    if (rc && started && rc != BGR_ENOT_FOUND)
-        bgr_jobs_fail_item(j, id, rc, &e);
-    bgr_buf_release(&body);
-    free(it);
+    if (rc && rc != BGR_ENOT_FOUND)
+        bgr_jobs_fail_item(j, f->id, rc, &e);
     return rc;
+}
+
+/* Drops one reference to a sync job; frees it with the last. Under mu. */
+static void sync_job_unref(struct bgr_sync_job *job)
+{
+    BGR_ASSERT(job->refs > 0);
+    if (--job->refs == 0) {
+        free(job->own_data);
+        free(job);
+    }
+}
+
+/* Makes the worker's copies of what the pipeline reads, so the caller may
+ * be answered at the ceiling and leave. A job with a render hook reads the
+ * caller's state through it and is not copied (see bgr_jobs_remove).
+ * Returns false on out-of-memory (the job then runs uncopied). */
+static bool sync_job_copy(struct bgr_sync_job *job)
+{
+    if (job->req->render)
+        return false;
+    job->own_data = malloc(job->len ? job->len : 1);
+    if (!job->own_data)
+        return false;
+    memcpy(job->own_data, job->data, job->len);
+    job->own_acct = *job->acct;
+    job->own_opts = *job->opts;
+    return true;
+}
+
+static void *worker_main(void *arg);
+
+/* Starts a worker thread in a free slot; under mu. False if none is free
+ * or the thread cannot start. */
+static bool worker_spawn(struct bgr_jobs *j)
+{
+    for (int i = 0; i < j->wk_cap; i++) {
+        struct bgr_worker *w = &j->wk[i];
+        if (w->state == BGR_W_RUNNING)
+            continue;
+        if (w->state == BGR_W_EXITED) /* it returned already: the join is immediate */
+            pthread_join(w->t, NULL);
+        memset(w, 0, sizeof(*w));
+        w->j = j;
+        if (pthread_create(&w->t, NULL, worker_main, w) != 0) {
+            w->state = BGR_W_UNUSED;
+            return false;
+        }
+        w->state = BGR_W_RUNNING;
+        j->n_live++;
+        return true;
+    }
+    return false;
 }
 
 static void *worker_main(void *arg)
 {
-    struct bgr_jobs *j = arg;
+    struct bgr_worker *w = arg;
+    struct bgr_jobs *j = w->j;
     pthread_mutex_lock(&j->mu);
     for (;;) {
         struct bgr_sync_job *job = NULL;
-        int64_t item = 0, ms = 0;
+        struct bgr_fetched *f = NULL;
+        int64_t ms = 0;
+        bool abandoned, copied = false;
         int rc;
-        while (!j->stopping && !j->q_head && j->b_len == 0)
+        while (!j->stopping && !j->q_head && !j->r_head)
             pthread_cond_wait(&j->work_cv, &j->mu);
         if (j->stopping)
             break;
-        bool take_batch = j->b_len > 0 && (!j->q_head || (++j->turn % 4) == 0);
+        bool take_batch = j->r_head && (!j->q_head || (++j->turn % 4) == 0);
         if (take_batch) {
-            item = j->backlog[j->b_head];
-            j->b_head = (j->b_head + 1) % j->b_cap;
-            j->b_len--;
+            f = j->r_head;
+            j->r_head = f->next;
+            if (!j->r_head)
+                j->r_tail = NULL;
+            j->r_len--;
+            pthread_cond_broadcast(&j->fetch_cv); /* room for another download */
         } else {
             job = j->q_head;
             j->q_head = job->next;
             if (!j->q_head)
                 j->q_tail = NULL;
             j->q_len--;
+            job->refs++;
+            job->own_credits = job->req->credits;
         }
         j->in_flight++;
+        w->sync = job;
+        w->item = f ? f->id : 0;
+        w->abandoned = w->committing = false;
+        w->deadline_ms = 0; /* not before the copy below */
+        pthread_mutex_unlock(&j->mu);
+
+        if (job)
+            copied = sync_job_copy(job);
+        pthread_mutex_lock(&j->mu);
+        if (job)
+            job->abandonable = copied;
+        w->deadline_ms = bgr_now_ms() + j->cfg.job_timeout_ms;
+        pthread_cond_signal(&j->wd_cv);
         pthread_mutex_unlock(&j->mu);
 
         if (job) {
-            run_sync(j, job);
-            ms = job->rc ? 0 : job->img.processing_ms;
+            rc = run_sync(j, w, job);
+            ms = rc ? 0 : job->img.processing_ms;
+        } else {
+            rc = run_fetched(j, w, f, &ms);
+            bgr_jobs_fetched_free(f);
         }
-        rc = job ? job->rc : bgr_jobs_run_item(j, item, false, &ms);
         if (j->cfg.on_image && (job || rc != BGR_ENOT_FOUND))
             j->cfg.on_image(j->cfg.on_image_ctx, rc == 0, ms);
 
         pthread_mutex_lock(&j->mu);
+        abandoned = w->abandoned;
+        w->deadline_ms = 0;
+        w->sync = NULL;
+        w->item = 0;
         j->in_flight--;
         if (rc == 0)
             j->processed++;
@@ -253,38 +339,197 @@ static void *worker_main(void *arg)
         if (job) {
             if (!rc)
                 record_time(j, job->opts->refine, job->img.processing_ms);
+            if (!abandoned)
+                job->rc = rc;
+            /* abandoned: the watchdog set rc, and answered the caller
+             * unless the job reads the caller's state (render hook) */
             job->done = true;
             pthread_cond_broadcast(&j->done_cv);
+            sync_job_unref(job);
         }
         pthread_cond_broadcast(&j->idle_cv);
+        if (abandoned) {
+            bgr_log(BGR_LOG_INFO, "jobs: an abandoned run ended (%s); its result was discarded",
+                    bgr_err_code(rc));
+            /* a replacement took this worker's place: end; else carry on */
+            if (j->n_live >= j->cfg.workers)
+                break;
+            j->n_live++;
+        }
     }
+    w->state = BGR_W_EXITED;
     pthread_mutex_unlock(&j->mu);
     return NULL;
 }
-
-/* Appends ids to the backlog; caller holds mu. Fails if over max_backlog. */
-static int backlog_push(struct bgr_jobs *j, const int64_t *ids, size_t n, bool force)
+/* Gives up on worker w's job at the ceiling; under mu. A batch item's id
+ * is returned for the caller to fail outside the lock (0 if none). */
+static int64_t abandon(struct bgr_jobs *j, struct bgr_worker *w)
 {
-    if (!force && j->b_len + n > (size_t)j->cfg.max_backlog)
-        return -1;
-    if (j->b_len + n > j->b_cap) {
-        size_t cap = j->b_cap ? j->b_cap : 64;
-        int64_t *v;
-        while (cap < j->b_len + n)
-            cap *= 2;
-        v = bgr_xcalloc(cap, sizeof(*v));
-        BGR_ASSERT(j->b_len == 0 || j->b_cap > 0);
-        for (size_t i = 0; i < j->b_len; i++)
-            v[i] = j->backlog[(j->b_head + i) % j->b_cap];
-        free(j->backlog);
-        j->backlog = v;
-        j->b_cap = cap;
-        j->b_head = 0;
+    int64_t item = w->item;
+    w->abandoned = true;
+    j->n_live--;
+    if (w->sync) {
+        struct bgr_sync_job *job = w->sync;
+        job->rc = bgr_error_set(&job->err, BGR_EPROCESSING_TIMEOUT,
+                                "processing the image took longer than this server's limit of "
+                                "%lld s; nothing was charged",
+                                (long long)((j->cfg.job_timeout_ms + 999) / 1000));
+        if (job->abandonable) {
+            job->done = true;
+            pthread_cond_broadcast(&j->done_cv);
+        }
     }
-    for (size_t i = 0; i < n; i++)
-        j->backlog[(j->b_head + j->b_len + i) % j->b_cap] = ids[i];
-    j->b_len += n;
-    pthread_cond_broadcast(&j->work_cv);
+    bgr_log(BGR_LOG_WARN, "jobs: %s passed the %lld ms ceiling: abandoned",
+            w->sync ? "a request" : "a batch item", (long long)j->cfg.job_timeout_ms);
+    /* The abandoned run keeps its thread (and CPU) until it ends; a
+     * replacement keeps the pool's capacity, up to twice the workers. */
+    if (j->n_live < j->cfg.workers && !worker_spawn(j))
+        bgr_log(BGR_LOG_WARN, "jobs: no replacement worker (%d abandoned runs still going)",
+                j->wk_cap - j->n_live);
+    return item;
+}
+
+/* The watchdog: fails the jobs that run past cfg.job_timeout_ms. */
+static void *watchdog_main(void *arg)
+{
+    struct bgr_jobs *j = arg;
+    int64_t *fail = bgr_xcalloc((size_t)j->wk_cap, sizeof(*fail));
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping) {
+        int64_t now = bgr_now_ms(), next = 0;
+        int n_fail = 0;
+        for (int i = 0; i < j->wk_cap; i++) {
+            struct bgr_worker *w = &j->wk[i];
+            if (w->state != BGR_W_RUNNING || !w->deadline_ms || w->abandoned || w->committing)
+                continue;
+            if (w->deadline_ms <= now) {
+                int64_t item = abandon(j, w);
+                if (item)
+                    fail[n_fail++] = item;
+            } else if (!next || w->deadline_ms < next) {
+                next = w->deadline_ms;
+            }
+        }
+        if (n_fail) {
+            pthread_mutex_unlock(&j->mu);
+            for (int i = 0; i < n_fail; i++) {
+                struct bgr_error e = {0};
+                bgr_error_set(&e, BGR_EPROCESSING_TIMEOUT,
+                              "processing the image took longer than this server's limit of "
+                              "%lld s; nothing was charged",
+                              (long long)((j->cfg.job_timeout_ms + 999) / 1000));
+                bgr_jobs_fail_item(j, fail[i], BGR_EPROCESSING_TIMEOUT, &e);
+            }
+            pthread_mutex_lock(&j->mu);
+            continue;
+        }
+        if (!next) {
+            pthread_cond_wait(&j->wd_cv, &j->mu);
+        } else {
+            struct timespec ts;
+            int64_t wait = next - now + 1;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += (time_t)(wait / 1000);
+            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            (void)pthread_cond_timedwait(&j->wd_cv, &j->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    free(fail);
+    return NULL;
+}
+
+static void apply_defaults(struct bgr_jobs_config *c)
+{
+    if (c->workers <= 0)
+        c->workers = 2;
+    if (c->queue_size <= 0)
+        c->queue_size = 16;
+    if (c->max_backlog <= 0)
+        c->max_backlog = 2000;
+    if (c->webhook_base_ms <= 0)
+        c->webhook_base_ms = 15000;
+    if (c->webhook_max_attempts <= 0)
+        c->webhook_max_attempts = 9;
+    if (c->webhook_timeout_ms <= 0)
+        c->webhook_timeout_ms = 10000;
+    if (c->sweep_interval_ms <= 0)
+        c->sweep_interval_ms = 60000;
+    if (c->fetch_workers <= 0)
+        c->fetch_workers = 4;
+    if (c->fetch_per_account <= 0)
+        c->fetch_per_account = 2;
+    if (c->fetch_buffer <= 0)
+        c->fetch_buffer = 8;
+    if (c->fetch_buffer < c->fetch_workers)
+        c->fetch_buffer = c->fetch_workers;
+    if (c->webhook_workers <= 0)
+        c->webhook_workers = 8;
+    if (c->webhook_per_host <= 0)
+        c->webhook_per_host = 2;
+    if (c->job_timeout_ms <= 0)
+        c->job_timeout_ms = 120000;
+}
+
+/* Queues recovered batch item ids, each in its account's lane. */
+static void requeue(struct bgr_jobs *j, const int64_t *ids, size_t n)
+{
+    struct bgr_batch_item *it = bgr_xmalloc(sizeof(*it));
+    for (size_t i = 0; i < n; i++) {
+        struct bgr_error e;
+        /* an unreadable row still goes through the stage, which fails it */
+        const char *owner = bgr_store_item_get(j->store, ids[i], it, &e) == 0 ? it->account_id : "";
+        pthread_mutex_lock(&j->mu);
+        bgr_jobs_fetch_push(j, owner, &ids[i], 1);
+        pthread_mutex_unlock(&j->mu);
+    }
+    free(it);
+}
+
+/* local: this process's own queue (workers, watchdog, fetchers); without,
+ * only the webhook and sweeper threads (a shared store's queue has its own
+ * workers, queue.c). */
+static int start_threads(struct bgr_jobs *j, bool local, struct bgr_error *err)
+{
+    if (!local)
+        goto background;
+    j->wk_cap = 2 * j->cfg.workers;
+    j->wk = bgr_xcalloc((size_t)j->wk_cap, sizeof(*j->wk));
+    pthread_mutex_lock(&j->mu);
+    for (int i = 0; i < j->cfg.workers; i++) {
+        if (!worker_spawn(j)) {
+            pthread_mutex_unlock(&j->mu);
+            return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a worker thread");
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (pthread_create(&j->watchdog, NULL, watchdog_main, j) != 0)
+        return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the watchdog thread");
+    j->watchdog_started = true;
+    j->fetchers = bgr_xcalloc((size_t)j->cfg.fetch_workers, sizeof(*j->fetchers));
+    for (int i = 0; i < j->cfg.fetch_workers; i++) {
+        if (pthread_create(&j->fetchers[i], NULL, bgr_jobs_fetcher_main, j) != 0)
+            return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a fetch thread");
+        j->n_fetchers++;
+    }
+background:
+    j->wh_slots = bgr_xcalloc((size_t)j->cfg.webhook_workers, sizeof(*j->wh_slots));
+    j->wh_threads = bgr_xcalloc((size_t)j->cfg.webhook_workers, sizeof(*j->wh_threads));
+    for (int i = 0; i < j->cfg.webhook_workers; i++) {
+        if (pthread_create(&j->wh_threads[i], NULL, bgr_jobs_wh_thread_main, j) != 0)
+            return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a webhook thread");
+        j->n_wh_threads++;
+    }
+    if (pthread_create(&j->deliverer, NULL, bgr_jobs_deliverer_main, j) != 0)
+        return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the webhook thread");
+    j->deliverer_started = true;
+    if (pthread_create(&j->sweeper, NULL, bgr_jobs_sweeper_main, j) != 0)
+        return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the sweeper thread");
+    j->sweeper_started = true;
     return 0;
 }
 
@@ -292,6 +537,7 @@ int bgr_jobs_start(struct bgr_store *store, const struct bgr_jobs_config *cfg,
                    struct bgr_jobs **out, struct bgr_error *err)
 {
     struct bgr_jobs *j;
+    pthread_condattr_t mono;
     int64_t *ids = NULL;
     size_t n = 0;
     int rc;
@@ -332,25 +578,20 @@ int bgr_jobs_start(struct bgr_store *store, const struct bgr_jobs_config *cfg,
         j->cfg.process = bgr_jobs_pipeline_process;
         j->cfg.process_ctx = cfg->model;
     }
-    if (j->cfg.workers <= 0)
-        j->cfg.workers = 2;
-    if (j->cfg.queue_size <= 0)
-        j->cfg.queue_size = 16;
-    if (j->cfg.max_backlog <= 0)
-        j->cfg.max_backlog = 2000;
-    if (j->cfg.webhook_base_ms <= 0)
-        j->cfg.webhook_base_ms = 15000;
-    if (j->cfg.webhook_max_attempts <= 0)
-        j->cfg.webhook_max_attempts = 9;
-    if (j->cfg.webhook_timeout_ms <= 0)
-        j->cfg.webhook_timeout_ms = 10000;
-    if (j->cfg.sweep_interval_ms <= 0)
-        j->cfg.sweep_interval_ms = 60000;
+    apply_defaults(&j->cfg);
+    bgr_rrq_init(&j->fetch_q);
+    atomic_init(&j->cancel, 0);
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->work_cv, NULL);
     pthread_cond_init(&j->done_cv, NULL);
     pthread_cond_init(&j->idle_cv, NULL);
     pthread_cond_init(&j->bg_cv, NULL);
+    pthread_cond_init(&j->fetch_cv, NULL);
+    pthread_cond_init(&j->wh_cv, NULL);
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC); /* deadlines are bgr_now_ms */
+    pthread_cond_init(&j->wd_cv, &mono);
+    pthread_condattr_destroy(&mono);
     if (j->cfg.job_lease_ms <= 0)
         j->cfg.job_lease_ms = 30000;
     if (j->cfg.job_max_attempts <= 0)
@@ -369,9 +610,12 @@ int bgr_jobs_start(struct bgr_store *store, const struct bgr_jobs_config *cfg,
         if (j->cfg.api_only)
             j->cfg.workers = 0;
         rc = bgr_jobs_queue_start(j, err);
+        if (!rc)
+            rc = start_threads(j, false, err);
         if (rc)
             goto fail;
-        goto background;
+        *out = j;
+        return 0;
     }
 
     /* Recovery below requeues every item left "processing": right after a
@@ -398,30 +642,12 @@ int bgr_jobs_start(struct bgr_store *store, const struct bgr_jobs_config *cfg,
         goto fail;
     if (n)
         bgr_log(BGR_LOG_INFO, "jobs: resuming %zu unfinished batch items", n);
-    pthread_mutex_lock(&j->mu);
-    backlog_push(j, ids, n, true);
-    pthread_mutex_unlock(&j->mu);
+    requeue(j, ids, n);
     free(ids);
 
-    j->workers = bgr_xcalloc((size_t)j->cfg.workers, sizeof(*j->workers));
-    for (int i = 0; i < j->cfg.workers; i++) {
-        if (pthread_create(&j->workers[i], NULL, worker_main, j) != 0) {
-            rc = bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a worker thread");
-            goto fail;
-        }
-        j->n_started++;
-    }
-background:
-    if (pthread_create(&j->deliverer, NULL, bgr_jobs_deliverer_main, j) != 0) {
-        rc = bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the webhook thread");
+    rc = start_threads(j, true, err);
+    if (rc)
         goto fail;
-    }
-    j->deliverer_started = true;
-    if (pthread_create(&j->sweeper, NULL, bgr_jobs_sweeper_main, j) != 0) {
-        rc = bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the sweeper thread");
-        goto fail;
-    }
-    j->sweeper_started = true;
     *out = j;
     return 0;
 fail:
@@ -435,6 +661,7 @@ void bgr_jobs_stop(struct bgr_jobs *j)
         return;
     pthread_mutex_lock(&j->mu);
     j->stopping = true;
+    atomic_store(&j->cancel, 1);
     for (struct bgr_sync_job *job = j->q_head; job; job = job->next) {
         job->rc = bgr_error_set(&job->err, BGR_ESERVICE_BUSY, "the server is shutting down");
         job->done = true;
@@ -444,23 +671,64 @@ void bgr_jobs_stop(struct bgr_jobs *j)
     pthread_cond_broadcast(&j->work_cv);
     pthread_cond_broadcast(&j->done_cv);
     pthread_cond_broadcast(&j->bg_cv);
+    pthread_cond_broadcast(&j->fetch_cv);
+    pthread_cond_broadcast(&j->wh_cv);
+    pthread_cond_broadcast(&j->wd_cv);
     pthread_mutex_unlock(&j->mu);
-    for (int i = 0; i < j->n_started; i++)
-        pthread_join(j->workers[i], NULL);
-    bgr_jobs_queue_stop(j);
+    /* the watchdog first: it is the one that starts workers; after it,
+     * no slot changes from unused to used */
+    if (j->watchdog_started)
+        pthread_join(j->watchdog, NULL);
+    bgr_jobs_queue_stop(j); /* a shared store's workers and listeners */
+    for (int i = 0; i < j->wk_cap; i++) {
+        bool used;
+        pthread_mutex_lock(&j->mu);
+        used = j->wk[i].state != BGR_W_UNUSED;
+        pthread_mutex_unlock(&j->mu);
+        if (used)
+            pthread_join(j->wk[i].t, NULL);
+    }
+    for (int i = 0; i < j->n_fetchers; i++)
+        pthread_join(j->fetchers[i], NULL);
     if (j->deliverer_started)
         pthread_join(j->deliverer, NULL);
+    for (int i = 0; i < j->n_wh_threads; i++)
+        pthread_join(j->wh_threads[i], NULL);
     if (j->sweeper_started)
         pthread_join(j->sweeper, NULL);
+    /* Items the stage started (downloading, or downloaded and not run)
+     * are "processing" in the store: put them back to "queued", as the
+     * contract says, so the data directory reads right while no server
+     * runs. Every thread has ended and the flock makes this server the
+     * only one, so "processing" can only be ours. (A queue shared by
+     * several servers would release only its own claims instead.) The
+     * next start queues them again either way. */
+    if (j->wk && !bgr_store_shared(j->store)) {
+        struct bgr_error e;
+        int64_t *ids = NULL;
+        size_t n = 0;
+        if (bgr_store_items_recover(j->store, &ids, &n, &e) != 0)
+            bgr_log(BGR_LOG_WARN, "jobs: at stop: %s (the next start requeues them)", e.msg);
+        free(ids);
+    }
+    bgr_jobs_fetch_release(j);
+    for (int i = 0; j->wh_slots && i < j->cfg.webhook_workers; i++)
+        if (j->wh_slots[i].state != BGR_WH_FREE)
+            bgr_webhook_release(&j->wh_slots[i].w);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->work_cv);
     pthread_cond_destroy(&j->done_cv);
     pthread_cond_destroy(&j->idle_cv);
     pthread_cond_destroy(&j->bg_cv);
+    pthread_cond_destroy(&j->fetch_cv);
+    pthread_cond_destroy(&j->wh_cv);
+    pthread_cond_destroy(&j->wd_cv);
     if (j->lock_fd >= 0)
         close(j->lock_fd); /* releases the flock */
-    free(j->workers);
-    free(j->backlog);
+    free(j->wk);
+    free(j->fetchers);
+    free(j->wh_slots);
+    free(j->wh_threads);
     bgr_results_close(j->owned);
     free(j->public_url);
     free(j);
@@ -469,7 +737,8 @@ void bgr_jobs_stop(struct bgr_jobs *j)
 int bgr_jobs_remove(struct bgr_jobs *j, const struct bgr_remove_req *r, struct bgr_image *out,
                     struct bgr_error *err)
 {
-    struct bgr_sync_job job = {0};
+    struct bgr_sync_job *job;
+    struct bgr_error je = {0};
     struct bgr_buf body = {0};
     double remaining = 0, need = r->credits > 0 ? r->credits : 1;
     int rc;
@@ -491,11 +760,10 @@ int bgr_jobs_remove(struct bgr_jobs *j, const struct bgr_remove_req *r, struct b
     pthread_mutex_unlock(&j->mu);
     if (full)
         return bgr_error_set(err, BGR_ESERVICE_BUSY, "the processing queue is full, retry later");
-    job.acct = r->acct;
-    job.req = r;
-    job.opts = &r->opts;
-    job.webhook_url = r->webhook_url;
-    job.image_url = r->image_url;
+    /* image_url is fetched here, on the request's own thread (the HTTP
+     * layer runs each handler on a thread of its own): the wait holds only
+     * this client's connection, never a worker or a shared fetch thread,
+     * and the client is answered by its own download's timeout. */
     if (r->image_url) {
         struct bgr_fetch_opts fo;
         bgr_fetch_opts_init(&fo);
@@ -503,52 +771,65 @@ int bgr_jobs_remove(struct bgr_jobs *j, const struct bgr_remove_req *r, struct b
         fo.allow_private = j->cfg.allow_private_urls;
         fo.connect_timeout_ms = j->cfg.fetch_connect_timeout_ms;
         fo.total_timeout_ms = j->cfg.fetch_total_timeout_ms;
+        fo.cancel = &j->cancel;
         rc = bgr_net_get(r->image_url, &fo, &body, NULL, err);
         if (rc) {
-            if (r->webhook_url && rc != BGR_EINVALID_PARAMETER)
+            if (r->webhook_url && rc != BGR_EINVALID_PARAMETER && rc != BGR_ESERVICE_BUSY)
                 bgr_jobs_send_failed(j, r->acct, r->webhook_url, r->image_url, rc, err);
             return rc;
         }
-        job.data = body.data;
-        job.len = body.len;
-    } else {
-        if (r->len > (size_t)r->acct->plan.max_bytes)
-            return bgr_error_set(err, BGR_EFILE_TOO_LARGE, "the image is larger than %lld bytes",
-                                 (long long)r->acct->plan.max_bytes);
-        job.data = r->data;
-        job.len = r->len;
+    } else if (r->len > (size_t)r->acct->plan.max_bytes) {
+        return bgr_error_set(err, BGR_EFILE_TOO_LARGE, "the image is larger than %lld bytes",
+                             (long long)r->acct->plan.max_bytes);
     }
-
     if (bgr_store_shared(j->store)) {
-        rc = bgr_jobs_remove_queued(j, r, job.data, job.len, out, err);
+        rc = bgr_jobs_remove_queued(j, r, r->image_url ? body.data : r->data,
+                                    r->image_url ? body.len : r->len, out, err);
         bgr_buf_release(&body);
         return rc;
     }
+    job = bgr_xcalloc(1, sizeof(*job));
+    job->refs = 1;
+    job->acct = r->acct;
+    job->req = r;
+    job->opts = &r->opts;
+    job->webhook_url = r->webhook_url;
+    job->image_url = r->image_url;
+    job->data = r->image_url ? body.data : r->data;
+    job->len = r->image_url ? body.len : r->len;
+
     pthread_mutex_lock(&j->mu);
     if (j->stopping || j->q_len >= j->cfg.queue_size) {
         pthread_mutex_unlock(&j->mu);
+        free(job);
         bgr_buf_release(&body);
         return bgr_error_set(err, BGR_ESERVICE_BUSY, "the processing queue is full, retry later");
     }
     if (j->q_tail)
-        j->q_tail->next = &job;
+        j->q_tail->next = job;
     else
-        j->q_head = &job;
-    j->q_tail = &job;
+        j->q_head = job;
+    j->q_tail = job;
     j->q_len++;
     pthread_cond_signal(&j->work_cv);
-    while (!job.done)
+    while (!job->done)
         pthread_cond_wait(&j->done_cv, &j->mu);
+    rc = job->rc;
+    if (rc)
+        je = job->err;
+    else
+        *out = job->img;
+    sync_job_unref(job); /* the worker may still hold it (abandoned at the ceiling) */
     pthread_mutex_unlock(&j->mu);
 
+    /* Abandoned: the worker commits and sends nothing; the failure event
+     * is ours to add. */
+    if (rc == BGR_EPROCESSING_TIMEOUT && r->webhook_url)
+        bgr_jobs_send_failed(j, r->acct, r->webhook_url, r->image_url, rc, &je);
+    if (rc && err)
+        *err = je;
     bgr_buf_release(&body);
-    if (job.rc) {
-        if (err)
-            *err = job.err;
-        return job.rc;
-    }
-    *out = job.img;
-    return 0;
+    return rc;
 }
 
 /* Model runs per image of a refine mode (docs/QUALITY.md): what scales a
@@ -605,7 +886,7 @@ int bgr_jobs_batch_submit(struct bgr_jobs *j, const struct bgr_account *acct,
         return bgr_error_set(err, BGR_EBATCH_TOO_LARGE, "a batch holds 1 to %d images",
                              BGR_BATCH_MAX_ITEMS);
     pthread_mutex_lock(&j->mu);
-    bool full = j->stopping || j->b_len + n > (size_t)j->cfg.max_backlog;
+    bool full = j->stopping || bgr_jobs_fetch_backlog(j) + n > (size_t)j->cfg.max_backlog;
     pthread_mutex_unlock(&j->mu);
     if (full)
         return bgr_error_set(err, BGR_ESERVICE_BUSY, "too many batch images waiting, retry later");
@@ -621,7 +902,7 @@ int bgr_jobs_batch_submit(struct bgr_jobs *j, const struct bgr_account *acct,
         ids[i] = its[i].item_id;
     free(its);
     pthread_mutex_lock(&j->mu);
-    ahead = (size_t)j->q_len + j->b_len + (size_t)j->in_flight;
+    ahead = (size_t)j->q_len + bgr_jobs_fetch_backlog(j) + (size_t)j->in_flight;
     if (bgr_store_shared(j->store)) {
         /* the stored items are the queue (woken by the store's NOTIFY) */
         int64_t sync_ready = 0, items_ready = 0;
@@ -632,7 +913,8 @@ int bgr_jobs_batch_submit(struct bgr_jobs *j, const struct bgr_account *acct,
                         : 0;
         pthread_mutex_lock(&j->mu);
     } else {
-        backlog_push(j, ids, got, true); /* admitted above; a race may overshoot by one batch */
+        /* admitted above; a race may overshoot by one batch */
+        bgr_jobs_fetch_push(j, acct->id, ids, got);
     }
     /* The work ahead at the default mode's pace, then each item at its own
      * mode's; the workers share it. */
@@ -657,7 +939,7 @@ void bgr_jobs_get_stats(struct bgr_jobs *j, struct bgr_jobs_stats *st)
 {
     pthread_mutex_lock(&j->mu);
     st->queue_depth = j->q_len;
-    st->backlog = (int)j->b_len;
+    st->backlog = (int)bgr_jobs_fetch_backlog(j);
     st->in_flight = j->in_flight;
     st->workers = j->cfg.workers;
     st->processed = j->processed;
@@ -673,7 +955,7 @@ bool bgr_jobs_wait_idle(struct bgr_jobs *j, int64_t timeout_ms)
         struct bgr_error e;
         bool busy;
         pthread_mutex_lock(&j->mu);
-        busy = j->q_len || j->b_len || j->in_flight;
+        busy = j->q_len || bgr_jobs_fetch_backlog(j) || j->in_flight;
         pthread_mutex_unlock(&j->mu);
         if (!busy && bgr_store_outbox_next_due(j->store, &next, &e) == 0 &&
             (next == 0 || next > bgr_wall_ms()))

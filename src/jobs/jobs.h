@@ -101,6 +101,18 @@ struct bgr_jobs_config {
     struct bgr_results *results;
     long fetch_connect_timeout_ms; /* image_url; 0 = 5000 */
     long fetch_total_timeout_ms;   /* 0 = 30000 */
+    /* The fetch stage of batch items (see "Batches" above). */
+    int fetch_workers;     /* threads downloading batch items' image_url; 0 = 4 */
+    int fetch_per_account; /* one account's downloads at once; 0 = 2 */
+    int fetch_buffer;      /* batch images downloading or downloaded and waiting for a
+                            * worker, held in memory; 0 = 8 (raised to fetch_workers) */
+    /* The webhook pool (see "Webhooks" above). */
+    int webhook_workers;  /* deliveries at once; 0 = 8 */
+    int webhook_per_host; /* deliveries at once to one host:port; 0 = 2 */
+    /* Wall-clock ceiling of one image on a worker (sync or batch item),
+     * from when a worker takes it; past it the image fails with
+     * BGR_EPROCESSING_TIMEOUT (see "Ceiling" above). 0 = 120000. */
+    int64_t job_timeout_ms;
     /* Called on a worker thread after each image (sync or batch item) ends:
      * ok, and the worker's processing time (0 when it failed before
      * processing). For metrics; must be quick and thread-safe. NULL = none. */

@@ -6,15 +6,22 @@
 #define BGR_JOBS_JOBS_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "jobs/jobs.h"
+#include "jobs/rrq.h"
 #include "net/net.h"
 
 #define BGR_JOBS_RECENT 32      /* processing times kept for estimates, per refine mode */
 #define BGR_JOBS_REFINE_SLOTS 8 /* more than the values of enum bgr_refine */
 
-/* A sync request waiting for (or on) a worker. Lives on the caller's stack;
- * every pointer in it is the caller's and valid until done is set. */
+/* A sync request waiting for (or on) a worker. Allocated by the caller
+ * (bgr_jobs_remove), freed by whichever of the caller and the worker lets
+ * go last (refs, under jobs->mu): the ceiling may answer the caller while
+ * the worker still runs. The caller's pointers (acct, data, opts, req,
+ * webhook_url, image_url) are valid while the caller waits; a worker that
+ * takes a job without a render hook copies what the pipeline reads
+ * (own_*), so that the caller may leave at the ceiling. */
 struct bgr_sync_job {
     struct bgr_sync_job *next;
     const struct bgr_account *acct;
@@ -24,11 +31,53 @@ struct bgr_sync_job {
     const char *webhook_url;
     const char *image_url;            /* for the image.failed payload only */
     const struct bgr_remove_req *req; /* render hook and credits */
-    /* written by the worker, read by the caller after done */
+    int refs;                         /* 1 caller + 1 once a worker took it */
+    /* the worker's copies (no render hook) */
+    void *own_data;
+    struct bgr_account own_acct;
+    struct bgr_output_opts own_opts;
+    double own_credits;
+    bool abandonable; /* copied: the watchdog may answer the caller at the ceiling */
+    /* written by the worker (or the watchdog), read by the caller after done */
     bool done;
     int rc;
     struct bgr_error err;
     struct bgr_image img;
+};
+
+/* A batch item that the fetch stage downloaded, waiting for a worker. */
+struct bgr_fetched {
+    struct bgr_fetched *next;
+    int64_t id;
+    struct bgr_batch_item *it; /* owned */
+    struct bgr_account acct;
+    struct bgr_buf body; /* owned: the image */
+};
+
+/* One worker thread and what it runs, under jobs->mu. A worker whose job
+ * passed the ceiling is "abandoned": its result will be discarded, and a
+ * replacement may take its place while it finishes (src/infer has no hook
+ * to stop a model run part-way). */
+enum bgr_worker_state { BGR_W_UNUSED = 0, BGR_W_RUNNING, BGR_W_EXITED };
+struct bgr_worker {
+    struct bgr_jobs *j;
+    pthread_t t;
+    enum bgr_worker_state state;
+    int64_t deadline_ms;       /* of the job it runs (bgr_now_ms clock); 0 = idle */
+    bool abandoned;            /* the watchdog gave up on the job */
+    bool committing;           /* past the point where the watchdog may give up */
+    struct bgr_sync_job *sync; /* the sync job it runs, or NULL */
+    int64_t item;              /* the batch item it runs, or 0 */
+};
+
+/* A webhook handed to a delivery thread. DONE: the attempt is recorded;
+ * the dispatcher frees the slot before its next read of the outbox, so a
+ * row it read before the record is never handed out twice. */
+enum bgr_wh_slot_state { BGR_WH_FREE = 0, BGR_WH_READY, BGR_WH_BUSY, BGR_WH_DONE };
+struct bgr_wh_slot {
+    enum bgr_wh_slot_state state;
+    struct bgr_webhook w; /* owned while not FREE */
+    char dest[300];       /* "host:port" of w.url: the per-destination cap's key */
 };
 
 struct bgr_jobs {
@@ -39,22 +88,45 @@ struct bgr_jobs {
     struct bgr_results *owned; /* cfg.results when the jobs opened it */
 
     pthread_mutex_t mu;
-    pthread_cond_t work_cv; /* work arrived, or stopping */
-    pthread_cond_t done_cv; /* a sync job finished */
-    pthread_cond_t idle_cv; /* a job finished (wait_idle) */
-    pthread_cond_t bg_cv;   /* wakes the deliverer and the sweeper */
+    pthread_cond_t work_cv;  /* work arrived, or stopping */
+    pthread_cond_t done_cv;  /* a sync job finished */
+    pthread_cond_t idle_cv;  /* a job finished (wait_idle) */
+    pthread_cond_t bg_cv;    /* wakes the webhook dispatcher and the sweeper */
+    pthread_cond_t fetch_cv; /* fetch work or room for it, or stopping */
+    pthread_cond_t wh_cv;    /* a webhook slot is ready, or stopping */
+    pthread_cond_t wd_cv;    /* a job started (new deadline), or stopping */
     bool stopping;
+    atomic_int cancel; /* 1 at stop: outbound transfers end at once */
 
     struct bgr_sync_job *q_head, *q_tail;
     int q_len;
-    int64_t *backlog; /* ring of batch item ids */
-    size_t b_head, b_len, b_cap;
     int in_flight;
     unsigned turn; /* sync/batch alternation */
     bool wh_kick;
 
-    pthread_t *workers;
-    int n_started;
+    /* Batch items: waiting to be fetched (round-robin by account), being
+     * fetched, fetched and waiting for a worker (FIFO). Their truth is in
+     * the store; these are the in-memory lines of this process. */
+    struct bgr_rrq fetch_q;
+    int f_active; /* downloads in progress */
+    struct bgr_fetched *r_head, *r_tail;
+    int r_len;
+    pthread_t *fetchers;
+    int n_fetchers;
+
+    /* Workers: cfg.workers live ones, plus up to as many again whose job
+     * was abandoned at the ceiling and which still finish it. */
+    struct bgr_worker *wk;
+    int wk_cap;
+    int n_live; /* running and not abandoned */
+    pthread_t watchdog;
+    bool watchdog_started;
+
+    /* Webhooks: a dispatcher reads due rows and hands them to
+     * cfg.webhook_workers delivery threads through the slots. */
+    struct bgr_wh_slot *wh_slots;
+    pthread_t *wh_threads;
+    int n_wh_threads;
     pthread_t deliverer, sweeper;
     bool deliverer_started, sweeper_started;
 
@@ -65,6 +137,8 @@ struct bgr_jobs {
     struct bgr_store_listener *q_work, *q_done;
     pthread_t q_work_thread, q_done_thread, q_renewer;
     bool q_work_started, q_done_started, q_renewer_started;
+    pthread_t *q_workers;
+    int q_n_workers;
     uint64_t q_kicks;                   /* NOTIFY bgr_jobs received */
     struct bgr_queue_waiter *q_waiters; /* sync requests waiting for their job */
     /* Recent processing times per refine mode (full costs about four model
@@ -85,27 +159,38 @@ int bgr_jobs_pipeline_process(void *ctx, const void *data, size_t len,
 /* Shared by the in-process path (jobs.c) and the queue (queue.c). */
 int bgr_jobs_produce(struct bgr_jobs *j, const struct bgr_account *acct, const void *data,
                      size_t len, const struct bgr_output_opts *opts, const char *batch_id,
-                     const struct bgr_remove_req *req, struct bgr_image *img,
+                     const struct bgr_remove_req *render, double credits, struct bgr_image *img,
                      struct bgr_error *err);
 void bgr_jobs_drop_object(struct bgr_jobs *j, const char *key);
 void bgr_jobs_send_failed(struct bgr_jobs *j, const struct bgr_account *acct, const char *url,
                           const char *image_url, int rc, const struct bgr_error *e);
-void bgr_jobs_fail_item(struct bgr_jobs *j, int64_t id, int rc, const struct bgr_error *e);
-/* One batch item, start to finish (claimed: the queue moved it to
- * processing already). 0 if it completed; *ms its processing time. */
-int bgr_jobs_run_item(struct bgr_jobs *j, int64_t id, bool claimed, int64_t *ms);
 
 /* queue.c: the shared-store mode. */
 int bgr_jobs_queue_start(struct bgr_jobs *j, struct bgr_error *err);
-void bgr_jobs_queue_stop(struct bgr_jobs *j);
+void bgr_jobs_queue_stop(struct bgr_jobs *j); /* joins its threads */
 int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, const void *data,
                            size_t len, struct bgr_image *out, struct bgr_error *err);
 
-/* The deliverer and sweeper threads (webhook.c). */
+/* The webhook dispatcher, its delivery threads and the sweeper
+ * (webhook.c). A delivery thread's arg is the jobs. */
 void *bgr_jobs_deliverer_main(void *arg);
+void *bgr_jobs_wh_thread_main(void *arg);
 void *bgr_jobs_sweeper_main(void *arg);
-/* Wakes the deliverer: a webhook was added. */
+/* Wakes the dispatcher: a webhook was added or a delivery ended. */
 void bgr_jobs_kick_deliverer(struct bgr_jobs *j);
+
+/* The fetch stage (stage.c). */
+void *bgr_jobs_fetcher_main(void *arg);
+/* Queues batch item ids of one account for download; caller holds mu. */
+void bgr_jobs_fetch_push(struct bgr_jobs *j, const char *account_id, const int64_t *ids, size_t n);
+/* Batch items held in memory anywhere in the stage; caller holds mu. */
+size_t bgr_jobs_fetch_backlog(const struct bgr_jobs *j);
+void bgr_jobs_fetched_free(struct bgr_fetched *f); /* accepts NULL */
+/* Frees what the stage still holds (at stop, after its threads ended). */
+void bgr_jobs_fetch_release(struct bgr_jobs *j);
+/* Records a batch item failed (and kicks the dispatcher when that ended
+ * its batch). */
+void bgr_jobs_fail_item(struct bgr_jobs *j, int64_t id, int rc, const struct bgr_error *e);
 
 /* {"event","created_at","data"} as a compact JSON string (malloc'd);
  * steals data. NULL on out-of-memory. */

@@ -175,13 +175,13 @@ static int run_queued_sync(struct bgr_jobs *j, struct bgr_job *job, int64_t *ms)
                                job->render);
         else {
             struct spec_render sr = {r, job, outcome, sizeof(outcome)};
-            struct bgr_remove_req rr = {
-                .render = spec_trampoline, .render_ctx = &sr, .credits = job->credits};
-            rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, &rr, &img, &e);
+            struct bgr_remove_req rr = {.render = spec_trampoline, .render_ctx = &sr};
+            rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, &rr,
+                                  job->credits, &img, &e);
         }
     } else if (!rc) {
-        struct bgr_remove_req rr = {.credits = job->credits};
-        rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, &rr, &img, &e);
+        rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, NULL, job->credits,
+                              &img, &e);
     }
     if (!rc) {
         struct bgr_webhook_new wh = {.url = job->webhook_url, .event = "image.completed"};
@@ -223,6 +223,59 @@ static int run_queued_sync(struct bgr_jobs *j, struct bgr_job *job, int64_t *ms)
                     e2.msg);
     }
     free(payload);
+    return rc;
+}
+
+/* A claimed batch item (processing already), start to finish: the download
+ * (on this worker: in a worker process there is no inference to keep it
+ * from), the pipeline, the completing transaction. 0 if it completed. */
+static int run_queued_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
+{
+    struct bgr_batch_item *it = bgr_xmalloc(sizeof(*it));
+    struct bgr_account acct;
+    struct bgr_fetch_opts fo;
+    struct bgr_buf body = {0};
+    struct bgr_error e = {0};
+    struct bgr_image img;
+    int64_t remaining = 0;
+    bool done = false;
+    int rc = bgr_store_item_get(j->store, id, it, &e);
+    if (!rc)
+        rc = bgr_store_account_get(j->store, it->account_id, &acct, &e);
+    if (!rc)
+        rc = bgr_store_credits(j->store, &acct, bgr_wall_ms(), NULL, &remaining, &e);
+    if (!rc && remaining == 0)
+        rc = bgr_store_err_credits_spent(&acct, bgr_wall_ms(), &e);
+    if (rc)
+        goto out;
+    bgr_fetch_opts_init(&fo);
+    fo.max_bytes = (size_t)acct.plan.max_bytes;
+    fo.allow_private = j->cfg.allow_private_urls;
+    fo.connect_timeout_ms = j->cfg.fetch_connect_timeout_ms;
+    fo.total_timeout_ms = j->cfg.fetch_total_timeout_ms;
+    fo.cancel = &j->cancel;
+    rc = bgr_net_get(it->image_url, &fo, &body, NULL, &e);
+    if (rc)
+        goto out;
+    rc =
+        bgr_jobs_produce(j, &acct, body.data, body.len, &it->opts, it->batch_id, NULL, 1, &img, &e);
+    bgr_buf_release(&body);
+    if (rc)
+        goto out;
+    rc = bgr_store_item_complete(j->store, id, &acct, &img, bgr_wall_ms(), &done, &e);
+    if (rc) {
+        bgr_jobs_drop_object(j, img.path); /* another worker completed it first */
+        goto out;
+    }
+    *ms = img.processing_ms;
+    if (done)
+        bgr_jobs_kick_deliverer(j);
+out:
+    /* stopping: the lease runs out and another worker takes it */
+    if (rc && rc != BGR_ENOT_FOUND && !(rc == BGR_ESERVICE_BUSY && j->stopping))
+        bgr_jobs_fail_item(j, id, rc, &e);
+    bgr_buf_release(&body);
+    free(it);
     return rc;
 }
 
@@ -278,7 +331,7 @@ static void *queue_worker_main(void *arg)
         if (job.attempts > j->cfg.job_max_attempts)
             give_up(j, &job), rc = BGR_EINTERNAL;
         else if (job.is_item)
-            rc = bgr_jobs_run_item(j, job.item_id, true, &ms);
+            rc = run_queued_item(j, job.item_id, &ms);
         else
             rc = run_queued_sync(j, &job, &ms);
         bgr_job_release(&job);
@@ -353,11 +406,11 @@ int bgr_jobs_queue_start(struct bgr_jobs *j, struct bgr_error *err)
     if (pthread_create(&j->q_renewer, NULL, renewer_main, j) != 0)
         return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the lease renewer");
     j->q_renewer_started = true;
-    j->workers = bgr_xcalloc((size_t)j->cfg.workers, sizeof(*j->workers));
+    j->q_workers = bgr_xcalloc((size_t)j->cfg.workers, sizeof(*j->q_workers));
     for (int i = 0; i < j->cfg.workers; i++) {
-        if (pthread_create(&j->workers[i], NULL, queue_worker_main, j) != 0)
+        if (pthread_create(&j->q_workers[i], NULL, queue_worker_main, j) != 0)
             return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a worker thread");
-        j->n_started++;
+        j->q_n_workers++;
     }
     bgr_log(BGR_LOG_INFO, "queue: %d workers as %s (lease %lld ms, at most %d attempts)",
             j->cfg.workers, j->worker_name, (long long)j->cfg.job_lease_ms,
@@ -365,10 +418,13 @@ int bgr_jobs_queue_start(struct bgr_jobs *j, struct bgr_error *err)
     return 0;
 }
 
-/* After stopping is set and broadcast; the worker threads are joined by
- * bgr_jobs_stop. */
+/* After stopping is set and broadcast: joins the queue's threads. */
 void bgr_jobs_queue_stop(struct bgr_jobs *j)
 {
+    for (int i = 0; i < j->q_n_workers; i++)
+        pthread_join(j->q_workers[i], NULL);
+    BGR_FREE_AND_NULL(j->q_workers);
+    j->q_n_workers = 0;
     if (j->q_work_started)
         pthread_join(j->q_work_thread, NULL);
     if (j->q_done_started)

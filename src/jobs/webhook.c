@@ -1,12 +1,27 @@
 /*
- * webhook.c - webhook signing and the outbox deliverer; also the sweeper of
- * expired results (both are small background loops on jobs->bg_cv).
+ * webhook.c - webhook signing and delivery: a dispatcher thread and a pool
+ * of delivery threads; also the sweeper of expired results (both loops
+ * wait on jobs->bg_cv).
  *
- * The deliverer is one thread: deliveries are rare next to image work, and
- * one thread keeps the attempt order of each endpoint simple. Each attempt
- * is recorded in the store before the next is made, so a restart resumes
- * with the right attempt count and schedule. Delivery is at least once:
- * receivers deduplicate on X-Bgr-Event-Id.
+ * The dispatcher reads the due rows of the outbox (oldest due first, up to
+ * DUE_READ at a time) and hands each to a free slot of the pool
+ * (cfg.webhook_workers threads), skipping rows already in a slot and rows
+ * whose destination (host:port of the URL, as written) has
+ * cfg.webhook_per_host deliveries in a slot already. So a slow or dead
+ * receiver holds at most webhook_per_host threads for its timeout, and
+ * every other destination's events go out on the others: it delays only
+ * its own events (issue 13, row 5). A skipped row stays due in the store
+ * and is read again when a delivery ends (which wakes the dispatcher).
+ *
+ * Each attempt is recorded in the store before its slot is given back, so
+ * a restart resumes with the right attempt count and schedule. Delivery is
+ * at least once: receivers deduplicate on X-Bgr-Event-Id, which is the same
+ * on every attempt; with two deliveries in flight to one receiver, events
+ * may arrive out of order (they carry created_at). An address the guard
+ * refuses (private, loopback, reserved, the server's own, or a URL that
+ * breaks the syntax rules) fails the row at once: it cannot get better, so
+ * it is not retried. A name that does not resolve may be a passing DNS
+ * fault and is retried like a refused connection or a timeout.
  */
 #define _GNU_SOURCE
 #include "jobs/jobs_int.h"
@@ -116,6 +131,8 @@ static int ensure_payload(struct bgr_jobs *j, struct bgr_webhook *w, struct bgr_
     return rc;
 }
 
+#define DUE_READ 256 /* outbox rows read per round: past the ones a slow receiver holds */
+
 static void deliver(struct bgr_jobs *j, struct bgr_webhook *w)
 {
     struct bgr_account acct;
@@ -125,7 +142,7 @@ static void deliver(struct bgr_jobs *j, struct bgr_webhook *w)
     const char *headers[5];
     long status = 0;
     int64_t ts = bgr_wall_ms() / 1000, next = 0;
-    bool ok = false;
+    bool ok = false, refused = false;
     int rc = ensure_payload(j, w, &e);
     if (!rc)
         rc = bgr_store_account_get(j->store, w->account_id, &acct, &e);
@@ -144,19 +161,31 @@ static void deliver(struct bgr_jobs *j, struct bgr_webhook *w)
         fo.allow_private = j->cfg.allow_private_urls;
         fo.total_timeout_ms = j->cfg.webhook_timeout_ms;
         fo.connect_timeout_ms = j->cfg.webhook_timeout_ms < 5000 ? j->cfg.webhook_timeout_ms : 5000;
+        fo.cancel = &j->cancel;
+        fo.refused = &refused;
         rc = bgr_net_post(w->url, &fo, headers, BGR_ARRAY_LEN(headers), w->payload,
                           strlen(w->payload), &status, &e);
+        if (rc && atomic_load(&j->cancel))
+            return; /* stopping: not an attempt; the row stays due for the next start */
         if (!rc && (status < 200 || status > 299))
             rc = bgr_error_set(&e, BGR_EIMAGE_DOWNLOAD_FAILED, "the endpoint answered HTTP %ld",
                                status);
         ok = rc == 0;
     }
     if (!ok) {
-        /* A URL the guard rejects will not get better: give up at once. */
-        int64_t delay = rc == BGR_EINVALID_PARAMETER
+        /* A destination the guard refuses will not get better: give up at
+         * once, and say why in last_error. */
+        bool final = refused || rc == BGR_EINVALID_PARAMETER;
+        int64_t delay = final
                             ? 0
                             : bgr_webhook_backoff_ms(j->cfg.webhook_base_ms,
                                                      j->cfg.webhook_max_attempts, w->attempts + 1);
+        if (refused) {
+            char why[sizeof e.msg];
+            (void)snprintf(why, sizeof why, "%s", e.msg);
+            bgr_error_set(&e, BGR_EINVALID_PARAMETER,
+                          "%s: refused by the server's address guard, not retried", why);
+        }
         next = delay ? bgr_wall_ms() + delay : 0;
         bgr_log(next ? BGR_LOG_INFO : BGR_LOG_WARN, "webhook %s attempt %d failed: %s%s",
                 w->event_id, w->attempts + 1, e.msg, next ? "" : " (giving up)");
@@ -165,25 +194,114 @@ static void deliver(struct bgr_jobs *j, struct bgr_webhook *w)
         bgr_log(BGR_LOG_ERROR, "webhook %s: cannot record the attempt: %s", w->event_id, e.msg);
 }
 
+/* The per-destination key of a webhook URL: "host:port" as parsed (a URL
+ * that does not parse gets "", and fails at once when delivered). */
+static void dest_of(const char *url, char *out, size_t len)
+{
+    struct bgr_url u;
+    struct bgr_error e;
+    if (bgr_net_url_parse(url, &u, &e) == 0)
+        (void)snprintf(out, len, "%s:%d", u.host, u.port);
+    else
+        out[0] = 0;
+}
+
+/* Hands w to a free slot if its row is not in one already and its
+ * destination is under the cap; under mu. True when w moved into a slot
+ * (the slot owns it now). */
+static bool dispatch_one(struct bgr_jobs *j, struct bgr_webhook *w)
+{
+    char dest[sizeof(((struct bgr_wh_slot *)0)->dest)];
+    int free_slot = -1, same = 0;
+    dest_of(w->url, dest, sizeof dest);
+    for (int i = 0; i < j->cfg.webhook_workers; i++) {
+        const struct bgr_wh_slot *sl = &j->wh_slots[i];
+        if (sl->state == BGR_WH_FREE) {
+            if (free_slot < 0)
+                free_slot = i;
+            continue;
+        }
+        if (sl->w.row_id == w->row_id)
+            return false; /* being delivered, or just recorded */
+        if (sl->state != BGR_WH_DONE && strcmp(sl->dest, dest) == 0)
+            same++;
+    }
+    if (free_slot < 0 || same >= j->cfg.webhook_per_host)
+        return false;
+    j->wh_slots[free_slot].w = *w;
+    memcpy(j->wh_slots[free_slot].dest, dest, sizeof dest);
+    j->wh_slots[free_slot].state = BGR_WH_READY;
+    pthread_cond_signal(&j->wh_cv);
+    return true;
+}
+
+void *bgr_jobs_wh_thread_main(void *arg)
+{
+    struct bgr_jobs *j = arg;
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        struct bgr_wh_slot *sl = NULL;
+        while (!j->stopping) {
+            for (int i = 0; i < j->cfg.webhook_workers && !sl; i++)
+                if (j->wh_slots[i].state == BGR_WH_READY)
+                    sl = &j->wh_slots[i];
+            if (sl)
+                break;
+            pthread_cond_wait(&j->wh_cv, &j->mu);
+        }
+        if (j->stopping)
+            break;
+        sl->state = BGR_WH_BUSY;
+        pthread_mutex_unlock(&j->mu);
+        deliver(j, &sl->w);
+        pthread_mutex_lock(&j->mu);
+        bgr_webhook_release(&sl->w);
+        sl->state = BGR_WH_DONE;
+        j->wh_kick = true; /* the dispatcher may hand out more */
+        pthread_cond_broadcast(&j->bg_cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
 void *bgr_jobs_deliverer_main(void *arg)
 {
     struct bgr_jobs *j = arg;
     for (;;) {
         struct bgr_webhook *due = NULL;
         struct bgr_error e;
-        size_t n = 0;
+        size_t n = 0, handed = 0;
         int64_t next = 0, wait = 1000;
-        if (bgr_store_outbox_due(j->store, bgr_wall_ms(), 16, &due, &n, &e) != 0)
+        /* Slots whose attempt is recorded: free them before reading, so
+         * what is read next already shows those attempts. */
+        pthread_mutex_lock(&j->mu);
+        for (int i = 0; i < j->cfg.webhook_workers; i++)
+            if (j->wh_slots[i].state == BGR_WH_DONE) {
+                memset(&j->wh_slots[i], 0, sizeof(j->wh_slots[i]));
+                j->wh_slots[i].state = BGR_WH_FREE;
+            }
+        pthread_mutex_unlock(&j->mu);
+        if (bgr_store_outbox_due(j->store, bgr_wall_ms(), DUE_READ, &due, &n, &e) != 0)
             bgr_log(BGR_LOG_ERROR, "webhooks: %s", e.msg);
+        pthread_mutex_lock(&j->mu);
         for (size_t i = 0; i < n; i++) {
-            deliver(j, &due[i]);
-            bgr_webhook_release(&due[i]);
+            if (!j->stopping && dispatch_one(j, &due[i])) {
+                memset(&due[i], 0, sizeof(due[i])); /* moved */
+                handed++;
+            }
         }
+        pthread_mutex_unlock(&j->mu);
+        for (size_t i = 0; i < n; i++)
+            bgr_webhook_release(&due[i]);
         free(due);
-        if (n == 16)
+        if (handed && n == DUE_READ)
             wait = 0; /* more may be due */
         else if (bgr_store_outbox_next_due(j->store, &next, &e) == 0 && next > 0)
             wait = next - bgr_wall_ms();
+        /* Rows due but not handed out (their destination at its cap, or
+         * every slot busy) wait for a delivery to end: it kicks. */
+        if (wait <= 0 && !(handed && n == DUE_READ))
+            wait = 1000;
         if (wait > 1000)
             wait = 1000; /* also notices rows the admin CLI or a kick missed */
         if (wait < 0)

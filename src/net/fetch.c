@@ -59,6 +59,29 @@ struct xfer {
     bool refused_addr; /* the open-socket check said no */
 };
 
+static bool cancelled(const struct bgr_fetch_opts *o)
+{
+    return o->cancel && atomic_load(o->cancel) != 0;
+}
+
+static void mark_refused(const struct bgr_fetch_opts *o)
+{
+    if (o->refused)
+        *o->refused = true;
+}
+
+/* libcurl's progress callback: a nonzero return aborts the transfer. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    const struct xfer *x = ud;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return cancelled(x->o) ? 1 : 0;
+}
+
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
@@ -91,8 +114,8 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_
 /* Resolves u->host and checks the addresses: all must be allowed (a name
  * that also points inward is refused outright). Writes the pinned address
  * as curl's RESOLVE entry. */
-static int resolve_and_pin(const struct bgr_url *u, bool allow_private, const char *what,
-                           char *entry, size_t entry_len, struct bgr_error *err)
+static int resolve_and_pin(const struct bgr_url *u, const struct bgr_fetch_opts *o,
+                           const char *what, char *entry, size_t entry_len, struct bgr_error *err)
 {
     struct addrinfo hints = {0}, *res = NULL;
     char port[8], addr[INET6_ADDRSTRLEN];
@@ -106,8 +129,9 @@ static int resolve_and_pin(const struct bgr_url *u, bool allow_private, const ch
         return bgr_error_set(err, BGR_EIMAGE_DOWNLOAD_FAILED, "could not resolve the %s host",
                              what);
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        if (!allow_private &&
+        if (!o->allow_private &&
             (bgr_net_addr_blocked(ai->ai_addr) || bgr_net_addr_is_local(ai->ai_addr))) {
+            mark_refused(o);
             rc = bgr_error_set(err, BGR_EIMAGE_DOWNLOAD_FAILED,
                                "the %s URL points to a private or reserved address", what);
             goto out;
@@ -162,9 +186,13 @@ static int curl_fail(CURLcode cc, const struct xfer *x, const char *what, struct
         return bgr_error_set(err, BGR_EFILE_TOO_LARGE,
                              "the %s is larger than the maximum file size of %s", what,
                              bgr_size_text(x->max_bytes, lim));
-    if (x->refused_addr)
+    if (x->refused_addr) {
+        mark_refused(x->o);
         return bgr_error_set(err, BGR_EIMAGE_DOWNLOAD_FAILED,
                              "the %s URL points to a private or reserved address", what);
+    }
+    if (cc == CURLE_ABORTED_BY_CALLBACK && cancelled(x->o))
+        return bgr_error_set(err, BGR_ESERVICE_BUSY, "the server is shutting down");
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
         return bgr_error_set(err, BGR_EIMAGE_DOWNLOAD_FAILED, "timed out fetching the %s", what);
@@ -207,10 +235,15 @@ static int one_hop(const struct hop *h, struct xfer *x, long *status, char **loc
     char entry[1024];
     CURL *c = NULL;
     CURLcode cc;
-    int rc = bgr_net_url_parse(h->url, &u, err);
-    if (rc)
+    int rc;
+    if (cancelled(h->o))
+        return bgr_error_set(err, BGR_ESERVICE_BUSY, "the server is shutting down");
+    rc = bgr_net_url_parse(h->url, &u, err);
+    if (rc) {
+        mark_refused(h->o);
         return rc;
-    rc = resolve_and_pin(&u, h->o->allow_private, h->what, entry, sizeof(entry), err);
+    }
+    rc = resolve_and_pin(&u, h->o, h->what, entry, sizeof(entry), err);
     if (rc)
         return rc;
     c = curl_easy_init();
@@ -237,6 +270,11 @@ static int one_hop(const struct hop *h, struct xfer *x, long *status, char **loc
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, x);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    if (h->o->cancel) {
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+    }
     if (x->body)
         curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_bytes);
     if (h->post) {
@@ -284,6 +322,8 @@ int bgr_net_get(const char *url, const struct bgr_fetch_opts *opts, struct bgr_b
     bgr_fetch_opts_init(&o);
     if (opts) {
         o.allow_private = opts->allow_private;
+        o.cancel = opts->cancel;
+        o.refused = opts->refused;
         if (opts->max_bytes)
             o.max_bytes = opts->max_bytes;
         if (opts->connect_timeout_ms > 0)
@@ -357,6 +397,8 @@ int bgr_net_post(const char *url, const struct bgr_fetch_opts *opts, const char 
     bgr_fetch_opts_init(&o);
     if (opts) {
         o.allow_private = opts->allow_private;
+        o.cancel = opts->cancel;
+        o.refused = opts->refused;
         if (opts->connect_timeout_ms > 0)
             o.connect_timeout_ms = opts->connect_timeout_ms;
         if (opts->total_timeout_ms > 0)

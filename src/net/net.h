@@ -24,6 +24,7 @@
 #ifndef BGR_NET_NET_H
 #define BGR_NET_NET_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +41,18 @@ struct bgr_fetch_opts {
     long connect_timeout_ms; /* 0 = 5000 */
     long total_timeout_ms;   /* whole transfer incl. redirects; 0 = 30000 */
     int max_redirects;       /* 0 = 5; negative = follow none */
+    /* Optional: while *cancel is nonzero the request ends at once (checked
+     * before each hop and during the transfer, about every second when
+     * nothing arrives) with BGR_ESERVICE_BUSY "the server is shutting
+     * down". A name lookup in progress is not interrupted. */
+    const atomic_int *cancel;
+    /* Optional output: set to true when the request was not made because
+     * the guard refused the destination (its address is private, loopback,
+     * reserved or the server's own; or the URL breaks the syntax rules).
+     * Such a failure is final: retrying cannot help, unlike a name that
+     * does not resolve, a refused connection or a timeout. Left alone
+     * otherwise (the caller initialises it). */
+    bool *refused;
 };
 /* Fills *o with the defaults above. */
 void bgr_fetch_opts_init(struct bgr_fetch_opts *o);

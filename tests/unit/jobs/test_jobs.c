@@ -80,7 +80,9 @@ static void on_request(void *ctx, const struct thttpd_req *r, char **out, size_t
 {
     struct listener *l = ctx;
     if (strncmp(r->path, "/img", 4) == 0) {
-        const char *body = strstr(r->path, "bad") ? "BADBYTES" : "IMAGEBYTES";
+        const char *body = strstr(r->path, "bad")    ? "BADBYTES"
+                           : strstr(r->path, "wait") ? "WAITBYTES"
+                                                     : "IMAGEBYTES";
         thttpd_respond(out, len, 200, "Content-Type: image/png\r\n", body, strlen(body), true);
         return;
     }
@@ -142,6 +144,10 @@ static void on_image(void *ctx, bool ok, int64_t ms)
     __atomic_add_fetch(ok ? &images_ok : &images_failed, 1, __ATOMIC_SEQ_CST);
 }
 
+/* Per test (each runs in a child process of its own). */
+static int64_t opt_job_timeout_ms;
+static bool opt_guard_on; /* the SSRF guard's address check (off in most tests) */
+
 static bool env_start_jobs(struct env *v, int workers, int queue)
 {
     struct bgr_jobs_config c;
@@ -150,7 +156,8 @@ static bool env_start_jobs(struct env *v, int workers, int queue)
     c.public_url = "http://api.test/";
     c.workers = workers;
     c.queue_size = queue;
-    c.allow_private_urls = true;
+    c.allow_private_urls = !opt_guard_on;
+    c.job_timeout_ms = opt_job_timeout_ms;
     c.process = fake_process;
     c.webhook_base_ms = 40;
     c.webhook_max_attempts = 4;
@@ -508,6 +515,74 @@ BGR_TEST(webhook_gives_up_and_failure_event)
     env_close(&v);
 }
 
+BGR_TEST(webhook_refused_address_not_retried)
+{
+    struct env v;
+    struct bgr_remove_req r = {0};
+    struct bgr_image img;
+    struct bgr_error e = {0};
+    int64_t next = -1;
+    BGR_REQUIRE(env_open(&v, "pro", NULL));
+    opt_guard_on = true; /* 127.0.0.1 is refused at delivery */
+    BGR_REQUIRE(env_start_jobs(&v, 1, 4));
+    r.acct = &v.acct;
+    r.data = "BAD";
+    r.len = 3;
+    bgr_output_opts_init(&r.opts);
+    r.webhook_url = env_url(&v, "/hook");
+    BGR_CHECK_EQ_INT(bgr_jobs_remove(v.jobs, &r, &img, &e), BGR_EUNSUPPORTED_FORMAT);
+    /* one attempt, failed for good: nothing pending (a retry would be due
+     * 40 ms later, and would be seen pending until its 4th attempt) */
+    BGR_CHECK(bgr_jobs_wait_idle(v.jobs, 5000));
+    BGR_CHECK_EQ_INT(bgr_store_outbox_next_due(v.store, &next, &e), 0);
+    BGR_CHECK_EQ_INT(next, 0);
+    usleep(200000);
+    BGR_CHECK_EQ_INT(hook_hits(&v), 0);
+    env_close(&v);
+}
+
+/* ---- the ceiling ---------------------------------------------------------------------------- */
+
+BGR_TEST(ceiling_answers_sync_and_frees_worker)
+{
+    struct env v;
+    struct caller c = {0};
+    struct bgr_remove_req r = {0};
+    struct bgr_image img;
+    struct bgr_error e = {0};
+    pthread_t th;
+    int64_t used = -1, t0;
+    BGR_REQUIRE(env_open(&v, "pro", NULL));
+    opt_job_timeout_ms = 300;
+    BGR_REQUIRE(env_start_jobs(&v, 1, 4));
+    gate_set(false);
+    c.jobs = v.jobs;
+    c.r.acct = &v.acct;
+    c.r.data = "WAIT";
+    c.r.len = 4;
+    bgr_output_opts_init(&c.r.opts);
+    t0 = bgr_now_ms();
+    pthread_create(&th, NULL, call_remove, &c);
+    pthread_join(th, NULL); /* answered while the run still blocks */
+    BGR_CHECK_EQ_INT(c.rc, BGR_EPROCESSING_TIMEOUT);
+    BGR_CHECK(bgr_now_ms() - t0 >= 290);
+    BGR_CHECK(bgr_now_ms() - t0 < 10000);
+    /* the only worker is stuck in the abandoned run: its replacement
+     * serves the next request */
+    r.acct = &v.acct;
+    r.data = "IMG";
+    r.len = 3;
+    bgr_output_opts_init(&r.opts);
+    BGR_CHECK_EQ_INT(bgr_jobs_remove(v.jobs, &r, &img, &e), 0);
+    gate_set(true); /* the abandoned run ends: discarded, not charged */
+    BGR_CHECK(bgr_jobs_wait_idle(v.jobs, 5000));
+    BGR_CHECK_EQ_INT(bgr_store_credits(v.store, &v.acct, bgr_wall_ms(), &used, NULL, &e), 0);
+    BGR_CHECK_EQ_INT(used, 1);
+    /* and the pool is back to one worker that still works */
+    BGR_CHECK_EQ_INT(bgr_jobs_remove(v.jobs, &r, &img, &e), 0);
+    env_close(&v);
+}
+
 /* ---- batches ------------------------------------------------------------------------------ */
 
 static bool wait_batch(struct env *v, const char *id, int ms)
@@ -578,6 +653,42 @@ BGR_TEST(batch_to_completion_with_webhook)
                      BGR_ENOT_FOUND);
     BGR_CHECK_EQ_INT(bgr_store_credits(v.store, &v.acct, bgr_wall_ms(), &used, NULL, &e), 0);
     BGR_CHECK_EQ_INT(used, 2);
+    env_close(&v);
+}
+
+BGR_TEST(ceiling_fails_batch_item)
+{
+    struct env v;
+    struct bgr_batch_item_new items[2];
+    struct bgr_batch b;
+    struct bgr_batch_item *its = NULL;
+    struct bgr_error e = {0};
+    char u0[256], u1[256];
+    size_t n = 0;
+    int64_t est, used = -1;
+    BGR_REQUIRE(env_open(&v, "pro", NULL));
+    opt_job_timeout_ms = 300;
+    BGR_REQUIRE(env_start_jobs(&v, 1, 4));
+    gate_set(false);
+    snprintf(u0, sizeof(u0), "%s", env_url(&v, "/img-wait.png"));
+    snprintf(u1, sizeof(u1), "%s", env_url(&v, "/img.png"));
+    memset(items, 0, sizeof(items));
+    items[0].image_url = u0;
+    items[1].image_url = u1;
+    bgr_output_opts_init(&items[0].opts);
+    bgr_output_opts_init(&items[1].opts);
+    BGR_REQUIRE(bgr_jobs_batch_submit(v.jobs, &v.acct, NULL, items, 2, &b, &est, &e) == 0);
+    /* the batch finishes while the first item's run still blocks */
+    BGR_CHECK(wait_batch(&v, b.id, 10000));
+    BGR_REQUIRE(bgr_store_batch_items(v.store, b.id, &its, &n, &e) == 0 && n == 2);
+    BGR_CHECK_EQ_INT(its[0].status, BGR_ITEM_FAILED);
+    BGR_CHECK_STR(its[0].error_code, "PROCESSING_TIMEOUT");
+    BGR_CHECK_EQ_INT(its[1].status, BGR_ITEM_COMPLETED);
+    free(its);
+    gate_set(true);
+    BGR_CHECK(bgr_jobs_wait_idle(v.jobs, 5000));
+    BGR_CHECK_EQ_INT(bgr_store_credits(v.store, &v.acct, bgr_wall_ms(), &used, NULL, &e), 0);
+    BGR_CHECK_EQ_INT(used, 1);
     env_close(&v);
 }
 

@@ -355,4 +355,65 @@ BGR_TEST(post_webhook)
     thttpd_stop(&f.srv);
 }
 
+/* The refused flag tells a final refusal (the guard) from a failure that
+ * may pass (a refused connection, a timeout); the cancel flag ends a
+ * request before it starts. */
+BGR_TEST(refused_flag_and_cancel)
+{
+    struct fixture f;
+    struct bgr_buf body;
+    struct bgr_error e = {0};
+    const char *h[] = {"Content-Type: application/json"};
+    long status = 0;
+    bool refused = false;
+    atomic_int cancel;
+    atomic_init(&cancel, 0);
+    BGR_REQUIRE(fx_start(&f));
+    f.o.refused = &refused;
+    /* allowed, and answered: not refused */
+    BGR_CHECK_EQ_INT(bgr_net_get(fx_url(&f, "/img"), &f.o, &body, NULL, &e), 0);
+    bgr_buf_release(&body);
+    BGR_CHECK(!refused);
+    /* connection refused, timeout: may pass, not refused */
+    BGR_CHECK_EQ_INT(bgr_net_post("http://127.0.0.1:1/", &f.o, h, 1, "{}", 2, &status, &e),
+                     BGR_EIMAGE_DOWNLOAD_FAILED);
+    BGR_CHECK(!refused);
+    f.o.total_timeout_ms = 300;
+    BGR_CHECK_EQ_INT(bgr_net_get(fx_url(&f, "/slow"), &f.o, &body, NULL, &e),
+                     BGR_EIMAGE_DOWNLOAD_FAILED);
+    BGR_CHECK(!refused);
+    f.o.total_timeout_ms = 0;
+    /* a redirect to a URL the rules refuse: final */
+    BGR_CHECK_EQ_INT(bgr_net_get(fx_url(&f, "/to-ftp"), &f.o, &body, NULL, &e),
+                     BGR_EIMAGE_DOWNLOAD_FAILED);
+    BGR_CHECK(refused);
+    refused = false;
+    /* the guard's address check: final */
+    f.o.allow_private = false;
+    BGR_CHECK_EQ_INT(bgr_net_post(fx_url(&f, "/hook"), &f.o, h, 1, "{}", 2, &status, &e),
+                     BGR_EIMAGE_DOWNLOAD_FAILED);
+    BGR_CHECK(refused);
+    refused = false;
+    BGR_CHECK_EQ_INT(bgr_net_get("http://[::1]:9/x", &f.o, &body, NULL, &e),
+                     BGR_EIMAGE_DOWNLOAD_FAILED);
+    BGR_CHECK(refused);
+    refused = false;
+    BGR_CHECK_EQ_INT(bgr_net_get("ftp://example.com/x", &f.o, &body, NULL, &e),
+                     BGR_EINVALID_PARAMETER);
+    BGR_CHECK(refused);
+    /* cancelled: nothing is sent */
+    f.o.allow_private = true;
+    f.o.cancel = &cancel;
+    atomic_store(&cancel, 1);
+    int hits = thttpd_hits(&f.srv);
+    BGR_CHECK_EQ_INT(bgr_net_get(fx_url(&f, "/img"), &f.o, &body, NULL, &e), BGR_ESERVICE_BUSY);
+    BGR_CHECK_EQ_INT(bgr_net_post(fx_url(&f, "/hook"), &f.o, h, 1, "{}", 2, &status, &e),
+                     BGR_ESERVICE_BUSY);
+    BGR_CHECK_EQ_INT(thttpd_hits(&f.srv), hits);
+    atomic_store(&cancel, 0);
+    BGR_CHECK_EQ_INT(bgr_net_get(fx_url(&f, "/img"), &f.o, &body, NULL, &e), 0);
+    bgr_buf_release(&body);
+    thttpd_stop(&f.srv);
+}
+
 BGR_TEST_MAIN()
