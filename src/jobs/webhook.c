@@ -283,14 +283,23 @@ void *bgr_jobs_deliverer_main(void *arg)
         pthread_mutex_unlock(&j->mu);
         if (bgr_store_outbox_due(j->store, bgr_wall_ms(), DUE_READ, &due, &n, &e) != 0)
             bgr_log(BGR_LOG_ERROR, "webhooks: %s", e.msg);
+        int64_t *kept = n ? bgr_xcalloc(n, sizeof(*kept)) : NULL;
+        size_t n_kept = 0;
         pthread_mutex_lock(&j->mu);
         for (size_t i = 0; i < n; i++) {
             if (!j->stopping && dispatch_one(j, &due[i])) {
                 memset(&due[i], 0, sizeof(due[i])); /* moved */
                 handed++;
+            } else {
+                kept[n_kept++] = due[i].row_id;
             }
         }
         pthread_mutex_unlock(&j->mu);
+        /* A shared store's read claimed them all: give back those not sent
+         * now, so they stay due (for this node or another). */
+        if (bgr_store_outbox_unclaim(j->store, kept, n_kept, bgr_wall_ms(), &e) != 0)
+            bgr_log(BGR_LOG_WARN, "webhooks: %s", e.msg);
+        free(kept);
         for (size_t i = 0; i < n; i++)
             bgr_webhook_release(&due[i]);
         free(due);

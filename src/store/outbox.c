@@ -217,3 +217,26 @@ out:
     bgr_st_release(s, db);
     return rc;
 }
+
+int bgr_store_outbox_unclaim(struct bgr_store *s, const int64_t *row_ids, size_t n, int64_t now_ms,
+                             struct bgr_error *err)
+{
+    struct bgr_db *db;
+    struct bgr_db_stmt *st = NULL;
+    int rc = 0;
+    if (s->kind != BGR_DB_PG || n == 0)
+        return 0; /* SQLite's read claims nothing */
+    db = bgr_st_acquire(s);
+    rc = bgr_st_prepare(db, "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 0",
+                        &st, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        bgr_db_bind_int64(st, 1, now_ms);
+        bgr_db_bind_int64(st, 2, row_ids[i]);
+        if (bgr_db_step(st) != BGR_DB_DONE)
+            rc = bgr_st_fail(db, err, "unclaim webhook");
+        bgr_db_reset(st);
+    }
+    bgr_db_finalize(st);
+    bgr_st_release(s, db);
+    return rc;
+}

@@ -695,6 +695,10 @@ int bgr_store_outbox_get(struct bgr_store *s, const char *event_id, struct bgr_w
 int bgr_store_outbox_set_payload(struct bgr_store *s, int64_t row_id, const char *payload,
                                  struct bgr_error *err);
 /* Earliest next_attempt_ms of a pending webhook; 0 if none. */
+/* Gives back rows read by bgr_store_outbox_due that will not be attempted
+ * now (their destination busy): due again at now_ms, for any node. */
+int bgr_store_outbox_unclaim(struct bgr_store *s, const int64_t *row_ids, size_t n, int64_t now_ms,
+                             struct bgr_error *err);
 int bgr_store_outbox_next_due(struct bgr_store *s, int64_t *next_ms, struct bgr_error *err);
 
 #endif
