@@ -592,6 +592,7 @@ int bgr_jobs_start(struct bgr_store *store, const struct bgr_jobs_config *cfg,
     pthread_condattr_setclock(&mono, CLOCK_MONOTONIC); /* deadlines are bgr_now_ms */
     pthread_cond_init(&j->wd_cv, &mono);
     pthread_condattr_destroy(&mono);
+    pthread_cond_init(&j->q_slot_cv, NULL);
     if (j->cfg.job_lease_ms <= 0)
         j->cfg.job_lease_ms = 30000;
     if (j->cfg.job_max_attempts <= 0)
@@ -723,6 +724,7 @@ void bgr_jobs_stop(struct bgr_jobs *j)
     pthread_cond_destroy(&j->fetch_cv);
     pthread_cond_destroy(&j->wh_cv);
     pthread_cond_destroy(&j->wd_cv);
+    pthread_cond_destroy(&j->q_slot_cv);
     if (j->lock_fd >= 0)
         close(j->lock_fd); /* releases the flock */
     free(j->wk);

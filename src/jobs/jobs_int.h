@@ -140,6 +140,10 @@ struct bgr_jobs {
     pthread_t *q_workers;
     int q_n_workers;
     uint64_t q_kicks;                   /* NOTIFY bgr_jobs received */
+    int q_items_busy;                   /* job threads on batch items */
+    int q_threads;                      /* job threads started (workers + fetch_workers) */
+    int q_producing;                    /* images being processed (at most cfg.workers) */
+    pthread_cond_t q_slot_cv;           /* a processing slot freed */
     struct bgr_queue_waiter *q_waiters; /* sync requests waiting for their job */
     /* Recent processing times per refine mode (full costs about four model
      * runs, so one mean would misjudge a batch of either kind). */

@@ -133,6 +133,26 @@ static void *renewer_main(void *arg)
 
 /* ---- worker threads ------------------------------------------------------------ */
 
+/* At most cfg.workers images are decoded, run and encoded at once (the
+ * memory of a decoded image is the bound): a thread that claimed a job
+ * waits here after its download. */
+static void slot_take(struct bgr_jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    while (j->q_producing >= j->cfg.workers)
+        pthread_cond_wait(&j->q_slot_cv, &j->mu);
+    j->q_producing++;
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void slot_give(struct bgr_jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->q_producing--;
+    pthread_cond_signal(&j->q_slot_cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
 /* A render named in a job (the remove.bg route's), run through the same
  * produce() as the in-process path via its render hook. */
 struct spec_render {
@@ -176,12 +196,27 @@ static int run_queued_sync(struct bgr_jobs *j, struct bgr_job *job, int64_t *ms)
         else {
             struct spec_render sr = {r, job, outcome, sizeof(outcome)};
             struct bgr_remove_req rr = {.render = spec_trampoline, .render_ctx = &sr};
+            slot_take(j);
             rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, &rr,
                                   job->credits, &img, &e);
+            slot_give(j);
         }
     } else if (!rc) {
+        slot_take(j);
         rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, NULL, job->credits,
                               &img, &e);
+        slot_give(j);
+    }
+    if (!rc && bgr_wall_ms() - job->claimed_at_ms > j->cfg.job_timeout_ms) {
+        /* past the ceiling: its API node has answered and abandoned it */
+        bgr_log(BGR_LOG_INFO,
+                "queue: job %lld: an abandoned run ended (past the ceiling); its"
+                " result was discarded",
+                (long long)job->id);
+        bgr_jobs_drop_object(j, img.path);
+        rc = bgr_error_set(&e, BGR_EPROCESSING_TIMEOUT,
+                           "the image took longer than the limit of %lld s to process",
+                           (long long)(j->cfg.job_timeout_ms / 1000));
     }
     if (!rc) {
         struct bgr_webhook_new wh = {.url = job->webhook_url, .event = "image.completed"};
@@ -207,20 +242,27 @@ static int run_queued_sync(struct bgr_jobs *j, struct bgr_job *job, int64_t *ms)
             bgr_jobs_drop_object(j, img.path);
         else if (job->webhook_url[0])
             bgr_jobs_kick_deliverer(j);
+        if (rc == BGR_ENOT_FOUND)
+            bgr_log(BGR_LOG_INFO,
+                    "queue: job %lld: an abandoned run ended (its client was answered at the"
+                    " ceiling, or its lease passed to another worker); its result was discarded",
+                    (long long)job->id);
         if (!rc)
             *ms = img.processing_ms;
     }
     if (rc && rc != BGR_ENOT_FOUND) {
         struct bgr_error e2;
-        if (job->webhook_url[0] && acct.id[0])
-            bgr_jobs_send_failed(j, &acct, job->webhook_url,
-                                 job->image_url[0] ? job->image_url : NULL, rc, &e);
-        if (bgr_store_job_fail(j->store, job->id, j->worker_name, bgr_err_name(rc),
-                               e.msg[0] ? e.msg : bgr_err_default_msg(rc), outcome, bgr_wall_ms(),
-                               &e2) != 0 &&
-            e2.code != BGR_ENOT_FOUND)
+        /* recorded first: a job its API node abandoned at the ceiling (which
+         * sent image.failed itself) is no longer ours to fail */
+        int rc2 = bgr_store_job_fail(j->store, job->id, j->worker_name, bgr_err_name(rc),
+                                     e.msg[0] ? e.msg : bgr_err_default_msg(rc), outcome,
+                                     bgr_wall_ms(), &e2);
+        if (rc2 && e2.code != BGR_ENOT_FOUND)
             bgr_log(BGR_LOG_ERROR, "queue: job %lld: cannot record failure: %s", (long long)job->id,
                     e2.msg);
+        if (!rc2 && job->webhook_url[0] && acct.id[0])
+            bgr_jobs_send_failed(j, &acct, job->webhook_url,
+                                 job->image_url[0] ? job->image_url : NULL, rc, &e);
     }
     free(payload);
     return rc;
@@ -239,6 +281,7 @@ static int run_queued_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
     struct bgr_image img;
     int64_t remaining = 0;
     bool done = false;
+    int64_t t0 = bgr_wall_ms();
     int rc = bgr_store_item_get(j->store, id, it, &e);
     if (!rc)
         rc = bgr_store_account_get(j->store, it->account_id, &acct, &e);
@@ -257,9 +300,21 @@ static int run_queued_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
     rc = bgr_net_get(it->image_url, &fo, &body, NULL, &e);
     if (rc)
         goto out;
+    slot_take(j);
     rc =
         bgr_jobs_produce(j, &acct, body.data, body.len, &it->opts, it->batch_id, NULL, 1, &img, &e);
+    slot_give(j);
     bgr_buf_release(&body);
+    if (!rc && bgr_wall_ms() - t0 > j->cfg.job_timeout_ms) {
+        bgr_log(BGR_LOG_INFO,
+                "queue: item %lld: an abandoned run ended (past the ceiling); its"
+                " result was discarded",
+                (long long)id);
+        bgr_jobs_drop_object(j, img.path); /* the ceiling: failed, not charged */
+        rc = bgr_error_set(&e, BGR_EPROCESSING_TIMEOUT,
+                           "the image took longer than the limit of %lld s to process",
+                           (long long)(j->cfg.job_timeout_ms / 1000));
+    }
     if (rc)
         goto out;
     rc = bgr_store_item_complete(j->store, id, &acct, &img, bgr_wall_ms(), &done, &e);
@@ -309,10 +364,21 @@ static void *queue_worker_main(void *arg)
         uint64_t kicks = j->q_kicks;
         int64_t ms = 0;
         int rc;
+        /* One thread stays free of batch items for the synchronous
+         * requests, whose clients wait. */
+        bool items = j->q_items_busy < j->q_threads - 1;
         j->in_flight++; /* counted while claiming: the renewer must not skip a fresh claim */
+        if (items)
+            j->q_items_busy++; /* held while claiming: two idle threads cannot both pass */
         pthread_mutex_unlock(&j->mu);
-        rc = bgr_store_job_claim(j->store, j->worker_name, bgr_wall_ms(), j->cfg.job_lease_ms, &job,
-                                 &e);
+        rc = bgr_store_job_claim(j->store, j->worker_name, bgr_wall_ms(), j->cfg.job_lease_ms,
+                                 j->cfg.fetch_per_account, items, &job, &e);
+        if (items && (rc || !job.is_item)) {
+            pthread_mutex_lock(&j->mu);
+            j->q_items_busy--;
+            items = false;
+            pthread_mutex_unlock(&j->mu);
+        }
         if (rc) {
             if (rc != BGR_ENOT_FOUND)
                 bgr_log(BGR_LOG_WARN, "queue: cannot claim work: %s", e.msg);
@@ -328,9 +394,10 @@ static void *queue_worker_main(void *arg)
                     break;
             continue;
         }
-        if (job.attempts > j->cfg.job_max_attempts)
-            give_up(j, &job), rc = BGR_EINTERNAL;
-        else if (job.is_item)
+        if (job.attempts > j->cfg.job_max_attempts) {
+            give_up(j, &job);
+            rc = BGR_EINTERNAL;
+        } else if (job.is_item)
             rc = run_queued_item(j, job.item_id, &ms);
         else
             rc = run_queued_sync(j, &job, &ms);
@@ -339,6 +406,8 @@ static void *queue_worker_main(void *arg)
             j->cfg.on_image(j->cfg.on_image_ctx, rc == 0, ms);
         pthread_mutex_lock(&j->mu);
         j->in_flight--;
+        if (items)
+            j->q_items_busy--;
         if (rc == 0)
             j->processed++;
         else if (rc != BGR_ENOT_FOUND)
@@ -406,8 +475,15 @@ int bgr_jobs_queue_start(struct bgr_jobs *j, struct bgr_error *err)
     if (pthread_create(&j->q_renewer, NULL, renewer_main, j) != 0)
         return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the lease renewer");
     j->q_renewer_started = true;
-    j->q_workers = bgr_xcalloc((size_t)j->cfg.workers, sizeof(*j->q_workers));
-    for (int i = 0; i < j->cfg.workers; i++) {
+    /* Job threads: the workers, plus fetch_workers more. A batch item's
+     * download runs on the thread that claimed it, and inference is one
+     * run at a time per model whatever the thread count, so the extra
+     * threads let slow downloads wait without holding the others; the
+     * per-account cap in the claim keeps one account from taking them all. */
+    int n = j->cfg.workers + j->cfg.fetch_workers;
+    j->q_threads = n; /* before any thread reads it */
+    j->q_workers = bgr_xcalloc((size_t)n, sizeof(*j->q_workers));
+    for (int i = 0; i < n; i++) {
         if (pthread_create(&j->q_workers[i], NULL, queue_worker_main, j) != 0)
             return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a worker thread");
         j->q_n_workers++;
@@ -487,10 +563,31 @@ int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, c
         /* The database away for a moment: the job goes on (or waits for
          * it), so keep waiting rather than answer 503 for an image that
          * may yet be done and charged. */
-        if (rc == BGR_ESERVICE_BUSY && !stopping && bgr_wall_ms() - t0 <= j->cfg.sync_wait_ms)
-            js.state = BGR_JOB_QUEUED, rc = 0;
+        if (rc == BGR_ESERVICE_BUSY && !stopping && bgr_wall_ms() - t0 <= j->cfg.sync_wait_ms) {
+            js.state = BGR_JOB_QUEUED;
+            rc = 0;
+        }
         if (rc || js.state >= BGR_JOB_DONE)
             break;
+        int64_t ran = js.state == BGR_JOB_RUNNING && js.claimed_at_ms > 0
+                          ? bgr_wall_ms() - js.claimed_at_ms
+                          : 0;
+        if (ran > j->cfg.job_timeout_ms) {
+            /* The ceiling: the client is answered now and the job
+             * abandoned, so its worker commits nothing when it ends. */
+            pthread_mutex_unlock(&j->mu);
+            int gone = bgr_store_job_abandon(j->store, w.id, bgr_err_name(BGR_EPROCESSING_TIMEOUT),
+                                             "abandoned at the ceiling", bgr_wall_ms(), NULL);
+            pthread_mutex_lock(&j->mu);
+            if (gone == 0) {
+                rc = bgr_error_set(err, BGR_EPROCESSING_TIMEOUT,
+                                   "the image took longer than the limit of %lld s to process;"
+                                   " nothing was charged",
+                                   (long long)(j->cfg.job_timeout_ms / 1000));
+                break;
+            }
+            continue; /* it finished meanwhile: read how */
+        }
         if (stopping || bgr_wall_ms() - t0 > j->cfg.sync_wait_ms) {
             /* Withdraw it if no worker took it; a running one is waited
              * for (its lease and attempts bound it), except at shutdown. */
@@ -504,7 +601,10 @@ int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, c
                 break;
             }
         }
-        deadline_in(&ts, RECHECK_MS);
+        /* wake at the ceiling too, to answer on time */
+        deadline_in(&ts, ran > 0 && j->cfg.job_timeout_ms - ran < RECHECK_MS
+                             ? j->cfg.job_timeout_ms - ran + 10
+                             : RECHECK_MS);
         while (!w.notified && !j->stopping)
             if (pthread_cond_timedwait(&j->done_cv, &j->mu, &ts) == ETIMEDOUT)
                 break;
@@ -516,6 +616,11 @@ int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, c
         }
     }
     pthread_mutex_unlock(&j->mu);
+    if (rc == BGR_EPROCESSING_TIMEOUT) {
+        if (r->webhook_url)
+            bgr_jobs_send_failed(j, r->acct, r->webhook_url, r->image_url, rc, err);
+        (void)bgr_store_job_forget(j->store, w.id, false, NULL);
+    }
     if (rc)
         goto out;
     if (js.state == BGR_JOB_DONE) {

@@ -30,6 +30,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The advisory lock of item claims ("bgr4"; db_pg.c and the exclusive
+ * locks below use "bgr1" to "bgr3"). */
+#define CLAIM_LOCK "1650946612"
+
 static int need_shared(struct bgr_store *s, struct bgr_error *err)
 {
     if (s->kind == BGR_DB_PG)
@@ -161,14 +165,22 @@ static int claim_sync(struct bgr_db *db, const char *worker, int64_t now_ms, int
 /* Claims the oldest ready batch item (status queued, or processing with
  * its lease run out). BGR_ENOT_FOUND if none. */
 static int claim_item(struct bgr_db *db, const char *worker, int64_t now_ms, int64_t lease_ms,
-                      struct bgr_job *out, struct bgr_error *err)
+                      int per_account, struct bgr_job *out, struct bgr_error *err)
 {
     struct bgr_db_stmt *st = NULL;
+    /* Fair between accounts: the ready item of the account with the fewest
+     * items in work goes first (oldest first among equals), and an account
+     * never has more than per_account items in work at once: one account's
+     * slow downloads or big batch cannot take every worker. */
     int rc = bgr_st_prepare(
         db,
         "UPDATE batch_items SET status = 1, attempts = attempts + 1, started_at = ?3,"
-        " lease_until = ?1, worker = ?2 WHERE id = (SELECT id FROM batch_items WHERE status = 0"
-        " OR (status = 1 AND lease_until < ?3) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        " lease_until = ?1, worker = ?2 WHERE id = (SELECT i.id FROM batch_items i"
+        " JOIN batches b ON b.id = i.batch_id, LATERAL (SELECT COUNT(*) AS busy FROM batch_items w"
+        " JOIN batches wb ON wb.id = w.batch_id WHERE wb.account_id = b.account_id"
+        " AND w.status = 1 AND w.lease_until >= ?3) l"
+        " WHERE (i.status = 0 OR (i.status = 1 AND i.lease_until < ?3)) AND l.busy < ?4"
+        " ORDER BY l.busy, i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED)"
         " RETURNING id, attempts",
         &st, err);
     if (rc)
@@ -176,6 +188,7 @@ static int claim_item(struct bgr_db *db, const char *worker, int64_t now_ms, int
     bgr_db_bind_int64(st, 1, now_ms + lease_ms);
     bgr_db_bind_text(st, 2, worker);
     bgr_db_bind_int64(st, 3, now_ms);
+    bgr_db_bind_int64(st, 4, per_account > 0 ? per_account : INT32_MAX);
     switch (bgr_db_step(st)) {
     case BGR_DB_ROW:
         out->is_item = true;
@@ -194,7 +207,8 @@ static int claim_item(struct bgr_db *db, const char *worker, int64_t now_ms, int
 }
 
 int bgr_store_job_claim(struct bgr_store *s, const char *worker, int64_t now_ms, int64_t lease_ms,
-                        struct bgr_job *out, struct bgr_error *err)
+                        int items_per_account, bool items, struct bgr_job *out,
+                        struct bgr_error *err)
 {
     struct bgr_db *db;
     int rc = need_shared(s, err);
@@ -205,8 +219,16 @@ int bgr_store_job_claim(struct bgr_store *s, const char *worker, int64_t now_ms,
     /* each claim is one autocommit statement: the row lock lasts only as
      * long as the UPDATE, and the lease is what keeps others off */
     rc = claim_sync(db, worker, now_ms, lease_ms, out, err);
-    if (rc == BGR_ENOT_FOUND)
-        rc = claim_item(db, worker, now_ms, lease_ms, out, err);
+    if (rc == BGR_ENOT_FOUND && items) {
+        /* Item claims one at a time (an advisory lock for the claim's
+         * transaction, a millisecond): the per-account count must see the
+         * claim made just before, which concurrent transactions would not. */
+        rc = bgr_st_exec(db, "BEGIN; SELECT pg_advisory_xact_lock(" CLAIM_LOCK ")", err);
+        if (!rc)
+            rc = claim_item(db, worker, now_ms, lease_ms, items_per_account, out, err);
+        if (!rc)
+            rc = bgr_st_commit(db, err);
+    }
     bgr_st_release(s, db);
     return rc;
 }
@@ -334,8 +356,8 @@ int bgr_store_job_state(struct bgr_store *s, int64_t id, struct bgr_job_state *o
     memset(out, 0, sizeof(*out));
     db = bgr_st_acquire(s);
     rc = bgr_st_prepare(db,
-                        "SELECT state, image_id, error_code, error_message, outcome, attempts"
-                        " FROM sync_jobs WHERE id = ?",
+                        "SELECT state, image_id, error_code, error_message, outcome, attempts,"
+                        " claimed_at FROM sync_jobs WHERE id = ?",
                         &st, err);
     if (!rc) {
         bgr_db_bind_int64(st, 1, id);
@@ -347,6 +369,7 @@ int bgr_store_job_state(struct bgr_store *s, int64_t id, struct bgr_job_state *o
             bgr_st_col_text(st, 3, out->error_message, sizeof(out->error_message));
             bgr_st_col_text(st, 4, out->outcome, sizeof(out->outcome));
             out->attempts = bgr_db_col_int(st, 5);
+            out->claimed_at_ms = bgr_db_col_int64(st, 6);
             break;
         case BGR_DB_DONE:
             rc = bgr_error_set(err, BGR_ENOT_FOUND, "no job %lld", (long long)id);
@@ -621,6 +644,36 @@ int bgr_store_job_expire_worker(struct bgr_store *s, const char *worker, struct 
             rc = bgr_st_fail(db, err, "expire a worker's leases");
         bgr_db_finalize(st);
     }
+    bgr_st_release(s, db);
+    return rc;
+}
+
+int bgr_store_job_abandon(struct bgr_store *s, int64_t id, const char *code, const char *msg,
+                          int64_t now_ms, struct bgr_error *err)
+{
+    struct bgr_db *db;
+    struct bgr_db_stmt *st = NULL;
+    int rc = need_shared(s, err);
+    if (rc)
+        return rc;
+    db = bgr_st_acquire(s);
+    /* its worker then finds it no longer running: it commits nothing */
+    rc = bgr_st_prepare(db,
+                        "UPDATE sync_jobs SET state = 3, error_code = ?, error_message = ?,"
+                        " finished_at = ?, input = ''::bytea, extra = NULL"
+                        " WHERE id = ? AND state < 2",
+                        &st, err);
+    if (!rc) {
+        bgr_db_bind_text(st, 1, code);
+        bgr_db_bind_text(st, 2, msg);
+        bgr_db_bind_int64(st, 3, now_ms);
+        bgr_db_bind_int64(st, 4, id);
+        if (bgr_db_step(st) != BGR_DB_DONE)
+            rc = bgr_st_fail(db, err, "abandon job");
+        else if (bgr_db_changes(db) == 0)
+            rc = bgr_error_set(err, BGR_ENOT_FOUND, "job %lld finished already", (long long)id);
+    }
+    bgr_db_finalize(st);
     bgr_st_release(s, db);
     return rc;
 }

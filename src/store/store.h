@@ -583,6 +583,7 @@ void bgr_job_release(struct bgr_job *j);
 struct bgr_job_state {
     int state; /* BGR_JOB_* */
     int attempts;
+    int64_t claimed_at_ms; /* the last claim (0: never claimed) */
     char image_id[BGR_ID_MAX];
     char error_code[64];
     char error_message[512];
@@ -591,10 +592,18 @@ struct bgr_job_state {
 /* Adds a sync job and wakes a worker (NOTIFY bgr_jobs). */
 int bgr_store_job_enqueue(struct bgr_store *s, const struct bgr_job_new *j, int64_t now_ms,
                           int64_t *id, struct bgr_error *err);
-/* Claims the oldest ready job (sync jobs first), leased to worker until
- * now_ms + lease_ms. BGR_ENOT_FOUND when there is none. */
+/* Claims the oldest ready job, leased to worker until now_ms + lease_ms:
+ * sync jobs first, then (if items) batch items, fairly between accounts
+ * and at most items_per_account (0: no cap) in work per account.
+ * BGR_ENOT_FOUND when there is none. */
 int bgr_store_job_claim(struct bgr_store *s, const char *worker, int64_t now_ms, int64_t lease_ms,
-                        struct bgr_job *out, struct bgr_error *err);
+                        int items_per_account, bool items, struct bgr_job *out,
+                        struct bgr_error *err);
+/* Fails a sync job that is queued or running (the client was answered at
+ * the job's ceiling): its worker will commit nothing. BGR_ENOT_FOUND if it
+ * finished already. */
+int bgr_store_job_abandon(struct bgr_store *s, int64_t id, const char *code, const char *msg,
+                          int64_t now_ms, struct bgr_error *err);
 /* Extends the lease of every job worker holds to until_ms. */
 int bgr_store_job_renew(struct bgr_store *s, const char *worker, int64_t until_ms,
                         struct bgr_error *err);
