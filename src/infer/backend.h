@@ -9,6 +9,7 @@
 #define BGR_INFER_BACKEND_H
 
 #include "infer/graph.h"
+#include "infer/wcache.h"
 
 struct bgr_ref_be;
 int bgr_ref_be_new(struct bgr_graph *g, struct bgr_ref_be **out, struct bgr_error *err);
@@ -26,6 +27,13 @@ struct bgr_dnnl_cfg {
      * values that feed convolutions, NaN where unknown; NULL = no int8.
      * Borrowed for the call only. */
     const float *q_lo, *q_hi;
+    /* the weight cache (wcache.h), NULL = none. Reading: every packed
+     * weight comes from its mapping, which must outlive the backend (the
+     * graph's conv weights are then never read); writing: every packed
+     * weight is recorded, by reference to the backend's own memory, so the
+     * recorder must be committed before the backend is freed. Any mismatch
+     * while reading fails the creation (BGR_EMODEL). */
+    struct bgr_wcache *wc;
 };
 
 /* Reorders weights into the layouts the primitives chose and creates every

@@ -258,6 +258,7 @@ int bgr_dnnl_be_new(struct bgr_graph *g, const struct bgr_dnnl_cfg *cfg, struct 
     b->act_dt = cfg->bf16 ? dnnl_bf16 : dnnl_f32;
     b->q_lo = cfg->q_lo;
     b->q_hi = cfg->q_hi;
+    b->wc = cfg->wc;
     b->act_tag = act_tag_for_cpu();
     b->act_block = b->act_tag == dnnl_nChw16c ? 16 : b->act_tag == dnnl_nChw8c ? 8 : 1;
 #ifdef BGR_HAVE_OPENMP
@@ -284,6 +285,7 @@ int bgr_dnnl_be_new(struct bgr_graph *g, const struct bgr_dnnl_cfg *cfg, struct 
     if ((rc = dn_finish(b, g, err)))
         goto out;
     b->q_lo = b->q_hi = NULL; /* borrowed for the build only */
+    b->wc = NULL;
     *out = b;
     b = NULL;
 out:
