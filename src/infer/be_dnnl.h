@@ -51,7 +51,9 @@ struct bgr_dnnl_be {
     int nex, cap_ex;
     dnnl_memory_t *weights; /* owned weight and bias memories */
     int nweights, cap_weights;
-    void *arena, *scratch; /* owned */
+    /* activations and the shared scratchpad: the caller's (cfg) or owned */
+    struct bgr_act_mem arena_own, scratch_own, arena_cfg, scratch_cfg;
+    void *arena, *scratch; /* where they are bound */
     size_t arena_size, scratch_size;
     int in_buf, out_buf;
     dnnl_memory_t user_out; /* owned, handle set per run */

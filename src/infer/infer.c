@@ -41,6 +41,9 @@ struct bgr_model {
     enum bgr_cache_state cache;
     char cache_note[256];
     double hash_ms, cache_ms; /* model hashing; cache open + verify, or write */
+    /* a cached load's activation memory, made and faulted in while the
+     * primitives are created (owned; the backend borrows it) */
+    struct bgr_act_mem arena, scratch;
 };
 
 static struct bgr_shape shape_of(const struct bgr_value *v)
@@ -74,16 +77,22 @@ static void print_plan(const struct bgr_model *m)
             bgr_model_precision_name(m), dv->major, dv->minor, dv->patch, dv->cpu_runtime,
             m->wc ? "graph mapped" : "parsed", m->parse_ms, m->build_ms);
     static const char *const state[] = {"off", "used", "written", "not written"};
-    fprintf(stderr, "infer: weight cache %s (%.0f ms)%s%s; model hashed in %.0f ms\n",
-            state[m->cache], m->cache_ms, m->cache_note[0] ? ": " : "", m->cache_note, m->hash_ms);
+    fprintf(stderr,
+            "infer: weight cache %s (%.0f ms on this thread%s)%s%s; model hashed in %.0f ms\n",
+            state[m->cache], m->cache_ms,
+            m->cache == BGR_CACHE_USED ? ", open + waiting for the checksum and page faults" : "",
+            m->cache_note[0] ? ": " : "", m->cache_note, m->hash_ms);
 }
 
 /* The oneDNN backend, for int8 with the calibration file's ranges. */
 static int build_dnnl(struct bgr_model *m, const char *model_path, struct bgr_wcache *wc,
                       struct bgr_error *err)
 {
-    struct bgr_dnnl_cfg cfg = {
-        .n_threads = m->opts.n_threads, .bf16 = m->prec != BGR_PREC_FP32, .wc = wc};
+    struct bgr_dnnl_cfg cfg = {.n_threads = m->opts.n_threads,
+                               .bf16 = m->prec != BGR_PREC_FP32,
+                               .wc = wc,
+                               .arena = m->arena,
+                               .scratch = m->scratch};
     float *lo = NULL, *hi = NULL;
     char *path = NULL;
     int rc = 0, n = m->g.nvals + 1;
@@ -218,8 +227,10 @@ static int load(const void *data, size_t len, struct bgr_buf *file, const char *
         struct bgr_error werr = {0};
         char *cpath = bgr_model_cache_path(path, prec);
         t0 = bgr_now_sec();
+        size_t arena = 0, scratch = 0;
+        bgr_dnnl_be_sizes(m->dn, &arena, &scratch);
         memcpy(wkey->model_sha256, m->id.sha256, sizeof wkey->model_sha256);
-        if (bgr_wc_commit(writer, &m->g, wkey, cpath, &werr) == 0) {
+        if (bgr_wc_commit(writer, &m->g, wkey, arena, scratch, cpath, &werr) == 0) {
             m->cache = BGR_CACHE_WRITTEN;
         } else {
             /* a read-only model directory: every load then parses */
@@ -263,17 +274,43 @@ static int key_calib(struct bgr_wc_key *key, const char *path, struct bgr_error 
     return rc;
 }
 
+/* The second thread of a cached load: faults in the activation memory and
+ * verifies the cache's checksum while the first creates the primitives. */
+struct cache_prep {
+    const struct bgr_wcache *wc;
+    const struct bgr_act_mem *arena, *scratch;
+    int rc;
+    struct bgr_error err;
+    double ms;
+};
+
+static void *cache_prep_main(void *arg)
+{
+    struct cache_prep *cp = arg;
+    double t0 = bgr_now_sec();
+    bgr_act_mem_populate(cp->arena);
+    bgr_act_mem_populate(cp->scratch);
+    cp->rc = bgr_wc_verify(cp->wc, &cp->err);
+    cp->ms = (bgr_now_sec() - t0) * 1e3;
+    return NULL;
+}
+
 /* Loads path from its weight cache: the graph and the packed weights are
- * mapped, the primitives created over them. Fails (err says why) when
- * there is no cache or it does not match; key (filled here) is then the
- * one a new cache is written under. */
+ * mapped, the primitives created over them while a second thread faults in
+ * the activation memory and checks the cache's checksum; nothing computes
+ * before that check passed. Fails (err says why) when there is no cache or
+ * it does not match; key (filled here) is then the one a new cache is
+ * written under. */
 static int load_cached(const char *path, const struct bgr_model_opts *opts, enum bgr_precision prec,
                        struct bgr_wc_key *key, struct bgr_model **out, struct bgr_error *err)
 {
     struct bgr_wcache *wc = NULL;
     struct bgr_model *m = NULL;
+    struct cache_prep cp = {0};
+    pthread_t th;
     char *cpath = bgr_model_cache_path(path, prec), sha[65];
-    int rc, need_hash = 0;
+    int rc, need_hash = 0, started = 0;
+    size_t arena = 0, scratch = 0;
     double t0 = bgr_now_sec(), hash_ms = 0;
     bgr_wc_key_init(key, (uint32_t)prec);
     if ((rc = bgr_wc_key_stat(key, path, err)) ||
@@ -281,10 +318,10 @@ static int load_cached(const char *path, const struct bgr_model_opts *opts, enum
         (rc = bgr_wc_open(cpath, key, &wc, &need_hash, err)))
         goto out;
     if (need_hash) { /* the model file was touched, copied or replaced */
-        double th = bgr_now_sec();
+        double th0 = bgr_now_sec();
         if ((rc = hash_file(path, sha, err)))
             goto out;
-        hash_ms = (bgr_now_sec() - th) * 1e3;
+        hash_ms = (bgr_now_sec() - th0) * 1e3;
         if (strcmp(sha, bgr_wc_model_sha256(wc)) != 0) {
             rc = bgr_error_set(err, BGR_EMODEL, "cache made for another model (SHA-256)");
             goto out;
@@ -292,6 +329,17 @@ static int load_cached(const char *path, const struct bgr_model_opts *opts, enum
     }
     m = model_new(opts, prec);
     m->hash_ms = hash_ms;
+    bgr_wc_mem_hint(wc, &arena, &scratch);
+    if ((arena && (rc = bgr_act_mem_alloc(&m->arena, arena, err))) ||
+        (scratch && (rc = bgr_act_mem_alloc(&m->scratch, scratch, err))))
+        goto out;
+    cp.wc = wc;
+    cp.arena = &m->arena;
+    cp.scratch = &m->scratch;
+    if (pthread_create(&th, NULL, cache_prep_main, &cp) == 0)
+        started = 1;
+    else /* no thread to spare: the same work on this one */
+        cache_prep_main(&cp);
     m->cache_ms = (bgr_now_sec() - t0) * 1e3;
     t0 = bgr_now_sec();
     if ((rc = bgr_wc_graph(wc, &m->g, err)))
@@ -303,9 +351,18 @@ static int load_cached(const char *path, const struct bgr_model_opts *opts, enum
     t0 = bgr_now_sec();
     if ((rc = build_dnnl(m, path, wc, err)))
         goto out;
-    m->build_ms = (bgr_now_sec() - t0) * 1e3;
     bgr_graph_drop_consts(&m->g); /* the biases pointed into the mapping */
-    if (need_hash) {              /* same model: record its new stat identity */
+    m->build_ms = (bgr_now_sec() - t0) * 1e3;
+    t0 = bgr_now_sec();
+    if (started)
+        pthread_join(th, NULL);
+    started = 0;
+    m->cache_ms += (bgr_now_sec() - t0) * 1e3; /* waited for the second thread */
+    if ((rc = cp.rc)) {
+        *err = cp.err;
+        goto out;
+    }
+    if (need_hash) { /* same model: record its new stat identity */
         struct bgr_error werr = {0};
         memcpy(key->model_sha256, m->id.sha256, sizeof key->model_sha256);
         note_add(m, "model file changed, same SHA-256: cache restamped");
@@ -318,6 +375,10 @@ static int load_cached(const char *path, const struct bgr_model_opts *opts, enum
     *out = m;
     m = NULL;
 out:
+    if (started) /* before anything it reads is freed */
+        pthread_join(th, NULL);
+    if (started && rc && cp.rc) /* a corrupt cache fails in many ways: say so */
+        *err = cp.err;
     bgr_model_free(m);
     bgr_wc_free(wc);
     free(cpath);
@@ -394,6 +455,8 @@ void bgr_model_free(struct bgr_model *m)
     free(m->cal_hi);
     free(m->file);
     bgr_wc_free(m->wc); /* after the backend: its weights were in the mapping */
+    bgr_act_mem_free(&m->arena);
+    bgr_act_mem_free(&m->scratch);
     free(m);
 }
 

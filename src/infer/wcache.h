@@ -63,16 +63,25 @@ void bgr_wc_key_init(struct bgr_wc_key *key, uint32_t prec);
  * BGR_EIO when it cannot be stat'ed. */
 int bgr_wc_key_stat(struct bgr_wc_key *key, const char *model_path, struct bgr_error *err);
 
-/* Maps path and checks the header against want (everything except the
- * model's identity), then the model: same stat identity as recorded, or,
- * when the stat differs, *need_hash = 1 and the caller must compare
- * bgr_wc_model_sha256() with a fresh hash of the model (the mapping is
- * kept). Finally the body's checksum. On success *out owns the mapping
- * (free with bgr_wc_free) and is in reading mode. Any mismatch is
- * BGR_EMODEL with the reason in err (a missing file BGR_EIO). */
+/* Maps path and checks the header (its own checksum, the body's length)
+ * against want (everything except the model's identity), then the model:
+ * same stat identity as recorded, or, when the stat differs, *need_hash = 1
+ * and the caller must compare bgr_wc_model_sha256() with a fresh hash of
+ * the model (the mapping is kept). The body's checksum is left to
+ * bgr_wc_verify, which the caller must run (on any thread) and pass before
+ * anything read from the cache is used to compute: the readers below only
+ * bound-check. On success *out owns the mapping (free with bgr_wc_free)
+ * and is in reading mode. Any mismatch is BGR_EMODEL with the reason in
+ * err (a missing file BGR_EIO). */
 int bgr_wc_open(const char *path, const struct bgr_wc_key *want, struct bgr_wcache **out,
                 int *need_hash, struct bgr_error *err);
+/* The body's checksum: 0, or BGR_EMODEL ("corrupt"). Reads only: safe on
+ * another thread while this one reads blobs. */
+int bgr_wc_verify(const struct bgr_wcache *wc, struct bgr_error *err);
 const char *bgr_wc_model_sha256(const struct bgr_wcache *wc);
+/* The backend's activation and scratchpad bytes when the cache was
+ * written (0 for none), so that they can be made and faulted in early. */
+void bgr_wc_mem_hint(const struct bgr_wcache *wc, size_t *arena, size_t *scratch);
 size_t bgr_wc_bytes(const struct bgr_wcache *wc); /* of the file */
 
 /* Reading: the graph (into an empty *g; node names, shapes, fused
@@ -97,9 +106,10 @@ struct bgr_wcache *bgr_wc_writer_new(void);
  * copy = 1: copied now. */
 void bgr_wc_put(struct bgr_wcache *wc, enum bgr_wc_tag tag, const void *data, size_t len, int copy);
 /* Writes graph g (which must still hold its conv biases) and the recorded
- * blobs to path atomically under key. Errors: BGR_EIO. */
+ * blobs to path atomically under key, with the backend's memory sizes as
+ * hints. Errors: BGR_EIO. */
 int bgr_wc_commit(struct bgr_wcache *wc, const struct bgr_graph *g, const struct bgr_wc_key *key,
-                  const char *path, struct bgr_error *err);
+                  size_t arena, size_t scratch, const char *path, struct bgr_error *err);
 /* Writing: whether wc records (else it reads). */
 int bgr_wc_writing(const struct bgr_wcache *wc);
 
