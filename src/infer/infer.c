@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define BGR_MODEL_FILE_MAX ((size_t)1 << 30)
 
@@ -247,6 +248,22 @@ static int load(const void *data, size_t len, struct bgr_buf *file, const char *
     return 0;
 }
 
+/* Whether a file can be created next to path. */
+static int dir_writable(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return access(".", W_OK) == 0;
+    if (slash == path)
+        return access("/", W_OK) == 0;
+    char *dir = bgr_xmalloc((size_t)(slash - path) + 1);
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    int ok = access(dir, W_OK) == 0;
+    free(dir);
+    return ok;
+}
+
 /* The model's SHA-256 (hex) from its file. */
 static int hash_file(const char *path, char out[65], struct bgr_error *err)
 {
@@ -419,7 +436,12 @@ int bgr_model_load_file(const char *path, const struct bgr_model_opts *opts, str
         }
         /* the stat identity is taken before the file is read: a change
          * after it shows at the next load */
-        wkey = key.model_size ? &key : NULL;
+        wkey = key.model_size && dir_writable(path) ? &key : NULL;
+        if (key.model_size && !wkey) { /* no hashing for a cache that cannot be written */
+            struct bgr_error why = cerr;
+            bgr_error_set(&cerr, why.code, "%.400s; the model's directory is not writable",
+                          why.msg);
+        }
     }
     bgr_buf_init(&buf, BGR_MODEL_FILE_MAX);
     if ((rc = bgr_file_read(path, BGR_MODEL_FILE_MAX, &buf, err)))
