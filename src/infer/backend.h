@@ -18,12 +18,12 @@ void bgr_ref_be_run(struct bgr_ref_be *b, const struct bgr_graph *g, const float
 void bgr_ref_be_free(struct bgr_ref_be *b);
 size_t bgr_ref_be_bytes(const struct bgr_ref_be *b); /* planned activation bytes */
 
-/* Activation memory: an anonymous mapping, 2 MiB aligned and advised for
- * transparent huge pages. Fresh pages are what makes a first run slow
- * (on the KVM guests measured, the first write to 128 MiB of new memory
- * cost 30-600 ms, in 4 KiB pages about twice what it costs in huge pages),
- * so a backend faults its memory in at load, and a cached load does that
- * on a second thread while the primitives are created. */
+/* Activation memory: an anonymous mapping, 2 MiB aligned. Fresh pages are
+ * what makes a first run slower than the next (on the shared KVM guest
+ * measured, the first write to 128 MiB of new memory took 300-700 ms under
+ * load: the hypervisor backs each page on first touch), so a backend
+ * faults its memory in at load, and a cached load does that on a second
+ * thread while the primitives are created. */
 struct bgr_act_mem {
     void *p;
     size_t len; /* 0: none */

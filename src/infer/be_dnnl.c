@@ -36,7 +36,7 @@ int bgr_dn_fail(dnnl_status_t st, const char *what, const struct bgr_node *nd,
     return bgr_error_set(err, BGR_EINTERNAL, "oneDNN %s failed: %s", what, dnnl_status2str(st));
 }
 
-#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_PAGE ((size_t)2 << 20) /* alignment and populate step */
 
 int bgr_act_mem_alloc(struct bgr_act_mem *m, size_t len, struct bgr_error *err)
 {
@@ -55,15 +55,21 @@ int bgr_act_mem_alloc(struct bgr_act_mem *m, size_t len, struct bgr_error *err)
         munmap(p + head + n, HUGE_PAGE - head);
     m->p = p + head;
     m->len = n;
-    /* advice only: without THP it is 4 KiB pages */
-    (void)madvise(m->p, n, MADV_HUGEPAGE);
+    /* no MADV_HUGEPAGE: with this kernel's defrag=madvise it made loads
+     * 2-3x slower on the shared 2-core machine (direct compaction; measured
+     * twice, see bench/README.md) */
     return 0;
 }
 
 void bgr_act_mem_populate(const struct bgr_act_mem *m)
 {
 #ifdef MADV_POPULATE_WRITE
-    if (m->len && madvise(m->p, m->len, MADV_POPULATE_WRITE) == 0)
+    /* 2 MiB per call: the call holds the address space's lock, which the
+     * other thread's mmap, munmap and mprotect (oneDNN's jit code) need */
+    size_t done = 0;
+    while (done < m->len && madvise((char *)m->p + done, HUGE_PAGE, MADV_POPULATE_WRITE) == 0)
+        done += HUGE_PAGE;
+    if (done >= m->len)
         return;
 #endif
     /* kernels before 5.14: reads would map the zero page, so write; this
