@@ -622,10 +622,11 @@ char *bgr_model_cache_path(const char *model_path, enum bgr_precision prec)
     if (prec == BGR_PREC_AUTO)
         prec = bgr_precision_auto();
     const char *pname = prec == BGR_PREC_INT8 ? "int8" : prec == BGR_PREC_BF16 ? "bf16" : "fp32";
+    /* tail holds the longest of these with room to spare */
     if (iname)
-        snprintf(tail, sizeof tail, ".%s.%s.wcache", pname, iname);
+        (void)snprintf(tail, sizeof tail, ".%s.%s.wcache", pname, iname);
     else
-        snprintf(tail, sizeof tail, ".%s.isa%x.wcache", pname, isa);
+        (void)snprintf(tail, sizeof tail, ".%s.isa%x.wcache", pname, isa);
     char *p = bgr_xmalloc(n + strlen(tail) + 1);
     memcpy(p, model_path, n);
     memcpy(p + n, tail, strlen(tail) + 1);

@@ -646,7 +646,7 @@ static int tmp_finish(int fd, const char *tmp, const struct bgr_wc_key *key, uin
     memcpy(h.magic, WC_MAGIC, sizeof h.magic);
     h.format = WC_FORMAT;
     h.hdr_bytes = WC_HDR_BYTES;
-    snprintf(h.engine, sizeof h.engine, "%s", BGR_ENGINE_ID);
+    (void)snprintf(h.engine, sizeof h.engine, "%s", BGR_ENGINE_ID); /* 64 hex digits */
     h.key = *key;
     h.arena_bytes = arena;
     h.scratch_bytes = scratch;
