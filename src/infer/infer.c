@@ -42,6 +42,7 @@ struct bgr_model {
     enum bgr_cache_state cache;
     char cache_note[256];
     double hash_ms, cache_ms; /* model hashing; cache open + verify, or write */
+    double prep_ms;           /* cached load: the second thread's work */
     /* a cached load's activation memory, made and faulted in while the
      * primitives are created (owned; the backend borrows it) */
     struct bgr_act_mem arena, scratch;
@@ -78,11 +79,16 @@ static void print_plan(const struct bgr_model *m)
             bgr_model_precision_name(m), dv->major, dv->minor, dv->patch, dv->cpu_runtime,
             m->wc ? "graph mapped" : "parsed", m->parse_ms, m->build_ms);
     static const char *const state[] = {"off", "used", "written", "not written"};
+    char prep[160] = "";
+    if (m->cache == BGR_CACHE_USED)
+        (void)snprintf(prep, sizeof prep,
+                       ", open + waiting for the second thread, which took %.0f ms to fault in "
+                       "the activations and verify the checksum",
+                       m->prep_ms);
     fprintf(stderr,
             "infer: weight cache %s (%.0f ms on this thread%s)%s%s; model hashed in %.0f ms\n",
-            state[m->cache], m->cache_ms,
-            m->cache == BGR_CACHE_USED ? ", open + waiting for the checksum and page faults" : "",
-            m->cache_note[0] ? ": " : "", m->cache_note, m->hash_ms);
+            state[m->cache], m->cache_ms, prep, m->cache_note[0] ? ": " : "", m->cache_note,
+            m->hash_ms);
 }
 
 /* The oneDNN backend, for int8 with the calibration file's ranges. */
@@ -375,6 +381,7 @@ static int load_cached(const char *path, const struct bgr_model_opts *opts, enum
         pthread_join(th, NULL);
     started = 0;
     m->cache_ms += (bgr_now_sec() - t0) * 1e3; /* waited for the second thread */
+    m->prep_ms = cp.ms;
     if ((rc = cp.rc)) {
         *err = cp.err;
         goto out;
