@@ -17,6 +17,7 @@
 #include "infer/wcache.h"
 #include "infer/engine_id.h"
 
+#include <dirent.h>
 #include <dnnl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WC_MAGIC "bgremover-wcache"
@@ -606,11 +608,51 @@ static int write_rec(int fd, uint32_t tag, const void *data, size_t len)
     return write_all(fd, &r, sizeof r) || write_all(fd, data, len) || write_all(fd, zero, pad);
 }
 
+/* Removes the temporary files of path (path.tmp.XXXXXX) that a writer
+ * killed mid-way left behind: each is as large as the cache. Only those
+ * untouched for WC_STALE_SEC, so that a writer still at work (seconds) keeps
+ * its own. Failures are ignored: this is housekeeping. */
+#define WC_STALE_SEC 600
+static void remove_stale_tmps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 0;
+    char dir[4096], prefix[1024], full[8192];
+    struct dirent *de;
+    time_t now = time(NULL);
+    if (dlen + 1 >= sizeof dir ||
+        (size_t)snprintf(prefix, sizeof prefix, "%s.tmp.", base) >= sizeof prefix)
+        return;
+    if (!slash) {
+        memcpy(dir, ".", 2);
+    } else if (dlen == 0) {
+        memcpy(dir, "/", 2);
+    } else {
+        memcpy(dir, path, dlen);
+        dir[dlen] = '\0';
+    }
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
+            strlen(de->d_name) != strlen(prefix) + 6 || /* mkostemp's XXXXXX */
+            (size_t)snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= sizeof full ||
+            lstat(full, &st) != 0 || !S_ISREG(st.st_mode) || now - st.st_mtime < WC_STALE_SEC)
+            continue;
+        (void)unlink(full);
+    }
+    (void)closedir(d);
+}
+
 /* Creates the temporary file next to path (name in tmp) with a zeroed
  * header page; the caller writes the body. */
 static int tmp_open(const char *path, char *tmp, size_t cap, int *fd, struct bgr_error *err)
 {
     static const uint8_t zero[WC_HDR_BYTES];
+    remove_stale_tmps(path);
     if ((size_t)snprintf(tmp, cap, "%s.tmp.XXXXXX", path) >= cap)
         return bgr_error_set(err, BGR_EIO, "path too long: %s", path);
     if ((*fd = mkostemp(tmp, O_CLOEXEC)) < 0)

@@ -310,6 +310,33 @@ BGR_TEST(unwritable_cache_still_loads)
     free(y0);
 }
 
+/* A temporary file that a writer killed mid-way left is removed by the
+ * next writer once it is old; a recent one (a writer at work) is kept. */
+BGR_TEST(stale_temporary_files_are_removed)
+{
+    char path[512], old_tmp[600], new_tmp[600], other[600];
+    enum bgr_cache_state st = BGR_CACHE_OFF;
+    struct bgr_error e = {0};
+    size_t n = 0;
+    write_model("tmp.onnx", 1.0f, path, sizeof path);
+    char *cpath = bgr_model_cache_path(path, BGR_PREC_FP32);
+    snprintf(old_tmp, sizeof old_tmp, "%s.tmp.AbC123", cpath);
+    snprintf(new_tmp, sizeof new_tmp, "%s.tmp.XyZ789", cpath);
+    snprintf(other, sizeof other, "%s/unrelated.tmp.AbC123", dir);
+    BGR_REQUIRE(bgr_file_write_atomic(old_tmp, "partial", 7, &e) == 0);
+    BGR_REQUIRE(bgr_file_write_atomic(new_tmp, "partial", 7, &e) == 0);
+    BGR_REQUIRE(bgr_file_write_atomic(other, "x", 1, &e) == 0);
+    struct timespec ts[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+    BGR_REQUIRE(utimensat(AT_FDCWD, old_tmp, ts, 0) == 0);
+    BGR_REQUIRE(utimensat(AT_FDCWD, other, ts, 0) == 0);
+    free(load_run(path, BGR_PREC_FP32, 0, &st, NULL, 0, &n));
+    BGR_CHECK_EQ_INT(st, BGR_CACHE_WRITTEN);
+    BGR_CHECK(access(old_tmp, F_OK) != 0);
+    BGR_CHECK(access(new_tmp, F_OK) == 0);
+    BGR_CHECK(access(other, F_OK) == 0);
+    free(cpath);
+}
+
 /* int8: cached load identical; a new calibration file rebuilds the cache. */
 BGR_TEST(int8_cache_follows_calibration)
 {
