@@ -5,6 +5,7 @@
 #include "infer/infer.h"
 #include "infer/backend.h"
 #include "infer/calib.h"
+#include "infer/engine_id.h"
 #include "infer/wcache.h"
 
 #include <dnnl.h>
@@ -629,11 +630,12 @@ char *bgr_model_cache_path(const char *model_path, enum bgr_precision prec)
     if (prec == BGR_PREC_AUTO)
         prec = bgr_precision_auto();
     const char *pname = prec == BGR_PREC_INT8 ? "int8" : prec == BGR_PREC_BF16 ? "bf16" : "fp32";
-    /* tail holds the longest of these with room to spare */
+    /* tail holds the longest of these with room to spare; the engine id's
+     * first 8 digits keep builds that share a model directory apart */
     if (iname)
-        (void)snprintf(tail, sizeof tail, ".%s.%s.wcache", pname, iname);
+        (void)snprintf(tail, sizeof tail, ".%s.%s.%.8s.wcache", pname, iname, BGR_ENGINE_ID);
     else
-        (void)snprintf(tail, sizeof tail, ".%s.isa%x.wcache", pname, isa);
+        (void)snprintf(tail, sizeof tail, ".%s.isa%x.%.8s.wcache", pname, isa, BGR_ENGINE_ID);
     char *p = bgr_xmalloc(n + strlen(tail) + 1);
     memcpy(p, model_path, n);
     memcpy(p + n, tail, strlen(tail) + 1);

@@ -88,8 +88,11 @@ enum bgr_cache_state {
  * to say. */
 enum bgr_cache_state bgr_model_cache_state(const struct bgr_model *m, const char **note);
 /* The cache file of a model file for a precision (AUTO: as resolved here)
- * on this CPU: path with ".onnx" replaced by ".PREC.ISA.wcache". Caller
- * frees. */
+ * on this CPU for this build: path with ".onnx" replaced by
+ * ".PREC.ISA.ENGINE.wcache" (ENGINE: 8 hex digits of the engine's source
+ * hash, so that builds sharing a model directory keep a file each; a
+ * writer keeps the 3 newest files of other builds and removes older ones).
+ * Caller frees. */
 char *bgr_model_cache_path(const char *model_path, enum bgr_precision prec);
 
 /* Shapes of the (single) input and the first output. */

@@ -647,6 +647,69 @@ static void remove_stale_tmps(const char *path)
     (void)closedir(d);
 }
 
+/* Keeps the WC_KEEP most recently written caches of other engine builds
+ * next to path and removes older ones. Cache names end in
+ * ".ENGINE.wcache" (8 hex digits of the engine id, bgr_model_cache_path),
+ * so that builds sharing a model directory (worktrees, an upgrade next to
+ * the old version) keep one file each instead of rewriting one another's;
+ * without pruning every engine change would leave a file as large as the
+ * model behind. A removed file stays valid for a process that maps it. */
+#define WC_KEEP 3
+#define WC_SCAN_MAX 64 /* siblings looked at (more only by hand) */
+struct wc_sibling {
+    char name[256];
+    time_t mtime;
+};
+
+static int newer_first(const void *a, const void *b)
+{
+    time_t x = ((const struct wc_sibling *)a)->mtime, y = ((const struct wc_sibling *)b)->mtime;
+    return x > y ? -1 : x < y;
+}
+
+static void prune_other_builds(const char *path)
+{
+    static const char ext[] = ".wcache";
+    size_t n = strlen(path), e = sizeof ext - 1;
+    const char *slash = strrchr(path, '/');
+    char dir[4096], full[8192];
+    struct wc_sibling *sib = NULL;
+    int nsib = 0;
+    /* family: the name up to and with the '.' before the engine's 8 digits */
+    if (!slash || n < e + 9 || strcmp(path + n - e, ext) != 0 || path[n - e - 9] != '.' ||
+        slash > path + n - e - 9 || (size_t)(slash - path) + 1 >= sizeof dir)
+        return;
+    const char *base = slash + 1;
+    size_t flen = (size_t)(path + n - e - 8 - base); /* "medium.bf16.ISA." */
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    if (!dir[0])
+        memcpy(dir, "/", 2);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    sib = bgr_xmalloc(WC_SCAN_MAX * sizeof *sib);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && nsib < WC_SCAN_MAX) {
+        struct stat st;
+        size_t dl = strlen(de->d_name);
+        if (dl != flen + 8 + e || dl >= sizeof sib[0].name ||
+            strncmp(de->d_name, base, flen) != 0 || strcmp(de->d_name + flen + 8, ext) != 0 ||
+            strcmp(de->d_name, base) == 0 ||
+            (size_t)snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= sizeof full ||
+            lstat(full, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        memcpy(sib[nsib].name, de->d_name, dl + 1);
+        sib[nsib++].mtime = st.st_mtime;
+    }
+    (void)closedir(d);
+    qsort(sib, (size_t)nsib, sizeof *sib, newer_first);
+    for (int i = WC_KEEP; i < nsib; i++)
+        if ((size_t)snprintf(full, sizeof full, "%s/%s", dir, sib[i].name) < sizeof full)
+            (void)unlink(full);
+    free(sib);
+}
+
 /* Creates the temporary file next to path (name in tmp) with a zeroed
  * header page; the caller writes the body. */
 static int tmp_open(const char *path, char *tmp, size_t cap, int *fd, struct bgr_error *err)
@@ -707,6 +770,8 @@ static int tmp_finish(int fd, const char *tmp, const struct bgr_wc_key *key, uin
     if (rename(tmp, path)) {
         rc = bgr_error_set(err, BGR_EIO, "cannot rename to %s: %s", path, strerror(errno));
         unlink(tmp);
+    } else {
+        prune_other_builds(path);
     }
     goto out;
 io:

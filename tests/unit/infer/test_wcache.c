@@ -337,6 +337,43 @@ BGR_TEST(stale_temporary_files_are_removed)
     free(cpath);
 }
 
+/* Caches of other engine builds: a writer keeps the 3 newest of its own
+ * model, precision and ISA, removes the older ones, and leaves other
+ * families alone. */
+BGR_TEST(old_builds_caches_are_pruned)
+{
+    char path[512], fake[6][700];
+    enum bgr_cache_state st = BGR_CACHE_OFF;
+    struct bgr_error e = {0};
+    size_t n = 0;
+    write_model("pr.onnx", 1.0f, path, sizeof path);
+    char *cpath = bgr_model_cache_path(path, BGR_PREC_FP32);
+    size_t cl = strlen(cpath);
+    BGR_REQUIRE(cl > 16);
+    /* the same family with 5 other engine ids, oldest first; then another
+     * precision's file with an old time */
+    for (int i = 0; i < 6; i++) {
+        snprintf(fake[i], sizeof fake[i], "%.*s%08x.wcache", (int)(cl - 15), cpath,
+                 0xabc00000u + (unsigned)i);
+        if (i == 5) /* ".fp32." -> ".xx32." */
+            memcpy(strstr(fake[i], ".fp32.") + 1, "xx", 2);
+        BGR_REQUIRE(bgr_file_write_atomic(fake[i], "old", 3, &e) == 0);
+        struct timespec ts[2] = {{.tv_sec = 1000000000 + i * 1000},
+                                 {.tv_sec = 1000000000 + i * 1000}};
+        BGR_REQUIRE(utimensat(AT_FDCWD, fake[i], ts, 0) == 0);
+    }
+    free(load_run(path, BGR_PREC_FP32, 0, &st, NULL, 0, &n));
+    BGR_CHECK_EQ_INT(st, BGR_CACHE_WRITTEN);
+    BGR_CHECK(access(cpath, F_OK) == 0);
+    BGR_CHECK(access(fake[0], F_OK) != 0); /* the two oldest */
+    BGR_CHECK(access(fake[1], F_OK) != 0);
+    BGR_CHECK(access(fake[2], F_OK) == 0);
+    BGR_CHECK(access(fake[3], F_OK) == 0);
+    BGR_CHECK(access(fake[4], F_OK) == 0);
+    BGR_CHECK(access(fake[5], F_OK) == 0); /* another family */
+    free(cpath);
+}
+
 /* int8: cached load identical; a new calibration file rebuilds the cache. */
 BGR_TEST(int8_cache_follows_calibration)
 {
