@@ -51,7 +51,9 @@ struct bgr_dnnl_be {
     int nex, cap_ex;
     dnnl_memory_t *weights; /* owned weight and bias memories */
     int nweights, cap_weights;
-    void *arena, *scratch; /* owned */
+    /* activations and the shared scratchpad: the caller's (cfg) or owned */
+    struct bgr_act_mem arena_own, scratch_own, arena_cfg, scratch_cfg;
+    void *arena, *scratch; /* where they are bound */
     size_t arena_size, scratch_size;
     int in_buf, out_buf;
     dnnl_memory_t user_out; /* owned, handle set per run */
@@ -74,6 +76,8 @@ struct bgr_dnnl_be {
     const float *q_lo, *q_hi;
     int *qbuf;
     int n_int8;
+    /* the weight cache while the backend is built (borrowed), NULL = none */
+    struct bgr_wcache *wc;
     /* calibration (fp32): the caller's per-value ranges, NULL = off */
     float *cal_lo, *cal_hi;
 };
@@ -106,6 +110,11 @@ int bgr_dn_add_reorder(struct bgr_dnnl_be *b, int src, const dnnl_memory_desc_t 
 int bgr_dn_buf_as(struct bgr_dnnl_be *b, int v, const dnnl_memory_desc_t *want, int k, int *out,
                   const struct bgr_node *nd, struct bgr_error *err);
 void bgr_dn_plain_md(dnnl_memory_desc_t *md, const int64_t d[4]);
+/* Whether the backend reads its packed weights from the cache. */
+static inline int bgr_dn_cached(const struct bgr_dnnl_be *b)
+{
+    return b->wc && !bgr_wc_writing(b->wc);
+}
 /* be_dnnl_ops.c: the primitives of one step. */
 int bgr_dn_step(struct bgr_dnnl_be *b, const struct bgr_graph *g, const struct bgr_node *nd, int k,
                 struct bgr_error *err);

@@ -49,6 +49,25 @@ static int load_weights(struct bgr_dnnl_be *b, const struct bgr_conv_p *p,
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t r = NULL;
     int64_t G = p->group;
+    if (bgr_dn_cached(b)) { /* packed already: used in place in the mapping */
+        dnnl_memory_desc_t md;
+        const void *cmd = bgr_wc_next(b->wc, BGR_WC_WMD, sizeof md), *data;
+        if (cmd)
+            memcpy(&md, cmd, sizeof md);
+        if (!cmd || !dnnl_memory_desc_equal(&md, want) ||
+            !(data = bgr_wc_next(b->wc, BGR_WC_WDATA, dnnl_memory_desc_get_size(want)))) {
+            rc = bgr_error_set(err, BGR_EMODEL, "node '%s': the weight cache does not match",
+                               nd->name);
+            goto out;
+        }
+        /* oneDNN never writes a convolution's weights: the read-only
+         * mapping is safe to hand over */
+        DN(dnnl_memory_create(&w, want, b->eng, (void *)data), "weights", nd);
+        keep_weights(b, w);
+        *out = w;
+        w = NULL;
+        goto out;
+    }
     if (G == 1) {
         dnnl_dims_t d = {p->M, p->C, p->kh, p->kw};
         dnnl_memory_desc_init_by_tag(&user_md, 4, d, dnnl_f32, dnnl_oihw);
@@ -70,6 +89,12 @@ static int load_weights(struct bgr_dnnl_be *b, const struct bgr_conv_p *p,
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, w}};
     DN(dnnl_primitive_execute(r, b->stream, 2, a), "weights reorder", nd);
     DN(dnnl_stream_wait(b->stream), "weights reorder", nd);
+    if (b->wc) { /* recorded by reference: the memory lives as long as the backend */
+        void *h = NULL;
+        DN(dnnl_memory_get_data_handle(w, &h), "weights", nd);
+        bgr_wc_put(b->wc, BGR_WC_WMD, want, sizeof *want, 1);
+        bgr_wc_put(b->wc, BGR_WC_WDATA, h, dnnl_memory_desc_get_size(want), 0);
+    }
     keep_weights(b, w);
     *out = w;
     w = NULL;

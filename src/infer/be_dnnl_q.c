@@ -91,11 +91,25 @@ int bgr_dn_q_prepare(struct bgr_dnnl_be *b, const struct bgr_graph *g, const str
     oscale = bgr_xmalloc((size_t)p->M * sizeof *oscale);
     if (p->b)
         q->bias = bgr_xmalloc((size_t)p->M * sizeof *q->bias);
+    if (bgr_dn_cached(b)) { /* the weights themselves are not loaded */
+        const float *sw = bgr_wc_next(b->wc, BGR_WC_WSCALE, (size_t)p->M * sizeof *q->s_w);
+        if (!sw) {
+            rc = bgr_error_set(err, BGR_EMODEL, "node '%s': the weight cache does not match",
+                               nd->name);
+            goto out;
+        }
+        memcpy(q->s_w, sw, (size_t)p->M * sizeof *q->s_w);
+    } else {
+        for (int64_t oc = 0; oc < p->M; oc++) {
+            float m = 0;
+            for (size_t i = 0; i < per_oc; i++)
+                m = fmaxf(m, fabsf(p->w[(size_t)oc * per_oc + i]));
+            q->s_w[oc] = m > 0 ? 127.0f / m : 1.0f;
+        }
+        if (b->wc)
+            bgr_wc_put(b->wc, BGR_WC_WSCALE, q->s_w, (size_t)p->M * sizeof *q->s_w, 1);
+    }
     for (int64_t oc = 0; oc < p->M; oc++) {
-        float m = 0;
-        for (size_t i = 0; i < per_oc; i++)
-            m = fmaxf(m, fabsf(p->w[(size_t)oc * per_oc + i]));
-        q->s_w[oc] = m > 0 ? 127.0f / m : 1.0f;
         float s = q->s_in * q->s_w[oc];
         oscale[oc] = 1.0f / s;
         if (p->b)

@@ -42,6 +42,9 @@ struct bgr_model_opts {
     enum bgr_precision precision;
     int n_threads; /* 0 = all cores */
     int verbose;   /* print per-op timings to stderr after each run */
+    /* 1: neither read nor write the weight cache (see below); 0 (default):
+     * a model file loaded on oneDNN uses it */
+    int no_cache;
 };
 
 struct bgr_model;
@@ -61,6 +64,36 @@ int bgr_model_load_file(const char *path, const struct bgr_model_opts *opts, str
 int bgr_model_load_mem(const void *data, size_t len, const struct bgr_model_opts *opts,
                        struct bgr_model **out, struct bgr_error *err);
 void bgr_model_free(struct bgr_model *m); /* accepts NULL */
+
+/* The weight cache. A model file loaded on oneDNN (from a file, not from
+ * memory) is loaded from its cache file next to it when there is one that
+ * matches, else parsed, and the cache is then written (temporary file and
+ * rename; a directory that is not writable only costs the next load the
+ * parse). The cache holds the prepared graph and every weight converted to
+ * the precision and packed in the layout the CPU's kernels use; the load
+ * maps it (the weights are not copied) and only creates the primitives. It
+ * is tied to the model file's SHA-256 (with its stat identity as a fast
+ * check, re-hashing the model when that changed), this build of the engine,
+ * the oneDNN version, the CPU ISA, the precision and, for int8, the
+ * calibration file's bytes; its body is checksummed at every load. A cache
+ * that does not match or is corrupt is never used: it is rebuilt. */
+enum bgr_cache_state {
+    BGR_CACHE_OFF = 0,   /* not used (no_cache, the reference backend, memory) */
+    BGR_CACHE_USED,      /* loaded from the cache */
+    BGR_CACHE_WRITTEN,   /* parsed, cache (re)written */
+    BGR_CACHE_UNWRITTEN, /* parsed, the cache could not be written */
+};
+/* What the load did with the cache; *note (optional, the model's, valid
+ * while it lives) says why it was not used or not written, "" when nothing
+ * to say. */
+enum bgr_cache_state bgr_model_cache_state(const struct bgr_model *m, const char **note);
+/* The cache file of a model file for a precision (AUTO: as resolved here)
+ * on this CPU for this build: path with ".onnx" replaced by
+ * ".PREC.ISA.ENGINE.wcache" (ENGINE: 8 hex digits of the engine's source
+ * hash, so that builds sharing a model directory keep a file each; a
+ * writer keeps the 3 newest files of other builds and removes older ones).
+ * Caller frees. */
+char *bgr_model_cache_path(const char *model_path, enum bgr_precision prec);
 
 /* Shapes of the (single) input and the first output. */
 struct bgr_shape bgr_model_input_shape(const struct bgr_model *m);

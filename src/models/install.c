@@ -6,8 +6,13 @@
  * shell), in a fresh temporary directory that is removed on every path. Their
  * combined output is captured (its tail, bounded) so that a failure can say
  * why. Nothing here is used at serving time.
+ *
+ * Each model installed (or found installed) is then loaded once, which
+ * writes its weight cache next to it (src/infer, "the weight cache"), so
+ * that the first `remove` or server start maps it instead of parsing.
  */
 #define _GNU_SOURCE
+#include "infer/infer.h"
 #include "models/models.h"
 
 #include <dirent.h>
@@ -210,6 +215,34 @@ out:
     return rc;
 }
 
+/* Loads the model at path at the default precision, which writes its weight
+ * cache when there is none (or a stale one). A failure is reported, not
+ * returned: the model is installed, a later load writes the cache. */
+static void make_cache(const char *name, const char *path, FILE *log)
+{
+    struct bgr_model_opts mo = {.precision = BGR_PREC_AUTO};
+    struct bgr_model *m = NULL;
+    struct bgr_error err;
+    const char *note = "";
+    bgr_error_clear(&err);
+    double t0 = bgr_now_sec();
+    if (bgr_model_load_file(path, &mo, &m, &err)) {
+        if (log)
+            fprintf(log, "%s: weight cache not written: %s\n", name, err.msg);
+        return;
+    }
+    enum bgr_cache_state st = bgr_model_cache_state(m, &note);
+    char *cpath = bgr_model_cache_path(path, BGR_PREC_AUTO);
+    if (log)
+        fprintf(log, "%s: weight cache %s (%s, %s, %.1f s)%s%s\n", name,
+                st == BGR_CACHE_USED      ? "up to date"
+                : st == BGR_CACHE_WRITTEN ? "written"
+                                          : "not written",
+                cpath, bgr_model_precision_name(m), bgr_now_sec() - t0, note[0] ? ": " : "", note);
+    free(cpath);
+    bgr_model_free(m);
+}
+
 int bgr_models_install(const char *dir, const struct bgr_model_info *const *models, size_t n,
                        const struct bgr_models_source *src, FILE *log, struct bgr_error *err)
 {
@@ -282,5 +315,11 @@ out:
     free(done);
     if (have_tmp)
         remove_tree(tmp);
+    for (size_t i = 0; i < n && rc == 0; i++) { /* every model is in place now */
+        char *mp = NULL;
+        if (bgr_models_path(dir, models[i], &mp, err) == 0)
+            make_cache(models[i]->name, mp, log);
+        free(mp);
+    }
     return rc;
 }

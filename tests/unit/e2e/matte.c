@@ -20,7 +20,7 @@ struct bgr_model *e2e_load_model(const char *model_arg, enum bgr_backend backend
 struct bgr_model *e2e_load_model_prec(const char *model_arg, enum bgr_backend backend,
                                       enum bgr_precision prec)
 {
-    struct bgr_model_opts mo = {backend, prec, 0, 0};
+    struct bgr_model_opts mo = {.backend = backend, .precision = prec};
     struct bgr_model *m = NULL;
     struct bgr_error err;
     char *path = NULL;

@@ -5,10 +5,12 @@
  * calibration file's round trip and the errors for a missing, foreign or
  * malformed file. Skipped (passes) on a CPU without AVX512-VNNI/BF16.
  */
+#define _GNU_SOURCE
 #include "infer/backend.h"
 #include "infer/calib.h"
 #include "onnx_build.h"
 #include "runner.h"
+#include "tmp_dir.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -254,14 +256,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = runner_main(argc, argv);
-    /* the files the tests wrote; any other would be left for inspection */
-    static const char *const names[] = {"m.onnx",     "m.int8cal",     "e.onnx",    "e.int8cal",
-                                        "other.onnx", "other.int8cal", "rt.int8cal"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", tmpdir, names[i]);
-        unlink(p);
-    }
-    rmdir(tmpdir);
+    /* the model, calibration and weight cache files the tests wrote */
+    rm_rf(tmpdir);
     return rc;
 }
