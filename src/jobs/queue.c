@@ -365,8 +365,11 @@ static void *queue_worker_main(void *arg)
         int64_t ms = 0;
         int rc;
         /* One thread stays free of batch items for the synchronous
-         * requests, whose clients wait. */
-        bool items = j->q_items_busy < j->q_threads - 1;
+         * requests, whose clients wait; and this process holds no more
+         * items than its processing slots plus one account's downloads
+         * ahead, leaving the rest to other workers. */
+        int item_cap = j->cfg.workers + j->cfg.fetch_per_account;
+        bool items = j->q_items_busy < (item_cap < j->q_threads - 1 ? item_cap : j->q_threads - 1);
         j->in_flight++; /* counted while claiming: the renewer must not skip a fresh claim */
         if (items)
             j->q_items_busy++; /* held while claiming: two idle threads cannot both pass */

@@ -169,16 +169,17 @@ static int claim_item(struct bgr_db *db, const char *worker, int64_t now_ms, int
 {
     struct bgr_db_stmt *st = NULL;
     /* Fair between accounts: the ready item of the account with the fewest
-     * items in work goes first (oldest first among equals), and an account
-     * never has more than per_account items in work at once: one account's
-     * slow downloads or big batch cannot take every worker. */
+     * items in work at this worker goes first (oldest first among equals),
+     * and no account has more than per_account items in work at one worker:
+     * one account's slow downloads or big batch cannot take a worker's
+     * threads, while every worker process still takes its share of it. */
     int rc = bgr_st_prepare(
         db,
         "UPDATE batch_items SET status = 1, attempts = attempts + 1, started_at = ?3,"
         " lease_until = ?1, worker = ?2 WHERE id = (SELECT i.id FROM batch_items i"
         " JOIN batches b ON b.id = i.batch_id, LATERAL (SELECT COUNT(*) AS busy FROM batch_items w"
         " JOIN batches wb ON wb.id = w.batch_id WHERE wb.account_id = b.account_id"
-        " AND w.status = 1 AND w.lease_until >= ?3) l"
+        " AND w.status = 1 AND w.worker = ?2 AND w.lease_until >= ?3) l"
         " WHERE (i.status = 0 OR (i.status = 1 AND i.lease_until < ?3)) AND l.busy < ?4"
         " ORDER BY l.busy, i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED)"
         " RETURNING id, attempts",
