@@ -318,6 +318,47 @@ class T02Checks(unittest.TestCase):
                          [(7, 0, 1), (9, 0, 0)])
         self.assertEqual(PG.psql("SELECT nextval('batch_items_id_seq')", db), [["10"]])
 
+    def test_rows_exact(self):
+        """Every column of every table, including what escaping could get
+        wrong: quotes, backslashes, newlines, non-ASCII text, NULL and empty
+        blobs, fractional credits, 64-bit values."""
+        con = sqlite3.connect(os.path.join(self.dir, "bgremover.db"))
+        a = self.acct
+        con.execute("INSERT INTO outbox(id, event_id, ref, account_id, event, url, payload,"
+                    " next_attempt_at, created_at) VALUES(5000000000, 'evt_1', '', ?,"
+                    " 'image.completed', ?, ?, 9007199254740993, 1)",
+                    (a, "http://h/x?a=1&b='2'", '{"it\'s": "back\\\\slash", "n": "l\u00e4\nng \u2603"}'))
+        con.execute("INSERT INTO idempotency VALUES(?, 'k-null', x'00ff', 0, 5, 0, '', '', NULL,"
+                    " 9)", (a,))
+        con.execute("INSERT INTO idempotency VALUES(?, 'k-empty', x'', 1, 5, 200, 'image/png',"
+                    " ?, x'', 9)", (a, "A: b\n"))
+        con.execute("INSERT INTO idempotency VALUES(?, 'k-bytes', x'01', 1, 5, 200, 'image/png',"
+                    " '', ?, 9)", (a, bytes(range(256)) * 3))
+        con.execute("INSERT INTO images(id, account_id, path, format, ext, mime, sha256, width,"
+                    " height, orig_width, orig_height, size_bytes, processing_ms, credits,"
+                    " created_at, day, expires_at, confidence, subject_x) VALUES('img_q', ?,"
+                    " 'results/img_q.png', 'png', 'png', 'image/png', 'ab', 1, 2, 3, 4, 5, 6,"
+                    " 0.25, -9223372036854775807, 7, 8, 0.1234567890123456789, 9)", (a,))
+        con.commit()
+        tables = ["accounts", "api_keys", "credit_grants", "daily_counts", "usage", "usage_days",
+                  "images", "batches", "batch_items", "outbox", "idempotency"]
+        want = {}
+        for t in tables:
+            cur = con.execute("SELECT * FROM %s ORDER BY 1, 2" % t)
+            cols = [d[0] for d in cur.description]
+            want[t] = (cols, [tuple("\\x" + v.hex() if isinstance(v, bytes) else v for v in r)
+                              for r in cur])
+        con.close()
+        self.assertEqual(len(want["idempotency"][1]), 3)
+        db = self.db()
+        p = store("copy", "--from", self.dir, "--to", PG.url(db))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for t in tables:
+            cols, rows = want[t]
+            got = PG.query("SELECT %s FROM %s ORDER BY 1, 2" % (", ".join(cols), t), db)
+            self.assertEqual(got, rows, t)
+        self.assertEqual(PG.psql("SELECT nextval('outbox_id_seq')", db), [["5000000001"]])
+
     def test_target_with_other_tables_refused(self):
         db = self.db()
         PG.psql("CREATE TABLE invoices(id int)", db)
