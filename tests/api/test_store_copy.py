@@ -319,9 +319,9 @@ class T02Checks(unittest.TestCase):
         self.assertEqual(PG.psql("SELECT nextval('batch_items_id_seq')", db), [["10"]])
 
     def test_rows_exact(self):
-        """Every column of every table, including what escaping could get
-        wrong: quotes, backslashes, newlines, non-ASCII text, NULL and empty
-        blobs, fractional credits, 64-bit values."""
+        # Every column of every table, including what escaping could get
+        # wrong: quotes, backslashes, newlines, non-ASCII text, NULL and
+        # empty blobs, fractional credits, 64-bit values.
         con = sqlite3.connect(os.path.join(self.dir, "bgremover.db"))
         a = self.acct
         con.execute("INSERT INTO outbox(id, event_id, ref, account_id, event, url, payload,"
