@@ -710,4 +710,56 @@ int bgr_store_outbox_unclaim(struct bgr_store *s, const int64_t *row_ids, size_t
                              struct bgr_error *err);
 int bgr_store_outbox_next_due(struct bgr_store *s, int64_t *next_ms, struct bgr_error *err);
 
+/* ---- moving a SQLite store to PostgreSQL (copy.c) ------------------------
+ * `bgremover store copy`: every table of the SQLite store in data_dir into
+ * the empty PostgreSQL store at url (created there if the database holds no
+ * tables), ids kept; then the numbers below are compared and the target is
+ * committed only if they match, so a failed copy leaves it empty. The
+ * source's server.lock is taken (no server may run on it) and its database
+ * held in one transaction (admin writes meanwhile wait, then fail). */
+#define BGR_STORE_COPY_TABLES 11
+/* The numbers a copy must carry over exactly, of one side. */
+struct bgr_store_copy_counts {
+    int64_t rows[BGR_STORE_COPY_TABLES]; /* per table, bgr_store_copy_table_name(i) */
+    double credits;                      /* SUM(images.credits) */
+    int64_t requests;                    /* SUM(usage_days.n) */
+    int64_t daily;                       /* SUM(daily_counts.n) */
+    int64_t granted;                     /* SUM(credit_grants.amount) */
+    int64_t keys_active, keys_revoked;
+    int64_t live_images; /* result rows not purged: their objects are needed */
+    int64_t items[4];    /* batch items by enum bgr_item_status; processing counts as queued */
+};
+struct bgr_store_copy_report {
+    struct bgr_store_copy_counts src, dst;
+    int64_t items_requeued; /* batch items left processing, copied as queued */
+    int64_t objects;        /* result objects offered to opts->object */
+};
+struct bgr_store_copy_opts {
+    /* NULL, or called once per live result object (a row not purged: key,
+     * its MIME type, the row's size and sha256 hex) before any row is
+     * written; a non-zero
+     * return (a negative enum bgr_err, detail in err) stops the copy with
+     * the target left empty. The store never touches objects itself. */
+    int (*object)(void *ctx, const char *key, const char *mime, int64_t size_bytes,
+                  const char *sha256, struct bgr_error *err);
+    void *object_ctx;
+    /* NULL, or one line of progress (no newline). */
+    void (*progress)(void *ctx, const char *line);
+    void *progress_ctx;
+};
+const char *bgr_store_copy_table_name(int i); /* "accounts", ... */
+/* opts may be NULL. Errors: BGR_EUSAGE (url is not postgresql://...),
+ * BGR_ENOT_FOUND (no store in data_dir; a database holding other tables),
+ * BGR_EINVALID_PARAMETER (the target holds rows: the message names the
+ * tables), BGR_EIO (server.lock held, a database error, or a mismatch: the
+ * message gives the numbers of both sides), BGR_ESERVICE_BUSY. *out is
+ * written on success. */
+int bgr_store_copy(const char *data_dir, const char *url, const struct bgr_store_copy_opts *opts,
+                   struct bgr_store_copy_report *out, struct bgr_error *err);
+/* Compares the same numbers again (`bgremover store verify`), e.g. before
+ * the new servers start: BGR_EIO with the differences on a mismatch. *out
+ * (may be NULL) gets the numbers also then. */
+int bgr_store_copy_verify(const char *data_dir, const char *url, struct bgr_store_copy_report *out,
+                          struct bgr_error *err);
+
 #endif
