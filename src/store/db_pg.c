@@ -127,7 +127,9 @@ static char *translate(const char *sql, int *nparams)
             }
             if (n > max)
                 max = n;
-            o += sprintf(o, "$%d", n); /* at most 3 digits: MAX_PARAMS */
+            /* the buffer has 4 bytes for each of the SQL's bytes: "$NNN"
+             * for a "?" (a bigger index fails at prepare: MAX_PARAMS) */
+            o += snprintf(o, (size_t)(out + len * 4 + 1 - o), "$%d", n > 999 ? 999 : n);
         } else {
             *o++ = *p++;
         }
