@@ -106,6 +106,11 @@ static void map_err(int err, int *status, const char **code, const char **title)
         *code = "resolution_too_high";
         *title = "Input image has too many pixels";
         return;
+    case BGR_EPROCESSING_TIMEOUT: /* ours (job_timeout_s): remove.bg documents none */
+        *status = 422;
+        *code = "processing_timeout";
+        *title = "Processing took too long";
+        return;
     case BGR_EIDEMPOTENCY_KEY_REUSED:
         *status = 409;
         *code = "idempotency_key_reused";

@@ -141,15 +141,31 @@ static bool past_ceiling(struct bgr_jobs *j, struct bgr_worker *w)
 /* A sync job on worker w. Returns its rc (BGR_EPROCESSING_TIMEOUT when
  * abandoned; then nothing was committed or sent, and the caller, answered
  * by the watchdog, sends image.failed). */
+/* The render of a copied job: the registered render on the job's copies
+ * of its spec and second input (bgr_remove_req.render's signature). */
+static int own_render_fn(void *ctx, struct bgr_model *model, const void *data, size_t len,
+                         const struct bgr_decode_limits *lim, struct bgr_result *res,
+                         struct bgr_error *err)
+{
+    struct bgr_sync_job *job = ctx;
+    return job->own_render->fn(job->own_spec, job->own_extra, job->own_extra_len, model, data, len,
+                               lim, res, job->own_outcome, sizeof(job->own_outcome), err);
+}
+
 static int run_sync(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_sync_job *job)
 {
-    const struct bgr_remove_req *render = job->req->render ? job->req : NULL;
-    const struct bgr_account *acct = render ? job->acct : &job->own_acct;
+    /* the copies when made (job->abandonable), else the caller's state */
+    bool own = job->abandonable;
+    struct bgr_remove_req own_rr = {.render = own_render_fn, .render_ctx = job};
+    const struct bgr_remove_req *render = own && job->own_render     ? &own_rr
+                                          : !own && job->req->render ? job->req
+                                                                     : NULL;
+    const struct bgr_account *acct = own ? &job->own_acct : job->acct;
     struct bgr_error e = {0};
     struct bgr_image img;
     char *payload = NULL;
-    int rc = bgr_jobs_produce(j, acct, render ? job->data : job->own_data, job->len,
-                              render ? job->opts : &job->own_opts, NULL, render, job->own_credits,
+    int rc = bgr_jobs_produce(j, acct, own ? job->own_data : job->data, job->len,
+                              own ? &job->own_opts : job->opts, NULL, render, job->own_credits,
                               &img, &e);
     if (past_ceiling(j, w)) {
         if (!rc)
@@ -157,6 +173,8 @@ static int run_sync(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_sync_jo
         return BGR_EPROCESSING_TIMEOUT;
     }
     /* Not abandoned: the caller waits, its pointers are valid. */
+    if (rc && job->own_render && job->own_outcome[0] && job->req->outcome && job->req->outcome_len)
+        (void)snprintf(job->req->outcome, job->req->outcome_len, "%s", job->own_outcome);
     if (!rc) {
         struct bgr_webhook_new wh = {.url = job->webhook_url, .event = "image.completed"};
         if (job->webhook_url) {
@@ -222,21 +240,43 @@ static void sync_job_unref(struct bgr_sync_job *job)
     BGR_ASSERT(job->refs > 0);
     if (--job->refs == 0) {
         free(job->own_data);
+        free(job->own_spec);
+        free(job->own_extra);
         free(job);
     }
 }
 
 /* Makes the worker's copies of what the pipeline reads, so the caller may
- * be answered at the ceiling and leave. A job with a render hook reads the
- * caller's state through it and is not copied (see bgr_jobs_remove).
- * Returns false on out-of-memory (the job then runs uncopied). */
-static bool sync_job_copy(struct bgr_sync_job *job)
+ * be answered at the ceiling and leave. A job with a render hook is copied
+ * when it names a render the jobs know (its spec and second input are
+ * then copied too; the remove.bg route's); else it reads the caller's
+ * state through the hook and is not copied (see bgr_jobs_remove).
+ * Returns false when not copied (also on out-of-memory: the job then runs
+ * on the caller's state). */
+static bool sync_job_copy(struct bgr_jobs *j, struct bgr_sync_job *job)
 {
-    if (job->req->render)
-        return false;
+    const struct bgr_remove_req *r = job->req;
+    if (r->render) {
+        for (size_t i = 0; r->render_name && i < j->cfg.n_renders; i++)
+            if (strcmp(j->cfg.renders[i].name, r->render_name) == 0)
+                job->own_render = &j->cfg.renders[i];
+        if (!job->own_render)
+            return false;
+        job->own_spec = strdup(r->render_spec ? r->render_spec : "");
+        job->own_extra = r->render_extra_len ? malloc(r->render_extra_len) : NULL;
+        if (!job->own_spec || (r->render_extra_len && !job->own_extra)) {
+            job->own_render = NULL;
+            return false;
+        }
+        if (r->render_extra_len)
+            memcpy(job->own_extra, r->render_extra, r->render_extra_len);
+        job->own_extra_len = r->render_extra_len;
+    }
     job->own_data = malloc(job->len ? job->len : 1);
-    if (!job->own_data)
+    if (!job->own_data) {
+        job->own_render = NULL;
         return false;
+    }
     memcpy(job->own_data, job->data, job->len);
     job->own_acct = *job->acct;
     job->own_opts = *job->opts;
@@ -308,7 +348,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&j->mu);
 
         if (job)
-            copied = sync_job_copy(job);
+            copied = sync_job_copy(j, job);
         pthread_mutex_lock(&j->mu);
         if (job)
             job->abandonable = copied;

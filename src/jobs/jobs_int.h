@@ -32,11 +32,17 @@ struct bgr_sync_job {
     const char *image_url;            /* for the image.failed payload only */
     const struct bgr_remove_req *req; /* render hook and credits */
     int refs;                         /* 1 caller + 1 once a worker took it */
-    /* the worker's copies (no render hook) */
+    /* the worker's copies (a render hook's too when the request names a
+     * render the jobs know: bgr_remove_req.render_name) */
     void *own_data;
     struct bgr_account own_acct;
     struct bgr_output_opts own_opts;
     double own_credits;
+    const struct bgr_jobs_render *own_render;
+    char *own_spec;
+    void *own_extra;
+    size_t own_extra_len;
+    char own_outcome[64];
     bool abandonable; /* copied: the watchdog may answer the caller at the ceiling */
     /* written by the worker (or the watchdog), read by the caller after done */
     bool done;
@@ -142,6 +148,8 @@ struct bgr_jobs {
     uint64_t q_kicks;                   /* NOTIFY bgr_jobs received */
     int q_items_busy;                   /* job threads on batch items */
     int q_threads;                      /* job threads started (workers + fetch_workers) */
+    int q_thread_seq;                   /* numbers them as they start */
+    int q_general_items;                /* general job threads on batch items */
     int q_producing;                    /* images being processed (at most cfg.workers) */
     pthread_cond_t q_slot_cv;           /* a processing slot freed */
     struct bgr_queue_waiter *q_waiters; /* sync requests waiting for their job */

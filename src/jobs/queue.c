@@ -32,6 +32,9 @@
 
 #define LISTEN_SLICE_MS 500 /* how soon a listener notices a stop */
 #define RECHECK_MS 3000     /* a waiting request re-reads its job's state */
+/* Inputs up to this size travel in the job's row; larger ones through the
+ * result storage (shared by every node), so the database stays small. */
+#define INLINE_INPUT_MAX (1024 * 1024)
 
 /* A sync request waiting for its job (on the caller's stack). */
 struct bgr_queue_waiter {
@@ -63,50 +66,67 @@ static int err_from_name(const char *name)
 
 /* ---- listener threads --------------------------------------------------------- */
 
-/* bgr_jobs: wakes idle worker threads. */
-static void *work_listener_main(void *arg)
+/* A listener thread: waits on one channel until the jobs stop, and hands
+ * each notification (payload "" after a reconnect, when some may have been
+ * missed) to on(), called with j->mu held. */
+struct listen_arg {
+    struct bgr_jobs *j;
+    struct bgr_store_listener *l;
+    void (*on)(struct bgr_jobs *j, const char *payload);
+};
+
+static void *listener_main(void *arg)
 {
-    struct bgr_jobs *j = arg;
+    struct listen_arg *a = arg;
     char payload[64];
     for (;;) {
-        pthread_mutex_lock(&j->mu);
-        bool stop = j->stopping;
-        pthread_mutex_unlock(&j->mu);
+        pthread_mutex_lock(&a->j->mu);
+        bool stop = a->j->stopping;
+        pthread_mutex_unlock(&a->j->mu);
         if (stop)
             break;
-        if (bgr_store_listener_wait(j->q_work, LISTEN_SLICE_MS, payload, sizeof(payload)) == 1) {
-            pthread_mutex_lock(&j->mu);
-            j->q_kicks++;
-            pthread_cond_broadcast(&j->work_cv);
-            pthread_mutex_unlock(&j->mu);
+        if (bgr_store_listener_wait(a->l, LISTEN_SLICE_MS, payload, sizeof(payload)) == 1) {
+            pthread_mutex_lock(&a->j->mu);
+            a->on(a->j, payload);
+            pthread_mutex_unlock(&a->j->mu);
         }
     }
+    free(a);
     return NULL;
 }
 
-/* bgr_done: wakes the request waiting for that job ("" after a reconnect:
- * every waiter re-reads its state). */
-static void *done_listener_main(void *arg)
+/* bgr_jobs: wakes idle worker threads. */
+static void on_work(struct bgr_jobs *j, const char *payload)
 {
-    struct bgr_jobs *j = arg;
-    char payload[64];
-    for (;;) {
-        pthread_mutex_lock(&j->mu);
-        bool stop = j->stopping;
-        pthread_mutex_unlock(&j->mu);
-        if (stop)
-            break;
-        if (bgr_store_listener_wait(j->q_done, LISTEN_SLICE_MS, payload, sizeof(payload)) != 1)
-            continue;
-        int64_t id = payload[0] ? strtoll(payload, NULL, 10) : 0;
-        pthread_mutex_lock(&j->mu);
-        for (struct bgr_queue_waiter *w = j->q_waiters; w; w = w->next)
-            if (id == 0 || w->id == id)
-                w->notified = true;
-        pthread_cond_broadcast(&j->done_cv);
-        pthread_mutex_unlock(&j->mu);
+    (void)payload;
+    j->q_kicks++;
+    pthread_cond_broadcast(&j->work_cv);
+}
+
+/* bgr_done: wakes the request waiting for that job (every waiter after a
+ * reconnect: each re-reads its state). */
+static void on_done(struct bgr_jobs *j, const char *payload)
+{
+    int64_t id = payload[0] ? strtoll(payload, NULL, 10) : 0;
+    for (struct bgr_queue_waiter *w = j->q_waiters; w; w = w->next)
+        if (id == 0 || w->id == id)
+            w->notified = true;
+    pthread_cond_broadcast(&j->done_cv);
+}
+
+static int start_listener(struct bgr_jobs *j, struct bgr_store_listener *l,
+                          void (*on)(struct bgr_jobs *, const char *), pthread_t *t,
+                          struct bgr_error *err)
+{
+    struct listen_arg *a = bgr_xcalloc(1, sizeof(*a));
+    a->j = j;
+    a->l = l;
+    a->on = on;
+    if (pthread_create(t, NULL, listener_main, a) != 0) {
+        free(a);
+        return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a listener thread");
     }
-    return NULL;
+    return 0;
 }
 
 /* Extends the leases of what this process holds. */
@@ -135,19 +155,32 @@ static void *renewer_main(void *arg)
 
 /* At most cfg.workers images are decoded, run and encoded at once (the
  * memory of a decoded image is the bound): a thread that claimed a job
- * waits here after its download. */
-static void slot_take(struct bgr_jobs *j)
+ * waits here after its download. A job past its ceiling by then is not
+ * run at all (BGR_EPROCESSING_TIMEOUT, no slot held): its client has been
+ * answered. since_ms: when the job was claimed. */
+static int slot_take(struct bgr_jobs *j, int64_t since_ms, struct bgr_error *err)
 {
     pthread_mutex_lock(&j->mu);
     while (j->q_producing >= j->cfg.workers)
         pthread_cond_wait(&j->q_slot_cv, &j->mu);
+    if (bgr_wall_ms() - since_ms > j->cfg.job_timeout_ms) {
+        pthread_mutex_unlock(&j->mu);
+        bgr_log(BGR_LOG_INFO, "queue: an abandoned run ended before it began (its job waited past"
+                              " the ceiling for a slot); nothing was run");
+        return bgr_error_set(err, BGR_EPROCESSING_TIMEOUT,
+                             "the image waited past the limit of %lld s to be processed",
+                             (long long)(j->cfg.job_timeout_ms / 1000));
+    }
     j->q_producing++;
     pthread_mutex_unlock(&j->mu);
+    return 0;
 }
 
+/* After a slot_take that returned 0. */
 static void slot_give(struct bgr_jobs *j)
 {
     pthread_mutex_lock(&j->mu);
+    BGR_ASSERT(j->q_producing > 0);
     j->q_producing--;
     pthread_cond_signal(&j->q_slot_cv);
     pthread_mutex_unlock(&j->mu);
@@ -180,9 +213,22 @@ static int run_queued_sync(struct bgr_jobs *j, struct bgr_job *job, int64_t *ms)
     struct bgr_error e = {0};
     char outcome[64] = "";
     char *payload = NULL;
+    struct bgr_buf in = {0};
     int rc;
     memset(&acct, 0, sizeof(acct));
     rc = bgr_store_account_get(j->store, job->account_id, &acct, &e);
+    if (!rc && job->input_key[0]) {
+        /* a large input, put in the result storage by its API node */
+        rc = bgr_results_read(j->cfg.results, job->input_key, (size_t)acct.plan.max_bytes + 1, &in,
+                              &e);
+        if (!rc) {
+            free(job->input);
+            job->input = bgr_xmalloc(in.len ? in.len : 1);
+            memcpy(job->input, in.data, in.len);
+            job->input_len = in.len;
+        }
+        bgr_buf_release(&in);
+    }
     if (!rc)
         rc = bgr_output_opts_from_text(job->opts, &opts, &e);
     if (!rc && job->render[0]) {
@@ -196,16 +242,20 @@ static int run_queued_sync(struct bgr_jobs *j, struct bgr_job *job, int64_t *ms)
         else {
             struct spec_render sr = {r, job, outcome, sizeof(outcome)};
             struct bgr_remove_req rr = {.render = spec_trampoline, .render_ctx = &sr};
-            slot_take(j);
-            rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, &rr,
+            rc = slot_take(j, job->claimed_at_ms, &e);
+            if (!rc) {
+                rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, &rr,
+                                      job->credits, &img, &e);
+                slot_give(j);
+            }
+        }
+    } else if (!rc) {
+        rc = slot_take(j, job->claimed_at_ms, &e);
+        if (!rc) {
+            rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, NULL,
                                   job->credits, &img, &e);
             slot_give(j);
         }
-    } else if (!rc) {
-        slot_take(j);
-        rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, NULL, job->credits,
-                              &img, &e);
-        slot_give(j);
     }
     if (!rc && bgr_wall_ms() - job->claimed_at_ms > j->cfg.job_timeout_ms) {
         /* past the ceiling: its API node has answered and abandoned it */
@@ -300,10 +350,12 @@ static int run_queued_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
     rc = bgr_net_get(it->image_url, &fo, &body, NULL, &e);
     if (rc)
         goto out;
-    slot_take(j);
-    rc =
-        bgr_jobs_produce(j, &acct, body.data, body.len, &it->opts, it->batch_id, NULL, 1, &img, &e);
-    slot_give(j);
+    rc = slot_take(j, t0, &e);
+    if (!rc) {
+        rc = bgr_jobs_produce(j, &acct, body.data, body.len, &it->opts, it->batch_id, NULL, 1, &img,
+                              &e);
+        slot_give(j);
+    }
     bgr_buf_release(&body);
     if (!rc && bgr_wall_ms() - t0 > j->cfg.job_timeout_ms) {
         bgr_log(BGR_LOG_INFO,
@@ -358,27 +410,35 @@ static void *queue_worker_main(void *arg)
 {
     struct bgr_jobs *j = arg;
     pthread_mutex_lock(&j->mu);
+    /* The first cfg.workers threads take synchronous requests first, then
+     * batch items; the fetch_workers others take batch items only (they
+     * exist for downloads, as the one-box fetch pool does). */
+    bool general = j->q_thread_seq++ < j->cfg.workers;
     while (!j->stopping) {
         struct bgr_job job;
         struct bgr_error e;
         uint64_t kicks = j->q_kicks;
         int64_t ms = 0;
         int rc;
-        /* One thread stays free of batch items for the synchronous
-         * requests, whose clients wait; and this process holds no more
-         * items than its processing slots plus one account's downloads
-         * ahead, leaving the rest to other workers. */
+        /* A process holds no more items than its processing slots plus one
+         * account's downloads ahead, leaving the rest to other workers; and
+         * one general thread always stays free of items for the
+         * synchronous requests, whose clients wait. */
         int item_cap = j->cfg.workers + j->cfg.fetch_per_account;
-        bool items = j->q_items_busy < (item_cap < j->q_threads - 1 ? item_cap : j->q_threads - 1);
+        bool items =
+            j->q_items_busy < item_cap && (!general || j->q_general_items < j->cfg.workers - 1);
         j->in_flight++; /* counted while claiming: the renewer must not skip a fresh claim */
-        if (items)
+        if (items) {
             j->q_items_busy++; /* held while claiming: two idle threads cannot both pass */
+            j->q_general_items += general;
+        }
         pthread_mutex_unlock(&j->mu);
         rc = bgr_store_job_claim(j->store, j->worker_name, bgr_wall_ms(), j->cfg.job_lease_ms,
-                                 j->cfg.fetch_per_account, items, &job, &e);
+                                 j->cfg.fetch_per_account, general, items, &job, &e);
         if (items && (rc || !job.is_item)) {
             pthread_mutex_lock(&j->mu);
             j->q_items_busy--;
+            j->q_general_items -= general;
             items = false;
             pthread_mutex_unlock(&j->mu);
         }
@@ -409,8 +469,10 @@ static void *queue_worker_main(void *arg)
             j->cfg.on_image(j->cfg.on_image_ctx, rc == 0, ms);
         pthread_mutex_lock(&j->mu);
         j->in_flight--;
-        if (items)
+        if (items) {
             j->q_items_busy--;
+            j->q_general_items -= general;
+        }
         if (rc == 0)
             j->processed++;
         else if (rc != BGR_ENOT_FOUND)
@@ -464,16 +526,18 @@ int bgr_jobs_queue_start(struct bgr_jobs *j, struct bgr_error *err)
     rc = bgr_store_listener_open(j->store, "bgr_done", &j->q_done, err);
     if (rc)
         return rc;
-    if (pthread_create(&j->q_done_thread, NULL, done_listener_main, j) != 0)
-        return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a listener thread");
+    rc = start_listener(j, j->q_done, on_done, &j->q_done_thread, err);
+    if (rc)
+        return rc;
     j->q_done_started = true;
     if (j->cfg.workers == 0)
         return 0; /* an API node: others do the work */
     rc = bgr_store_listener_open(j->store, "bgr_jobs", &j->q_work, err);
     if (rc)
         return rc;
-    if (pthread_create(&j->q_work_thread, NULL, work_listener_main, j) != 0)
-        return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a listener thread");
+    rc = start_listener(j, j->q_work, on_work, &j->q_work_thread, err);
+    if (rc)
+        return rc;
     j->q_work_started = true;
     if (pthread_create(&j->q_renewer, NULL, renewer_main, j) != 0)
         return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the lease renewer");
@@ -526,6 +590,7 @@ int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, c
     int64_t t0 = bgr_wall_ms();
     int rc;
 
+    char input_key[BGR_RESULTS_KEY_MAX] = "";
     BGR_ASSERT(bgr_output_opts_to_text(&r->opts, opts, sizeof(opts)) == 0);
     if (r->render && !r->render_name)
         return bgr_error_set(err, BGR_EINTERNAL, "this request's render cannot be queued");
@@ -534,8 +599,8 @@ int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, c
         .opts = opts,
         .render = r->render_name,
         .render_spec = r->render_spec,
-        .input = data,
-        .input_len = len,
+        .input = len > INLINE_INPUT_MAX ? NULL : data,
+        .input_len = len > INLINE_INPUT_MAX ? 0 : len,
         .extra = r->render_extra,
         .extra_len = r->render_extra_len,
         .webhook_url = r->webhook_url,
@@ -549,6 +614,20 @@ int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, c
     pthread_mutex_unlock(&j->mu);
     if (full)
         return bgr_error_set(err, BGR_ESERVICE_BUSY, "the processing queue is full, retry later");
+    if (len > INLINE_INPUT_MAX) {
+        char id[BGR_ID_MAX];
+        bgr_store_new_id("inp_", id);
+        /* no row owns it: the orphan sweep removes it should this node die */
+        rc = bgr_results_key_make(id, "bin", input_key, err);
+        if (!rc)
+            rc = bgr_results_put(j->cfg.results, input_key, data, len, "application/octet-stream",
+                                 err);
+        if (rc) {
+            input_key[0] = 0;
+            goto out;
+        }
+        jn.input_key = input_key;
+    }
     rc = bgr_store_job_enqueue(j->store, &jn, t0, &w.id, err);
     if (rc)
         goto out;
@@ -635,6 +714,12 @@ int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, c
     }
     (void)bgr_store_job_forget(j->store, w.id, false, NULL);
 out:
+    if (input_key[0]) {
+        struct bgr_error e2;
+        if (bgr_results_delete(j->cfg.results, input_key, &e2) != 0)
+            bgr_log(BGR_LOG_WARN, "queue: cannot remove input %s: %s (the orphan sweep will)",
+                    input_key, e2.msg);
+    }
     pthread_mutex_lock(&j->mu);
     j->q_len--;
     pthread_cond_broadcast(&j->idle_cv);

@@ -25,6 +25,7 @@
  */
 #include "store/store_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,42 @@ static int need_shared(struct bgr_store *s, struct bgr_error *err)
         return 0;
     return bgr_error_set(err, BGR_EINVALID_PARAMETER,
                          "the job queue needs a shared store (--store postgresql://...)");
+}
+
+/* Runs statements that return no rows on one connection, in order, each
+ * bound from types ('i': int64_t, 't': const char *; one letter per
+ * parameter, all statements alike) and the values after it. *changes (may
+ * be NULL) gets the rows the last one changed. */
+static int run_writes(struct bgr_store *s, const char *const *sql, size_t n, int64_t *changes,
+                      struct bgr_error *err, const char *types, ...)
+{
+    struct bgr_db *db;
+    int rc = need_shared(s, err);
+    if (rc)
+        return rc;
+    db = bgr_st_acquire(s);
+    for (size_t k = 0; !rc && k < n; k++) {
+        struct bgr_db_stmt *st = NULL;
+        va_list ap;
+        rc = bgr_st_prepare(db, sql[k], &st, err);
+        if (rc)
+            break;
+        va_start(ap, types);
+        for (int i = 0; types[i]; i++) {
+            if (types[i] == 'i')
+                bgr_db_bind_int64(st, i + 1, va_arg(ap, int64_t));
+            else
+                bgr_db_bind_text(st, i + 1, va_arg(ap, const char *));
+        }
+        va_end(ap);
+        if (bgr_db_step(st) != BGR_DB_DONE)
+            rc = bgr_st_fail(db, err, sql[k]);
+        else if (changes)
+            *changes = bgr_db_changes(db);
+        bgr_db_finalize(st);
+    }
+    bgr_st_release(s, db);
+    return rc;
 }
 
 void bgr_job_release(struct bgr_job *j)
@@ -70,8 +107,8 @@ int bgr_store_job_enqueue(struct bgr_store *s, const struct bgr_job_new *jn, int
         goto out;
     rc = bgr_st_prepare(db,
                         "INSERT INTO sync_jobs(account_id, opts, render, render_spec, webhook_url,"
-                        " image_url, credits, input, extra, created_at)"
-                        " VALUES(?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                        " image_url, credits, input, extra, created_at, input_key)"
+                        " VALUES(?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                         &st, err);
     if (rc)
         goto out;
@@ -86,6 +123,7 @@ int bgr_store_job_enqueue(struct bgr_store *s, const struct bgr_job_new *jn, int
     if (jn->extra)
         bgr_db_bind_blob(st, 9, jn->extra, jn->extra_len);
     bgr_db_bind_int64(st, 10, now_ms);
+    bgr_db_bind_text(st, 11, jn->input_key ? jn->input_key : "");
     if (bgr_db_step(st) != BGR_DB_ROW) {
         rc = bgr_st_fail(db, err, "enqueue job");
         goto out;
@@ -129,7 +167,7 @@ static int claim_sync(struct bgr_db *db, const char *worker, int64_t now_ms, int
         " claimed_at = ?3 WHERE id = (SELECT id FROM sync_jobs WHERE state = 0"
         " OR (state = 1 AND lease_until < ?3) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
         " RETURNING id, attempts, account_id, opts, render, render_spec, webhook_url,"
-        " image_url, credits, input, extra, created_at",
+        " image_url, credits, input, extra, created_at, input_key",
         &st, err);
     if (rc)
         return rc;
@@ -150,6 +188,7 @@ static int claim_sync(struct bgr_db *db, const char *worker, int64_t now_ms, int
         out->input = dup_blob(st, 9, &out->input_len);
         out->extra = dup_blob(st, 10, &out->extra_len);
         out->created_at_ms = bgr_db_col_int64(st, 11);
+        bgr_st_col_text(st, 12, out->input_key, sizeof(out->input_key));
         out->claimed_at_ms = now_ms;
         break;
     case BGR_DB_DONE:
@@ -208,7 +247,7 @@ static int claim_item(struct bgr_db *db, const char *worker, int64_t now_ms, int
 }
 
 int bgr_store_job_claim(struct bgr_store *s, const char *worker, int64_t now_ms, int64_t lease_ms,
-                        int items_per_account, bool items, struct bgr_job *out,
+                        int items_per_account, bool sync, bool items, struct bgr_job *out,
                         struct bgr_error *err)
 {
     struct bgr_db *db;
@@ -219,7 +258,8 @@ int bgr_store_job_claim(struct bgr_store *s, const char *worker, int64_t now_ms,
     db = bgr_st_acquire(s);
     /* each claim is one autocommit statement: the row lock lasts only as
      * long as the UPDATE, and the lease is what keeps others off */
-    rc = claim_sync(db, worker, now_ms, lease_ms, out, err);
+    rc = sync ? claim_sync(db, worker, now_ms, lease_ms, out, err)
+              : bgr_error_set(err, BGR_ENOT_FOUND, "not claiming sync jobs");
     if (rc == BGR_ENOT_FOUND && items) {
         /* Item claims one at a time (an advisory lock for the claim's
          * transaction, a millisecond): the per-account count must see the
@@ -241,24 +281,7 @@ int bgr_store_job_renew(struct bgr_store *s, const char *worker, int64_t until_m
         "UPDATE sync_jobs SET lease_until = ? WHERE worker = ? AND state = 1",
         "UPDATE batch_items SET lease_until = ? WHERE worker = ? AND status = 1",
     };
-    struct bgr_db *db;
-    int rc = need_shared(s, err);
-    if (rc)
-        return rc;
-    db = bgr_st_acquire(s);
-    for (size_t i = 0; !rc && i < BGR_ARRAY_LEN(sql); i++) {
-        struct bgr_db_stmt *st = NULL;
-        rc = bgr_st_prepare(db, sql[i], &st, err);
-        if (rc)
-            break;
-        bgr_db_bind_int64(st, 1, until_ms);
-        bgr_db_bind_text(st, 2, worker);
-        if (bgr_db_step(st) != BGR_DB_DONE)
-            rc = bgr_st_fail(db, err, "renew leases");
-        bgr_db_finalize(st);
-    }
-    bgr_st_release(s, db);
-    return rc;
+    return run_writes(s, sql, BGR_ARRAY_LEN(sql), NULL, err, "it", until_ms, worker);
 }
 
 /* Moves sync job id from running under worker to state, in the caller's
@@ -386,48 +409,24 @@ int bgr_store_job_state(struct bgr_store *s, int64_t id, struct bgr_job_state *o
 
 int bgr_store_job_forget(struct bgr_store *s, int64_t id, bool only_queued, struct bgr_error *err)
 {
-    struct bgr_db *db;
-    struct bgr_db_stmt *st = NULL;
-    int rc = need_shared(s, err);
-    if (rc)
-        return rc;
-    db = bgr_st_acquire(s);
-    rc = bgr_st_prepare(db,
-                        only_queued ? "DELETE FROM sync_jobs WHERE id = ? AND state = 0"
-                                    : "DELETE FROM sync_jobs WHERE id = ?",
-                        &st, err);
-    if (!rc) {
-        bgr_db_bind_int64(st, 1, id);
-        if (bgr_db_step(st) != BGR_DB_DONE)
-            rc = bgr_st_fail(db, err, "forget job");
-        else if (only_queued && bgr_db_changes(db) == 0)
-            rc = bgr_error_set(err, BGR_ENOT_FOUND, "job %lld is not queued", (long long)id);
-    }
-    bgr_db_finalize(st);
-    bgr_st_release(s, db);
+    const char *sql = only_queued ? "DELETE FROM sync_jobs WHERE id = ? AND state = 0"
+                                  : "DELETE FROM sync_jobs WHERE id = ?";
+    int64_t n = 0;
+    int rc = run_writes(s, &sql, 1, &n, err, "i", id);
+    if (!rc && only_queued && n == 0)
+        rc = bgr_error_set(err, BGR_ENOT_FOUND, "job %lld is not queued", (long long)id);
     return rc;
 }
 
 int bgr_store_job_sweep(struct bgr_store *s, int64_t older_than_ms, int *n_removed,
                         struct bgr_error *err)
 {
-    struct bgr_db *db;
-    struct bgr_db_stmt *st = NULL;
-    int rc = need_shared(s, err);
-    if (rc)
-        return rc;
-    db = bgr_st_acquire(s);
     /* finished jobs whose API node never came back for them (it died) */
-    rc = bgr_st_prepare(db, "DELETE FROM sync_jobs WHERE state >= 2 AND finished_at < ?", &st, err);
-    if (!rc) {
-        bgr_db_bind_int64(st, 1, older_than_ms);
-        if (bgr_db_step(st) != BGR_DB_DONE)
-            rc = bgr_st_fail(db, err, "sweep jobs");
-        else if (n_removed)
-            *n_removed = (int)bgr_db_changes(db);
-    }
-    bgr_db_finalize(st);
-    bgr_st_release(s, db);
+    const char *sql = "DELETE FROM sync_jobs WHERE state >= 2 AND finished_at < ?";
+    int64_t n = 0;
+    int rc = run_writes(s, &sql, 1, &n, err, "i", older_than_ms);
+    if (!rc && n_removed)
+        *n_removed = (int)n;
     return rc;
 }
 
@@ -627,54 +626,22 @@ int bgr_store_job_expire_worker(struct bgr_store *s, const char *worker, struct 
     static const char *const sql[] = {
         "UPDATE sync_jobs SET lease_until = 0 WHERE worker = ? AND state = 1",
         "UPDATE batch_items SET lease_until = 0 WHERE worker = ? AND status = 1",
-        "NOTIFY bgr_jobs",
     };
-    struct bgr_db *db;
-    int rc = need_shared(s, err);
-    if (rc)
-        return rc;
-    db = bgr_st_acquire(s);
-    for (size_t i = 0; !rc && i < BGR_ARRAY_LEN(sql); i++) {
-        struct bgr_db_stmt *st = NULL;
-        rc = bgr_st_prepare(db, sql[i], &st, err);
-        if (rc)
-            break;
-        if (i < 2)
-            bgr_db_bind_text(st, 1, worker);
-        if (bgr_db_step(st) != BGR_DB_DONE)
-            rc = bgr_st_fail(db, err, "expire a worker's leases");
-        bgr_db_finalize(st);
-    }
-    bgr_st_release(s, db);
-    return rc;
+    static const char *const wake = "NOTIFY bgr_jobs";
+    int rc = run_writes(s, sql, BGR_ARRAY_LEN(sql), NULL, err, "t", worker);
+    return rc ? rc : run_writes(s, &wake, 1, NULL, err, "");
 }
 
 int bgr_store_job_abandon(struct bgr_store *s, int64_t id, const char *code, const char *msg,
                           int64_t now_ms, struct bgr_error *err)
 {
-    struct bgr_db *db;
-    struct bgr_db_stmt *st = NULL;
-    int rc = need_shared(s, err);
-    if (rc)
-        return rc;
-    db = bgr_st_acquire(s);
     /* its worker then finds it no longer running: it commits nothing */
-    rc = bgr_st_prepare(db,
-                        "UPDATE sync_jobs SET state = 3, error_code = ?, error_message = ?,"
-                        " finished_at = ?, input = ''::bytea, extra = NULL"
-                        " WHERE id = ? AND state < 2",
-                        &st, err);
-    if (!rc) {
-        bgr_db_bind_text(st, 1, code);
-        bgr_db_bind_text(st, 2, msg);
-        bgr_db_bind_int64(st, 3, now_ms);
-        bgr_db_bind_int64(st, 4, id);
-        if (bgr_db_step(st) != BGR_DB_DONE)
-            rc = bgr_st_fail(db, err, "abandon job");
-        else if (bgr_db_changes(db) == 0)
-            rc = bgr_error_set(err, BGR_ENOT_FOUND, "job %lld finished already", (long long)id);
-    }
-    bgr_db_finalize(st);
-    bgr_st_release(s, db);
+    const char *sql = "UPDATE sync_jobs SET state = 3, error_code = ?, error_message = ?,"
+                      " finished_at = ?, input = ''::bytea, extra = NULL"
+                      " WHERE id = ? AND state < 2";
+    int64_t n = 0;
+    int rc = run_writes(s, &sql, 1, &n, err, "ttii", code, msg, now_ms, id);
+    if (!rc && n == 0)
+        rc = bgr_error_set(err, BGR_ENOT_FOUND, "job %lld finished already", (long long)id);
     return rc;
 }

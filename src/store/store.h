@@ -558,9 +558,10 @@ struct bgr_job_new {
     const char *opts;        /* bgr_output_opts_to_text */
     const char *render;      /* "" or the name of a render the workers know */
     const char *render_spec; /* that render's options, serialised */
-    const void *input;       /* the image (borrowed) */
+    const void *input;       /* the image (borrowed), or */
     size_t input_len;
-    const void *extra; /* a render's second input (NULL = none) */
+    const char *input_key; /* the result storage's object holding it (NULL: input) */
+    const void *extra;     /* a render's second input (NULL = none) */
     size_t extra_len;
     const char *webhook_url; /* NULL = none */
     const char *image_url;   /* for the image.failed payload only */
@@ -574,6 +575,7 @@ struct bgr_job {
     int attempts; /* this claim included */
     char account_id[BGR_ID_MAX];
     char *opts, *render, *render_spec, *webhook_url, *image_url;
+    char input_key[80]; /* "" or where the input is (bgr_job_new.input_key; BGR_RESULTS_KEY_MAX) */
     void *input, *extra;
     size_t input_len, extra_len;
     double credits;
@@ -593,11 +595,11 @@ struct bgr_job_state {
 int bgr_store_job_enqueue(struct bgr_store *s, const struct bgr_job_new *j, int64_t now_ms,
                           int64_t *id, struct bgr_error *err);
 /* Claims the oldest ready job, leased to worker until now_ms + lease_ms:
- * sync jobs first, then (if items) batch items, fairly between accounts
+ * (if sync) sync jobs first, then (if items) batch items, fairly between accounts
  * and at most items_per_account (0: no cap) in work per account.
  * BGR_ENOT_FOUND when there is none. */
 int bgr_store_job_claim(struct bgr_store *s, const char *worker, int64_t now_ms, int64_t lease_ms,
-                        int items_per_account, bool items, struct bgr_job *out,
+                        int items_per_account, bool sync, bool items, struct bgr_job *out,
                         struct bgr_error *err);
 /* Fails a sync job that is queued or running (the client was answered at
  * the job's ceiling): its worker will commit nothing. BGR_ENOT_FOUND if it

@@ -73,8 +73,9 @@ static const char *const migrations[] = {
     " expires_at BIGINT NOT NULL, PRIMARY KEY(account_id, key));"
     "CREATE INDEX idempotency_expiry ON idempotency(expires_at);",
     /* 2: the shared job queue (queue.c): synchronous requests waiting for
-     * a worker, and leases on batch items, so a job whose worker died is
-     * taken again when its lease runs out */
+     * a worker (their input in the row, or in the result storage under
+     * input_key when large), and leases on batch items, so a job whose
+     * worker died is taken again when its lease runs out */
     "CREATE TABLE sync_jobs(id BIGSERIAL PRIMARY KEY, account_id TEXT NOT NULL,"
     " opts TEXT NOT NULL, render TEXT NOT NULL DEFAULT '', render_spec TEXT NOT NULL DEFAULT '',"
     " webhook_url TEXT NOT NULL DEFAULT '', image_url TEXT NOT NULL DEFAULT '',"
@@ -84,7 +85,7 @@ static const char *const migrations[] = {
     " image_id TEXT NOT NULL DEFAULT '', error_code TEXT NOT NULL DEFAULT '',"
     " error_message TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL DEFAULT '',"
     " created_at BIGINT NOT NULL, claimed_at BIGINT NOT NULL DEFAULT 0,"
-    " finished_at BIGINT NOT NULL DEFAULT 0);"
+    " finished_at BIGINT NOT NULL DEFAULT 0, input_key TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX sync_jobs_ready ON sync_jobs(state, id);"
     "ALTER TABLE batch_items ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;"
     "ALTER TABLE batch_items ADD COLUMN worker TEXT NOT NULL DEFAULT '';",

@@ -21,7 +21,7 @@ import time
 import unittest
 import zlib
 
-from bgrtest import Listener, Server
+from bgrtest import Listener, Server, multipart
 from test_hostile import Victim, sets
 
 SMALL = open(os.path.join(os.path.dirname(__file__), "fixtures", "small.png"), "rb").read()
@@ -296,11 +296,20 @@ class H11JobCeiling(unittest.TestCase):
             self.assertIn("limit of 1 s", r.message)
             self.assertLess(took, 15.0)
             self.assertEqual(srv.get("/healthz").status, 200)
-            # the abandoned run is discarded when it ends: nothing charged
+            # the remove.bg route too: its render runs from the job's own copies
+            body, ct = multipart([("size", "full")], [("image_file", "big.png", big, "image/png")])
+            t0 = time.time()
+            rb = srv.request("POST", "/v1.0/removebg", body=body,
+                             headers={"X-Api-Key": key, "Content-Type": ct})
+            took_rb = time.time() - t0
+            print("removebg: %d after %.2f s" % (rb.status, took_rb), end=" ")
+            self.assertEqual(rb.status, 422, rb.body)
+            self.assertLess(took_rb, 15.0)
+            # the abandoned runs are discarded when they end: nothing charged
             deadline = time.time() + 240
-            while time.time() < deadline and "abandoned run ended" not in srv.read_log():
+            while time.time() < deadline and srv.read_log().count("abandoned run ended") < 2:
                 time.sleep(0.5)
-            self.assertIn("abandoned run ended", srv.read_log())
+            self.assertEqual(srv.read_log().count("abandoned run ended"), 2)
             used1 = srv.get("/v1/account", key=key).json()["data"]
             def charged(d):  # everything but the count of API calls
                 if isinstance(d, dict):

@@ -23,6 +23,18 @@ import procs  # noqa: E402
 LEASE_S = 4  # a killed worker's job is taken again after at most this
 
 
+def _noise_png(w, h):
+    """An incompressible RGB PNG (stored, not deflated): w * h * 3 bytes and more."""
+    import struct
+    import zlib
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    raw = b"".join(b"\x00" + os.urandom(w * 3) for _ in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b""))
+
+
 def _key_hdr(key):
     return {"Authorization": "Bearer " + key}
 
@@ -54,6 +66,8 @@ class T95ScaleOut(unittest.TestCase):
         cls.g = procs.ProcGroup(BIN, common_args=[
             "--store", cls.url, "--results", cls.results, "--allow-private-urls",
             "--set", "job_lease_s=%d" % LEASE_S, "--set", "webhook_retry_base_s=1",
+            # the pro key's load must not meet its per-minute limit (the free key's test does)
+            "--set", "plan.pro.per_minute=100000",
             "--set", "log_level=debug"], base_dir=os.path.join(cls.tmp, "procs"))
         cls.a = cls.g.api("a")
         cls.b = cls.g.api("b")
@@ -106,6 +120,14 @@ class T95ScaleOut(unittest.TestCase):
         # a worker took it, not an API node (they have no model)
         done = self.q("SELECT worker FROM sync_jobs")
         self.assertEqual(done, [], "finished jobs are forgotten once answered")
+        # a large input goes through the shared result storage, not the
+        # database, and is removed once answered
+        big = _noise_png(700, 700)
+        self.assertGreater(len(big), 1024 * 1024)
+        r = self.remove(self.a, self.pro, big)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(json.loads(r.body)["data"]["width"], 700)
+        self.assertEqual([f for f in os.listdir(self.results) if f.startswith("inp_")], [])
         # the remove.bg route goes through the queue too, headers included
         body, ct = multipart([("size", "preview")], [("image_file", "p.png", photo("coins"),
                                                       "image/png")])
