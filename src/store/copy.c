@@ -110,30 +110,12 @@ const char *bgr_store_copy_table_name(int i)
 
 static int query_i64(struct bgr_db *db, const char *sql, int64_t *out, struct bgr_error *err)
 {
-    struct bgr_db_stmt *st = NULL;
-    int rc = bgr_st_prepare(db, sql, &st, err);
-    if (rc)
-        return rc;
-    if (bgr_db_step(st) == BGR_DB_ROW)
-        *out = bgr_db_col_int64(st, 0);
-    else
-        rc = bgr_st_fail(db, err, sql);
-    bgr_db_finalize(st);
-    return rc;
+    return bgr_st_query_scalar(db, sql, out, NULL, err);
 }
 
 static int query_double(struct bgr_db *db, const char *sql, double *out, struct bgr_error *err)
 {
-    struct bgr_db_stmt *st = NULL;
-    int rc = bgr_st_prepare(db, sql, &st, err);
-    if (rc)
-        return rc;
-    if (bgr_db_step(st) == BGR_DB_ROW)
-        *out = bgr_db_col_double(st, 0);
-    else
-        rc = bgr_st_fail(db, err, sql);
-    bgr_db_finalize(st);
-    return rc;
+    return bgr_st_query_scalar(db, sql, NULL, out, err);
 }
 
 static void progress(const struct bgr_store_copy_opts *o, const char *fmt, ...)

@@ -225,6 +225,25 @@ int bgr_st_read_end(struct bgr_store *s, struct bgr_db *db, struct bgr_error *er
     return bgr_db_in_txn(db) ? step_cached(s, db, sql_commit, err) : 0;
 }
 
+int bgr_st_query_scalar(struct bgr_db *db, const char *sql, int64_t *i64, double *dbl,
+                        struct bgr_error *err)
+{
+    struct bgr_db_stmt *st = NULL;
+    int rc = bgr_st_prepare(db, sql, &st, err);
+    if (rc)
+        return rc;
+    if (bgr_db_step(st) == BGR_DB_ROW) {
+        if (i64)
+            *i64 = bgr_db_col_int64(st, 0);
+        if (dbl)
+            *dbl = bgr_db_col_double(st, 0);
+    } else {
+        rc = bgr_st_fail(db, err, sql);
+    }
+    bgr_db_finalize(st);
+    return rc;
+}
+
 int bgr_st_exec(struct bgr_db *db, const char *sql, struct bgr_error *err)
 {
     return bgr_db_exec(db, sql) == 0 ? 0 : bgr_st_fail(db, err, "exec");

@@ -113,6 +113,10 @@ void bgr_st_cached_done(struct bgr_db_stmt *st);
  * commits writes made meanwhile; bgr_st_release rolls back a forgotten one. */
 int bgr_st_read_begin(struct bgr_store *s, struct bgr_db *db, struct bgr_error *err);
 int bgr_st_read_end(struct bgr_store *s, struct bgr_db *db, struct bgr_error *err);
+/* The first column of the one row of a query without parameters, as an
+ * integer (i64) and as a double (dbl); either may be NULL. */
+int bgr_st_query_scalar(struct bgr_db *db, const char *sql, int64_t *i64, double *dbl,
+                        struct bgr_error *err);
 /* Runs a statement without results (or several). */
 int bgr_st_exec(struct bgr_db *db, const char *sql, struct bgr_error *err);
 /* Begins a write transaction holding the global write lock (SQLite:

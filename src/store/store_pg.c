@@ -96,19 +96,9 @@ int bgr_store_pg_schema_version(void)
     return (int)BGR_ARRAY_LEN(migrations);
 }
 
-/* One number from a query without parameters; -1 on failure. */
 static int query_int(struct bgr_db *db, const char *sql, int64_t *out, struct bgr_error *err)
 {
-    struct bgr_db_stmt *st = NULL;
-    int rc = bgr_st_prepare(db, sql, &st, err);
-    if (rc)
-        return rc;
-    if (bgr_db_step(st) == BGR_DB_ROW)
-        *out = bgr_db_col_int64(st, 0);
-    else
-        rc = bgr_st_fail(db, err, sql);
-    bgr_db_finalize(st);
-    return rc;
+    return bgr_st_query_scalar(db, sql, out, NULL, err);
 }
 
 int bgr_st_pg_migrate(struct bgr_store *s, struct bgr_db *db, enum bgr_store_create mode,
