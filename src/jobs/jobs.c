@@ -807,14 +807,7 @@ int bgr_jobs_remove(struct bgr_jobs *j, const struct bgr_remove_req *r, struct b
      * this client's connection, never a worker or a shared fetch thread,
      * and the client is answered by its own download's timeout. */
     if (r->image_url) {
-        struct bgr_fetch_opts fo;
-        bgr_fetch_opts_init(&fo);
-        fo.max_bytes = (size_t)r->acct->plan.max_bytes;
-        fo.allow_private = j->cfg.allow_private_urls;
-        fo.connect_timeout_ms = j->cfg.fetch_connect_timeout_ms;
-        fo.total_timeout_ms = j->cfg.fetch_total_timeout_ms;
-        fo.cancel = &j->cancel;
-        rc = bgr_net_get(r->image_url, &fo, &body, NULL, err);
+        rc = bgr_jobs_fetch(j, r->acct, r->image_url, &body, err);
         if (rc) {
             if (r->webhook_url && rc != BGR_EINVALID_PARAMETER && rc != BGR_ESERVICE_BUSY)
                 bgr_jobs_send_failed(j, r->acct, r->webhook_url, r->image_url, rc, err);

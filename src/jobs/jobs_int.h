@@ -192,6 +192,14 @@ void *bgr_jobs_sweeper_main(void *arg);
 void bgr_jobs_kick_deliverer(struct bgr_jobs *j);
 
 /* The fetch stage (stage.c). */
+/* Downloads url for acct as every image fetch does (its plan's size cap,
+ * the address guard, the configured timeouts, cancelled at stop). */
+int bgr_jobs_fetch(struct bgr_jobs *j, const struct bgr_account *acct, const char *url,
+                   struct bgr_buf *out, struct bgr_error *e);
+/* Reads started item id, its account, checks credits are left, and
+ * downloads its image into *body: what a worker needs to run it. */
+int bgr_jobs_item_load(struct bgr_jobs *j, int64_t id, struct bgr_batch_item *it,
+                       struct bgr_account *acct, struct bgr_buf *body, struct bgr_error *e);
 void *bgr_jobs_fetcher_main(void *arg);
 /* Queues batch item ids of one account for download; caller holds mu. */
 void bgr_jobs_fetch_push(struct bgr_jobs *j, const char *account_id, const int64_t *ids, size_t n);

@@ -325,29 +325,12 @@ static int run_queued_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
 {
     struct bgr_batch_item *it = bgr_xmalloc(sizeof(*it));
     struct bgr_account acct;
-    struct bgr_fetch_opts fo;
     struct bgr_buf body = {0};
     struct bgr_error e = {0};
     struct bgr_image img;
-    int64_t remaining = 0;
     bool done = false;
     int64_t t0 = bgr_wall_ms();
-    int rc = bgr_store_item_get(j->store, id, it, &e);
-    if (!rc)
-        rc = bgr_store_account_get(j->store, it->account_id, &acct, &e);
-    if (!rc)
-        rc = bgr_store_credits(j->store, &acct, bgr_wall_ms(), NULL, &remaining, &e);
-    if (!rc && remaining == 0)
-        rc = bgr_store_err_credits_spent(&acct, bgr_wall_ms(), &e);
-    if (rc)
-        goto out;
-    bgr_fetch_opts_init(&fo);
-    fo.max_bytes = (size_t)acct.plan.max_bytes;
-    fo.allow_private = j->cfg.allow_private_urls;
-    fo.connect_timeout_ms = j->cfg.fetch_connect_timeout_ms;
-    fo.total_timeout_ms = j->cfg.fetch_total_timeout_ms;
-    fo.cancel = &j->cancel;
-    rc = bgr_net_get(it->image_url, &fo, &body, NULL, &e);
+    int rc = bgr_jobs_item_load(j, id, it, &acct, &body, &e);
     if (rc)
         goto out;
     rc = slot_take(j, t0, &e);

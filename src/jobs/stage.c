@@ -82,6 +82,35 @@ void bgr_jobs_fail_item(struct bgr_jobs *j, int64_t id, int rc, const struct bgr
         bgr_jobs_kick_deliverer(j);
 }
 
+int bgr_jobs_fetch(struct bgr_jobs *j, const struct bgr_account *acct, const char *url,
+                   struct bgr_buf *out, struct bgr_error *e)
+{
+    struct bgr_fetch_opts fo;
+    bgr_fetch_opts_init(&fo);
+    fo.max_bytes = (size_t)acct->plan.max_bytes;
+    fo.allow_private = j->cfg.allow_private_urls;
+    fo.connect_timeout_ms = j->cfg.fetch_connect_timeout_ms;
+    fo.total_timeout_ms = j->cfg.fetch_total_timeout_ms;
+    fo.cancel = &j->cancel;
+    return bgr_net_get(url, &fo, out, NULL, e);
+}
+
+int bgr_jobs_item_load(struct bgr_jobs *j, int64_t id, struct bgr_batch_item *it,
+                       struct bgr_account *acct, struct bgr_buf *body, struct bgr_error *e)
+{
+    int64_t remaining = 0;
+    int rc = bgr_store_item_get(j->store, id, it, e);
+    if (!rc)
+        rc = bgr_store_account_get(j->store, it->account_id, acct, e);
+    if (!rc)
+        rc = bgr_store_credits(j->store, acct, bgr_wall_ms(), NULL, &remaining, e);
+    if (!rc && remaining == 0)
+        rc = bgr_store_err_credits_spent(acct, bgr_wall_ms(), e);
+    if (!rc)
+        rc = bgr_jobs_fetch(j, acct, it->image_url, body, e);
+    return rc;
+}
+
 /* Starts item id and downloads its image into *out (malloc'd). *started
  * tells whether the item was marked processing (else another node or run
  * has it, or it is finished: nothing to do). */
@@ -89,30 +118,13 @@ static int fetch_one(struct bgr_jobs *j, int64_t id, struct bgr_fetched **out, b
                      struct bgr_error *e)
 {
     struct bgr_fetched *f = bgr_xcalloc(1, sizeof(*f));
-    struct bgr_fetch_opts fo;
-    int64_t remaining = 0;
     int rc = bgr_store_item_start(j->store, id, bgr_wall_ms(), e);
     if (rc)
         goto out; /* taken or finished already */
     *started = true;
     f->id = id;
     f->it = bgr_xmalloc(sizeof(*f->it));
-    rc = bgr_store_item_get(j->store, id, f->it, e);
-    if (!rc)
-        rc = bgr_store_account_get(j->store, f->it->account_id, &f->acct, e);
-    if (!rc)
-        rc = bgr_store_credits(j->store, &f->acct, bgr_wall_ms(), NULL, &remaining, e);
-    if (!rc && remaining == 0)
-        rc = bgr_store_err_credits_spent(&f->acct, bgr_wall_ms(), e);
-    if (rc)
-        goto out;
-    bgr_fetch_opts_init(&fo);
-    fo.max_bytes = (size_t)f->acct.plan.max_bytes;
-    fo.allow_private = j->cfg.allow_private_urls;
-    fo.connect_timeout_ms = j->cfg.fetch_connect_timeout_ms;
-    fo.total_timeout_ms = j->cfg.fetch_total_timeout_ms;
-    fo.cancel = &j->cancel;
-    rc = bgr_net_get(f->it->image_url, &fo, &f->body, NULL, e);
+    rc = bgr_jobs_item_load(j, id, f->it, &f->acct, &f->body, e);
 out:
     if (rc) {
         bgr_jobs_fetched_free(f);

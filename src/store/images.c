@@ -157,6 +157,18 @@ static int account_exists(struct bgr_store *s, struct bgr_db *db, const char *id
     return rc;
 }
 
+int bgr_st_result_commit(struct bgr_store *s, struct bgr_db *db, const struct bgr_account *acct,
+                         const struct bgr_image *img, const struct bgr_webhook_new *wh,
+                         struct bgr_error *err)
+{
+    int rc = account_exists(s, db, acct->id, err);
+    if (!rc)
+        rc = bgr_st_image_insert(db, acct, img, err);
+    if (!rc && wh)
+        rc = bgr_st_outbox_insert(db, acct->id, wh, img->created_at_ms, err);
+    return rc;
+}
+
 int bgr_store_image_add(struct bgr_store *s, const struct bgr_account *acct,
                         const struct bgr_image *img, const struct bgr_webhook_new *wh,
                         struct bgr_error *err)
@@ -164,11 +176,7 @@ int bgr_store_image_add(struct bgr_store *s, const struct bgr_account *acct,
     struct bgr_db *db = bgr_st_acquire(s);
     int rc = bgr_st_begin(db, err);
     if (!rc)
-        rc = account_exists(s, db, acct->id, err);
-    if (!rc)
-        rc = bgr_st_image_insert(db, acct, img, err);
-    if (!rc && wh)
-        rc = bgr_st_outbox_insert(db, acct->id, wh, img->created_at_ms, err);
+        rc = bgr_st_result_commit(s, db, acct, img, wh, err);
     if (!rc)
         rc = bgr_st_commit(db, err);
     bgr_st_release(s, db); /* rolls back on error */

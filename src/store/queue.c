@@ -343,9 +343,7 @@ int bgr_store_job_complete(struct bgr_store *s, int64_t id, const char *worker,
         rc = finish_row(db, id, worker, BGR_JOB_DONE, img->id, NULL, NULL, NULL, img->created_at_ms,
                         err);
     if (!rc)
-        rc = bgr_st_image_insert(db, acct, img, err);
-    if (!rc && wh)
-        rc = bgr_st_outbox_insert(db, acct->id, wh, img->created_at_ms, err);
+        rc = bgr_st_result_commit(s, db, acct, img, wh, err);
     if (!rc)
         rc = bgr_st_commit(db, err);
     bgr_st_release(s, db); /* rolls back on error */

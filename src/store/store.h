@@ -609,8 +609,8 @@ int bgr_store_job_abandon(struct bgr_store *s, int64_t id, const char *code, con
 /* Extends the lease of every job worker holds to until_ms. */
 int bgr_store_job_renew(struct bgr_store *s, const char *worker, int64_t until_ms,
                         struct bgr_error *err);
-/* Sync job done: the result row (credit check and charge as
- * bgr_store_image_add, the webhook's outbox row) in the transaction that
+/* Sync job done: the result row (the account still existing, the credit
+ * check and charge, the webhook's outbox row: as bgr_store_image_add) in the transaction that
  * marks the job done and notifies bgr_done. BGR_ENOT_FOUND: the job is no
  * longer worker's (nothing written). */
 int bgr_store_job_complete(struct bgr_store *s, int64_t id, const char *worker,

@@ -157,6 +157,12 @@ int bgr_st_credits_used_exact(struct bgr_db *db, const char *account_id, int64_t
  * transaction. */
 int bgr_st_image_insert(struct bgr_db *db, const struct bgr_account *acct,
                         const struct bgr_image *img, struct bgr_error *err);
+/* A sync result's rows inside the caller's write transaction: the account
+ * still exists (else BGR_EUNAUTHORIZED), the image row with its credit
+ * check and charge, and the webhook's outbox row when wh is not NULL. */
+int bgr_st_result_commit(struct bgr_store *s, struct bgr_db *db, const struct bgr_account *acct,
+                         const struct bgr_image *img, const struct bgr_webhook_new *wh,
+                         struct bgr_error *err);
 /* Insert of an outbox row inside the caller's transaction. */
 int bgr_st_outbox_insert(struct bgr_db *db, const char *account_id,
                          const struct bgr_webhook_new *wh, int64_t now_ms, struct bgr_error *err);
