@@ -271,6 +271,31 @@ struct bgr_http_hfield {
  * static text saying why not (the server answers 400 and closes). */
 const char *bgr_http_framing_check(const struct bgr_http_hfield *f, size_t n, bool http11);
 
+/* What bgr_http_framing_check cannot see, because libmicrohttpd 0.9.75
+ * rewrites it before any callback runs: an obs-fold continuation line (MHD
+ * glues it onto the field *name*, in a copy), a NUL byte inside a value (MHD
+ * ends the value there), and a bare LF as a line end. MHD parses the header
+ * block in place: it zeroes each line's CR LF and the colon after a name,
+ * and hands out pointers into that block. So a request framed as RFC 9112
+ * wants has exactly this layout from the request line's version to the
+ * empty line:
+ *
+ *     name \0 [SP/HTAB...] value \0 \0  name ...  \0 \0 (empty line)
+ *
+ * with every field name starting where the previous line's zeroed CR LF
+ * ends. block/block_len: the header block (from the method's first byte,
+ * MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE bytes); version: MHD's pointer to
+ * the request line's version; f: the header fields in order, with MHD's
+ * pointers. Returns NULL when every byte is accounted for, else why not.
+ * What it cannot tell apart: a NUL byte right before or after a bare LF
+ * looks like a zeroed CR LF, so such a line end passes as one (the request
+ * is then served as if the client had sent CR LF there).
+ * Reads only inside [block, block + block_len). Valid for MHD 0.9.75 only
+ * (the server checks MHD_get_version()); fuzzed against a model of MHD's
+ * parser in tests/fuzz/fuzz_http.c. */
+const char *bgr_http_framing_inplace_check(const char *block, size_t block_len, const char *version,
+                                           const struct bgr_http_hfield *f, size_t n);
+
 /* ---- request ids ----------------------------------------------------------- */
 
 /* True when s is 1..64 chars of [A-Za-z0-9._-] (safe to echo and to log). */

@@ -62,6 +62,7 @@ struct bgr_http_server {
     pthread_cond_t idle_cv;
     unsigned offloaded; /* handlers running on threads of their own */
     bool stopping;      /* no more offloading: the daemon is about to stop */
+    bool inplace_ok;    /* this MHD parses headers as framing.c's in-place check models */
 };
 
 /* Per-request state hung on MHD's *con_cls. */
@@ -320,9 +321,11 @@ static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const c
 }
 
 /* NULL when c's request is framed as RFC 9112 wants, else why not (see
- * framing.c). MHD gives each field with its length as received, so a NUL
- * inside a value is seen here though C strings would hide it. */
-static const char *framing_problem(struct MHD_Connection *c, const char *version)
+ * framing.c). MHD gives each field with its length as received; the
+ * in-place check runs only on the MHD whose parser it models (inplace_ok,
+ * decided at start). */
+static const char *framing_problem(struct bgr_http_server *srv, struct MHD_Connection *c,
+                                   const char *method, const char *version)
 {
     struct fields_ctx *fc = malloc(sizeof *fc);
     const char *why;
@@ -334,6 +337,12 @@ static const char *framing_problem(struct MHD_Connection *c, const char *version
     why = fc->overflow
               ? "too many header fields"
               : bgr_http_framing_check(fc->f, fc->n, version && strcmp(version, "HTTP/1.0") != 0);
+    if (!why && srv->inplace_ok) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+        why = ci ? bgr_http_framing_inplace_check(method, ci->header_size, version, fc->f, fc->n)
+                 : "the header block is malformed";
+    }
     free(fc);
     return why;
 }
@@ -472,7 +481,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         bgr_http_body_init(&st->body, &srv->budget, &st->req);
         st->resp.fd = -1;
         *con_cls = st;
-        const char *bad = framing_problem(c, version);
+        const char *bad = framing_problem(srv, c, method, version);
         if (bad) {
             char msg[160];
             st->req.start_ms = bgr_now_ms();
@@ -658,6 +667,16 @@ int bgr_http_server_start(const struct bgr_http_config *cfg, struct bgr_http_ser
 
     struct bgr_http_server *srv = bgr_xcalloc(1, sizeof *srv);
     srv->cfg = *cfg;
+    /* framing.c's in-place check models 0.9.75's header parser (Debian 12);
+     * on another MHD it would refuse good requests, so it is off there and
+     * only the field check runs (later MHDs refuse obs-fold and NUL
+     * themselves) */
+    srv->inplace_ok = strcmp(MHD_get_version(), "0.9.75") == 0;
+    if (!srv->inplace_ok)
+        bgr_log(BGR_LOG_WARN,
+                "http: libmicrohttpd %s, not 0.9.75: obs-fold, NUL bytes in header values and "
+                "bare LF line ends are left to it",
+                MHD_get_version());
     bgr_http_budget_init(&srv->budget, cfg->max_inflight_body_bytes
                                            ? cfg->max_inflight_body_bytes
                                            : BGR_HTTP_INFLIGHT_BODY_DEFAULT);

@@ -9,6 +9,7 @@ is bounded in connections and time; nothing leaves the host.
 """
 import http.client
 import os
+import re
 import socket
 import ssl
 import statistics
@@ -109,7 +110,8 @@ def raw(port, data, src="127.0.0.1", wait=3.0):
     except ConnectionResetError:
         closed = True
     s.close()
-    codes = [int(l.split(b" ")[1]) for l in got.split(b"\r\n") if l.startswith(b"HTTP/1.")]
+    # a pipelined answer's status line follows the previous body directly
+    codes = [int(c) for c in re.findall(rb"HTTP/1\.[01] (\d{3}) ", got)]
     return codes, closed
 
 
@@ -398,6 +400,21 @@ class H06Framing(unittest.TestCase):
             "Transfer-Encoding other than chunked":
                 b"POST /v1/remove HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
                 b"0\r\n\r\n",
+            # what libmicrohttpd 0.9.75 hides from its API (framing.c's
+            # in-place check): a folded Transfer-Encoding becomes a field
+            # named "Transfer-Encodingchunked" to MHD, framing to a proxy
+            "obs-fold": b"POST /v1/remove HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n"
+                        b"\r\n0\r\n\r\n",
+            "obs-fold of an ordinary field":
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\tc\r\n\r\n",
+            "NUL in a value": b"GET /healthz HTTP/1.1\r\nHost: x\x00y\r\n\r\n",
+            "NUL in the last value": b"GET /healthz HTTP/1.1\r\nX-A: b\r\nHost: x\x00\x00y\r\n\r\n",
+            "Content-Length hidden behind a NUL":
+                b"POST /v1/account HTTP/1.1\r\nHost: x\r\nX-A: b\x00\r\nContent-Length: 5\r\n\r\n"
+                b"hello",
+            "bare LF line ends": b"GET /healthz HTTP/1.1\nHost: x\n\n",
+            "bare LF after a field": b"GET /healthz HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n",
+            "CR inside a value": b"GET /healthz HTTP/1.1\r\nHost: x\rX-A: b\r\n\r\n",
         }
         for name, data in cases.items():
             with self.subTest(name):
@@ -410,11 +427,32 @@ class H06Framing(unittest.TestCase):
     def test_plain_requests_still_served(self):
         p = self.srv.port
         self.assertEqual(raw(p, b"GET /healthz HTTP/1.0\r\n\r\n")[0], [200])
+        # what the in-place check must keep accepting: empty values, tabs and
+        # runs of spaces around a value, many fields, pipelined requests
+        self.assertEqual(raw(p, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Empty:\r\nX-Sp:   \r\n"
+                                b"X-Tab:\t a\tb \t\r\nConnection: close\r\n\r\n")[0], [200])
+        many = b"".join(b"X-F%d: %s\r\n" % (i, b"v" * i) for i in range(60))
+        self.assertEqual(raw(p, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many +
+                                b"Connection: close\r\n\r\n")[0], [200])
+        self.assertEqual(raw(p, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0],
+                         [200, 200])
         c = http.client.HTTPConnection("127.0.0.1", p, timeout=10)
         for _ in range(3):  # keep-alive: one Host each time
             c.request("POST", "/v1/account", body=b"{}", headers={"Content-Type": "application/json"})
             self.assertEqual(c.getresponse().read()[:1], b"{")
         c.close()
+        big = b"".join(b"X-Big%d: %s\r\n" % (i, b"w" * 200) for i in range(50))  # 10 kB: the buffer grows
+        self.assertEqual(raw(p, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + big +
+                                b"Connection: close\r\n\r\n")[0], [200])
+
+    def test_hostile_framing_on_a_kept_alive_connection(self):
+        # the second request of a connection is checked as the first
+        codes, closed = raw(self.srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                           b"GET /healthz HTTP/1.1\r\nHost: x\x00y\r\n\r\n"
+                                           b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(codes, [200, 400])
+        self.assertTrue(closed)
 
 
 class H07Tls(unittest.TestCase):

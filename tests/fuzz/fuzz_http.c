@@ -10,6 +10,10 @@
  * framing check instead: the rest is a raw header block ("Name: value"
  * lines, CRLF or LF), split here as a lenient server would, so that what a
  * lenient parser makes of hostile framing is what the check is given.
+ * Byte 0 = 0xFE: a raw request head for the in-place check, parsed by a
+ * model of libmicrohttpd 0.9.75's header parser; the check must accept
+ * exactly the strictly framed heads (a differential test against an
+ * independent RFC 9112 reader).
  */
 #include <string.h>
 #include <strings.h>
@@ -185,6 +189,144 @@ static void framing(const uint8_t *data, size_t size)
     fuzz_check(http11 ? nhost == 1 : nhost <= 1);
 }
 
+/* ---- the in-place check against a model of libmicrohttpd 0.9.75 ---------- */
+
+/* One line of MHD's read buffer, as its get_next_header_line finds it: up
+ * to CR LF or a bare LF (a CR alone is not a line end), the terminator
+ * zeroed in place. Returns the line, or NULL when no terminator is left. */
+static char *mhd_line(char *buf, size_t len, size_t *pos)
+{
+    for (size_t i = *pos; i < len; i++) {
+        if (buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n') {
+            char *line = buf + *pos;
+            buf[i] = buf[i + 1] = '\0';
+            *pos = i + 2;
+            return line;
+        }
+        if (buf[i] == '\n') {
+            char *line = buf + *pos;
+            buf[i] = '\0';
+            *pos = i + 1;
+            return line;
+        }
+    }
+    return NULL;
+}
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Independently of framing.c: is raw[0..len) a request line ending in
+ * CR LF, then field lines ending in CR LF, then an empty CR LF line (then
+ * anything)? rfc: as RFC 9112 wants (names are tokens, values hold no CR);
+ * else only what the in-place check promises: no NUL in a field line, no
+ * bare LF, no line after the first field starting with SP or HTAB. */
+static bool framed(const uint8_t *raw, size_t len, bool rfc)
+{
+    size_t i = 0;
+    bool first = true;
+    while (i + 1 < len && !(raw[i] == '\r' && raw[i + 1] == '\n')) {
+        if (raw[i] == '\n' || raw[i] == '\0')
+            return false;
+        i++;
+    }
+    if (i + 1 >= len)
+        return false;
+    for (i += 2;; first = false) {
+        if (i + 1 < len && raw[i] == '\r' && raw[i + 1] == '\n')
+            return true; /* the empty line */
+        size_t name = i;
+        if (!first && i < len && (raw[i] == ' ' || raw[i] == '\t'))
+            return false;
+        for (; i < len && raw[i] != ':'; i++)
+            if (raw[i] == '\0' || raw[i] == '\n' || (rfc && !is_tchar(raw[i])))
+                return false;
+        if (i >= len || (rfc && i == name))
+            return false;
+        for (i++; i + 1 < len && !(raw[i] == '\r' && raw[i + 1] == '\n'); i++)
+            if (raw[i] == '\0' || raw[i] == '\n' || (rfc && raw[i] == '\r'))
+                return false;
+        if (i + 1 >= len)
+            return false;
+        i += 2;
+    }
+}
+
+/* data: a raw request head (and maybe more). It is parsed as MHD 0.9.75
+ * does, in place in a copy (a folded field's name is moved to the second
+ * half of the buffer, as MHD's pool moves it out of the read buffer), the
+ * in-place check is run on what that leaves, and it must accept exactly the
+ * heads framed() accepts; with the field check it must accept only heads
+ * framed as the RFC wants. Skipped: heads MHD refuses itself (no request
+ * line, a line without a colon), and a NUL byte next to a bare LF, which
+ * reads as CR LF once MHD has zeroed the LF (see http.h). */
+static void inplace(const uint8_t *data, size_t size)
+{
+    struct bgr_http_hfield f[64];
+    size_t n = 0, pos = 0, moved = size;
+    char *buf = malloc(2 * size + 2), *line, *last = NULL, *colon = NULL, *version;
+    if (!buf)
+        return;
+    memcpy(buf, data, size);
+    line = mhd_line(buf, size, &pos);
+    if (!line || !line[0])
+        goto out;
+    /* the version: the last word of the request line (MHD steps back over
+     * trailing spaces, then over the word) */
+    version = line + strlen(line);
+    while (version > line && version[-1] == ' ')
+        version--;
+    while (version > line && version[-1] != ' ')
+        version--;
+    if (version == line || !strchr(line, ' ') || memchr(data, '\0', (size_t)(version - buf)))
+        goto out; /* no version, or a NUL before it: MHD's request-line parser decides */
+    for (size_t i = 0; i + 1 < size; i++)
+        if ((data[i] == '\n' && data[i + 1] == '\0') || (data[i] == '\0' && data[i + 1] == '\n'))
+            goto out;
+    for (;;) {
+        if (!(line = mhd_line(buf, size, &pos)))
+            goto out; /* the head is incomplete: MHD waits for more */
+        if (last && (line[0] == ' ' || line[0] == '\t')) {
+            /* obs-fold: MHD appends the continuation to the name, in a copy */
+            char *tmp = line;
+            while (*tmp == ' ' || *tmp == '\t')
+                tmp++;
+            size_t ll = strlen(last), tl = strlen(tmp);
+            if (moved + ll + tl + 1 > 2 * size + 2)
+                goto out;
+            memcpy(buf + moved, last, ll);
+            memcpy(buf + moved + ll, tmp, tl + 1);
+            last = buf + moved;
+            moved += ll + tl + 1;
+            continue;
+        }
+        if (last) {
+            if (n == BGR_ARRAY_LEN(f))
+                goto out;
+            f[n++] = (struct bgr_http_hfield){last, strlen(last), colon, strlen(colon)};
+            last = NULL;
+        }
+        if (!line[0])
+            break;
+        if (!(colon = strchr(line, ':')))
+            goto out; /* MHD answers 400 itself */
+        *colon++ = '\0';
+        while (*colon == ' ' || *colon == '\t')
+            colon++;
+        last = line;
+    }
+    const char *why = bgr_http_framing_inplace_check(buf, pos, version, f, n);
+    fuzz_check(why == NULL || why[0] != '\0');
+    fuzz_check((why == NULL) == framed(data, size, false));
+    if (!why && !bgr_http_framing_check(f, n, false))
+        fuzz_check(framed(data, size, true));
+out:
+    free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -194,6 +336,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
     if (sel == 0xFF) {
         framing(data, size);
+        return 0;
+    }
+    if (sel == 0xFE) {
+        inplace(data, size);
         return 0;
     }
     switch (sel % 6) {
