@@ -487,6 +487,27 @@ class H07Tls(unittest.TestCase):
             self.assertIn("ECDHE", cipher)
             self.assertTrue("GCM" in cipher or "CHACHA20" in cipher, cipher)
             self.assertEqual(handshake(ssl.TLSVersion.TLSv1_3)[0], "TLSv1.3")
+
+            def over_tls(data):
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+                    with ctx.wrap_socket(s) as t:
+                        t.sendall(data)
+                        got = b""
+                        try:
+                            while d := t.recv(65536):
+                                got += d
+                        except (socket.timeout, ssl.SSLError, OSError):
+                            pass
+                return [int(c) for c in re.findall(rb"HTTP/1\.[01] (\d{3}) ", got)]
+            # the in-place framing check sees the decrypted header block too
+            self.assertEqual(over_tls(b"GET /healthz HTTP/1.1\r\nHost: x\x00y\r\n\r\n"), [400])
+            self.assertEqual(over_tls(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n"),
+                             [400])
+            self.assertEqual(over_tls(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+                             [200])
         finally:
             srv.cleanup()
 
