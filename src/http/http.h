@@ -287,9 +287,10 @@ const char *bgr_http_framing_check(const struct bgr_http_hfield *f, size_t n, bo
  * MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE bytes); version: MHD's pointer to
  * the request line's version; f: the header fields in order, with MHD's
  * pointers. Returns NULL when every byte is accounted for, else why not.
- * What it cannot tell apart: a NUL byte right before or after a bare LF
- * looks like a zeroed CR LF, so such a line end passes as one (the request
- * is then served as if the client had sent CR LF there).
+ * What it cannot tell apart: a NUL byte in one run of line-end bytes with
+ * a bare LF ("\0\n", "\0\r\n\n"): once MHD has zeroed the line ends, the
+ * run reads as CR LFs, so the request is served as if the client had sent
+ * them. Any other NUL, and any other bare LF, is refused.
  * Reads only inside [block, block + block_len). Valid for MHD 0.9.75 only
  * (the server checks MHD_get_version()); fuzzed against a model of MHD's
  * parser in tests/fuzz/fuzz_http.c. */

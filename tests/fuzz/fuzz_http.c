@@ -261,8 +261,9 @@ static bool framed(const uint8_t *raw, size_t len, bool rfc)
  * in-place check is run on what that leaves, and it must accept exactly the
  * heads framed() accepts; with the field check it must accept only heads
  * framed as the RFC wants. Skipped: heads MHD refuses itself (no request
- * line, a line without a colon), and a NUL byte next to a bare LF, which
- * reads as CR LF once MHD has zeroed the LF (see http.h). */
+ * line, a line without a colon), and a NUL byte in one run of line-end
+ * bytes with a bare LF, which reads as CR LFs once MHD has zeroed the line
+ * ends (see http.h). */
 static void inplace(const uint8_t *data, size_t size)
 {
     struct bgr_http_hfield f[64];
@@ -283,9 +284,17 @@ static void inplace(const uint8_t *data, size_t size)
         version--;
     if (version == line || !strchr(line, ' ') || memchr(data, '\0', (size_t)(version - buf)))
         goto out; /* no version, or a NUL before it: MHD's request-line parser decides */
-    for (size_t i = 0; i + 1 < size; i++)
-        if ((data[i] == '\n' && data[i + 1] == '\0') || (data[i] == '\0' && data[i + 1] == '\n'))
+    for (size_t i = 0; i < size;) { /* runs of NUL, CR and LF */
+        bool nul = false, bare_lf = false;
+        size_t j = i;
+        for (; j < size && (data[j] == '\0' || data[j] == '\r' || data[j] == '\n'); j++) {
+            nul |= data[j] == '\0';
+            bare_lf |= data[j] == '\n' && (j == 0 || data[j - 1] != '\r');
+        }
+        if (nul && bare_lf)
             goto out;
+        i = j > i ? j : i + 1;
+    }
     for (;;) {
         if (!(line = mhd_line(buf, size, &pos)))
             goto out; /* the head is incomplete: MHD waits for more */
