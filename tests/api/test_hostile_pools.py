@@ -320,6 +320,76 @@ class H11JobCeiling(unittest.TestCase):
         finally:
             srv.cleanup()
 
+    def test_next_job_does_not_wait_behind_the_late_run(self):
+        # One worker, job_timeout_s=5. The 7000 x 7000 refine=full image is
+        # answered 422 at the ceiling but its run goes on (nothing can stop
+        # a model run part-way); a small image sent by another account while
+        # it ran must not wait for that late run: the ceiling frees the
+        # worker (a replacement thread; on PostgreSQL also the processing
+        # slot of the shared queue's worker side). The ceiling leaves the
+        # small image, which shares the cores with the late run, time to
+        # finish on a loaded 2-core box.
+        srv = Server("hostile-ceiling-next", args=["--workers", "1"] + sets("job_timeout_s=5"))
+        srv.start()
+        try:
+            _, slow_key = srv.new_account("pro")
+            _, key = srv.new_account("pro")
+            big = big_png(7000, 7000)
+            used0 = srv.get("/v1/account", key=slow_key).json()["data"]
+            slow = {}
+
+            def send_slow():
+                t0 = time.time()
+                slow["r"] = srv.remove_file(slow_key, big, fields=[("refine", "full")])
+                slow["took"] = time.time() - t0
+            th = threading.Thread(target=send_slow, daemon=True)
+            th.start()
+            # the small image is sent once the slow one runs on the worker
+            deadline = time.time() + 60
+            while time.time() < deadline and "r" not in slow and not _running(srv):
+                time.sleep(0.05)
+            self.assertNotIn("r", slow, "the slow image was answered before it ran")
+            self.assertTrue(_running(srv), "the slow image never ran:\n" + srv.read_log()[-3000:])
+            t0 = time.time()
+            r = srv.remove_file(key, SMALL)
+            took = time.time() - t0
+            late_ended = "abandoned run ended" in srv.read_log()
+            t_answered = time.time()
+            th.join(60)
+            print("\n    slow: %s after %.2f s; the next image: %d after %.2f s" % (
+                slow["r"].status, slow["took"], r.status, took), end=" ")
+            self.assertEqual(slow["r"].status, 422, slow["r"].body)
+            self.assertEqual(slow["r"].code, "PROCESSING_TIMEOUT")
+            self.assertLess(slow["took"], 15.0)
+            self.assertEqual(r.status, 200, r.body)
+            # answered while the late run still went on, not after it
+            self.assertFalse(late_ended, "the next image waited for the late run")
+            self.assertLess(took, 30.0)
+            self.assertEqual(srv.get("/v1/account", key=key).json()["data"]["usage_this_month"]
+                             ["credits_used"], 1)
+            # the late run ends and is discarded: nothing charged to its account
+            deadline = time.time() + 240
+            while time.time() < deadline and "abandoned run ended" not in srv.read_log():
+                time.sleep(0.5)
+            self.assertIn("abandoned run ended", srv.read_log())
+            print("late run ended %.1f s after that" % (time.time() - t_answered), end=" ")
+            used1 = srv.get("/v1/account", key=slow_key).json()["data"]
+            self.assertEqual(used0["usage_this_month"]["credits_used"],
+                             used1["usage_this_month"]["credits_used"])
+            self.assertEqual(srv.query("SELECT COUNT(*) FROM images WHERE account_id = ?",
+                                       (used0["id"],)), [(0,)])
+        finally:
+            srv.cleanup()
+
+
+def _running(srv):
+    """Whether a job runs on a worker of srv: on PostgreSQL a claimed sync
+    job in the shared queue, else the in-process workers' gauge."""
+    if srv.store:
+        return srv.query("SELECT COUNT(*) FROM sync_jobs WHERE state = 1")[0][0] > 0
+    m = re.search(r"^bgremover_jobs_in_flight (\d+)", srv.get("/metrics").body.decode(), re.M)
+    return bool(m) and int(m.group(1)) > 0
+
 
 if __name__ == "__main__":
     unittest.main()
