@@ -334,14 +334,7 @@ class H11JobCeiling(unittest.TestCase):
         try:
             _, slow_key = srv.new_account("pro")
             _, key = srv.new_account("pro")
-            for _ in range(2):  # the second: warm
-                t0 = time.time()
-                self.assertEqual(srv.remove_file(key, SMALL).status, 200)
-                small_s = time.time() - t0
-            ceiling = min(60, max(5, int(6 * small_s + 1)))
-            srv.stop()
-            srv.args += sets("job_timeout_s=%d" % ceiling)
-            srv.start()
+            small_s, ceiling = _set_ceiling(srv, key)
             used_before = srv.get("/v1/account", key=key).json()["data"]["usage_this_month"]
             big = big_png(7000, 7000)
             used0 = srv.get("/v1/account", key=slow_key).json()["data"]
@@ -390,6 +383,79 @@ class H11JobCeiling(unittest.TestCase):
                                        (used0["id"],)), [(0,)])
         finally:
             srv.cleanup()
+
+    def test_batch_item_past_the_ceiling_fails_and_frees_the_worker(self):
+        # The same for a batch item: recorded failed PROCESSING_TIMEOUT at
+        # the ceiling while its run goes on, and another account's item,
+        # submitted then, is done before that late run ends.
+        files = Listener(files={"/big.png": big_png(7000, 7000), "/ok.png": SMALL})
+        srv = Server("hostile-ceiling-item", args=["--workers", "1", "--allow-private-urls",
+                                                   "--set", "plan.pro.per_minute=100000"])
+        srv.start()
+        try:
+            slow_acct, slow_key = srv.new_account("pro")
+            _, key = srv.new_account("pro")
+            _, ceiling = _set_ceiling(srv, key)
+            used_before = srv.get("/v1/account", key=key).json()["data"]["usage_this_month"]
+            t0 = time.time()
+            r = srv.request("POST", "/v1/remove/batch", key=slow_key, body={
+                "images": [{"image_url": files.url("/big.png"), "refine": "full"}]})
+            self.assertEqual(r.status, 202, r.body)
+            slow_id = r.json()["data"]["batch_id"]
+            deadline = time.time() + ceiling + 60
+            while time.time() < deadline and not batch_status(srv, slow_key, slow_id)["failed"]:
+                time.sleep(0.5)
+            failed_s = time.time() - t0
+            late_ended = "abandoned run ended" in srv.read_log()
+            b = batch_status(srv, slow_key, slow_id)
+            self.assertEqual(b["failed"], 1, b)
+            self.assertEqual(b["results"][0]["error"]["code"], "PROCESSING_TIMEOUT", b)
+            self.assertFalse(late_ended, "the item failed only when its late run ended")
+            t1 = time.time()
+            r = srv.request("POST", "/v1/remove/batch", key=key, body={
+                "images": [{"image_url": files.url("/ok.png")}]})
+            self.assertEqual(r.status, 202, r.body)
+            ok_id = r.json()["data"]["batch_id"]
+            deadline = time.time() + 2 * ceiling + 30
+            while time.time() < deadline and not batch_status(srv, key, ok_id)["finished_at"]:
+                time.sleep(0.25)
+            ok_s = time.time() - t1
+            late_ended = "abandoned run ended" in srv.read_log()
+            print("\n    job_timeout_s=%d: the slow item failed after %.1f s, the next one done"
+                  " %.1f s later" % (ceiling, failed_s, ok_s), end=" ")
+            b = batch_status(srv, key, ok_id)
+            self.assertEqual(b["completed"], 1, b)
+            self.assertFalse(late_ended, "the next item waited for the late run")
+            self.assertEqual(srv.get("/v1/account", key=key).json()["data"]["usage_this_month"]
+                             ["credits_used"], used_before["credits_used"] + 1)
+            # the late run ends and is discarded: nothing charged to its account
+            deadline = time.time() + 240
+            while time.time() < deadline and "abandoned run ended" not in srv.read_log():
+                time.sleep(0.5)
+            self.assertIn("abandoned run ended", srv.read_log())
+            self.assertEqual(srv.get("/v1/account", key=slow_key).json()["data"]
+                             ["usage_this_month"]["credits_used"], 0)
+            self.assertEqual(srv.query("SELECT COUNT(*) FROM images WHERE account_id = ?",
+                                       (slow_acct,)), [(0,)])
+        finally:
+            files.close()
+            srv.cleanup()
+
+
+def _set_ceiling(srv, key):
+    """Restarts srv with job_timeout_s at a few times a small image's time
+    there (measured with key's account: 2 credits), at least 5 s: a sanitizer
+    build runs several times slower. Returns (that time, the ceiling)."""
+    for _ in range(2):  # the second: warm
+        t0 = time.time()
+        r = srv.remove_file(key, SMALL)
+        assert r.status == 200, r.body
+        small_s = time.time() - t0
+    ceiling = min(40, max(5, int(3 * small_s + 1)))
+    srv.stop()
+    srv.args += sets("job_timeout_s=%d" % ceiling)
+    srv.start()
+    return small_s, ceiling
 
 
 def _running(srv):
