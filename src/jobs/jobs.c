@@ -448,7 +448,7 @@ static void abandon(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_abandon
 static void *watchdog_main(void *arg)
 {
     struct bgr_jobs *j = arg;
-    struct bgr_abandoned *fail = bgr_xcalloc((size_t)j->wk_cap, sizeof(*fail));
+    struct bgr_abandoned *fail = j->wd_fail;
     pthread_mutex_lock(&j->mu);
     while (!j->stopping) {
         int64_t now = bgr_now_ms(), next = 0;
@@ -499,7 +499,6 @@ static void *watchdog_main(void *arg)
         }
     }
     pthread_mutex_unlock(&j->mu);
-    free(fail);
     return NULL;
 }
 
@@ -568,6 +567,10 @@ static int start_threads(struct bgr_jobs *j, bool local, struct bgr_error *err)
         goto background; /* an API node: others do the work */
     j->wk_cap = 2 * j->wk_target;
     j->wk = bgr_xcalloc((size_t)j->wk_cap, sizeof(*j->wk));
+    /* Allocated here: a watchdog thread that never allocates gets no
+     * malloc arena of its own (which would shift the arenas of the threads
+     * started after it, and with them the memory glibc keeps). */
+    j->wd_fail = bgr_xcalloc((size_t)j->wk_cap, sizeof(*j->wd_fail));
     pthread_mutex_lock(&j->mu);
     for (int i = 0; i < j->wk_target; i++) {
         if (!worker_spawn(j)) {
@@ -801,6 +804,7 @@ void bgr_jobs_stop(struct bgr_jobs *j)
     if (j->lock_fd >= 0)
         close(j->lock_fd); /* releases the flock */
     free(j->wk);
+    free(j->wd_fail);
     free(j->fetchers);
     free(j->wh_slots);
     free(j->wh_threads);

@@ -142,8 +142,9 @@ struct bgr_jobs {
     struct bgr_worker *wk;
     int wk_cap;
     int wk_target;
-    void *(*wk_main)(void *); /* a job thread's function; its arg is its struct bgr_worker */
-    int n_live;               /* running and not abandoned */
+    void *(*wk_main)(void *);      /* a job thread's function; its arg is its struct bgr_worker */
+    int n_live;                    /* running and not abandoned */
+    struct bgr_abandoned *wd_fail; /* the watchdog's list (wk_cap entries) */
     pthread_t watchdog;
     bool watchdog_started;
 
