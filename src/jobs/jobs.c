@@ -18,6 +18,8 @@
  * the worker's place, so the pool keeps its capacity while at most
  * `workers` abandoned runs finish. A worker decides under the lock, after
  * the run, whether it was abandoned; once it commits, it no longer can be.
+ * The same watchdog and thread table serve the job threads of a shared
+ * store's queue (queue.c), whose ceiling counts from the claim.
  */
 #define _GNU_SOURCE
 #include "jobs/jobs_int.h"
@@ -126,9 +128,7 @@ void bgr_jobs_send_failed(struct bgr_jobs *j, const struct bgr_account *acct, co
     free(payload);
 }
 
-/* After the pipeline ran: true when the watchdog gave up on the job (its
- * result is to be discarded); else the job can no longer be given up. */
-static bool past_ceiling(struct bgr_jobs *j, struct bgr_worker *w)
+bool bgr_jobs_worker_given_up(struct bgr_jobs *j, struct bgr_worker *w)
 {
     bool abandoned;
     pthread_mutex_lock(&j->mu);
@@ -167,7 +167,7 @@ static int run_sync(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_sync_jo
     int rc = bgr_jobs_produce(j, acct, own ? job->own_data : job->data, job->len,
                               own ? &job->own_opts : job->opts, NULL, render, job->own_credits,
                               &img, &e);
-    if (past_ceiling(j, w)) {
+    if (bgr_jobs_worker_given_up(j, w)) {
         if (!rc)
             bgr_jobs_drop_object(j, img.path);
         return BGR_EPROCESSING_TIMEOUT;
@@ -210,7 +210,7 @@ static int run_fetched(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_fetc
     int rc = bgr_jobs_produce(j, &f->acct, f->body.data, f->body.len, &f->it->opts, f->it->batch_id,
                               NULL, 1, &img, &e);
     bgr_buf_release(&f->body);
-    if (past_ceiling(j, w)) { /* the watchdog failed the item */
+    if (bgr_jobs_worker_given_up(j, w)) { /* the watchdog failed the item */
         if (!rc)
             bgr_jobs_drop_object(j, img.path);
         return BGR_EPROCESSING_TIMEOUT;
@@ -285,8 +285,8 @@ static bool sync_job_copy(struct bgr_jobs *j, struct bgr_sync_job *job)
 
 static void *worker_main(void *arg);
 
-/* Starts a worker thread in a free slot; under mu. False if none is free
- * or the thread cannot start. */
+/* Starts a job thread (j->wk_main) in a free slot; under mu. False if
+ * none is free or the thread cannot start. */
 static bool worker_spawn(struct bgr_jobs *j)
 {
     for (int i = 0; i < j->wk_cap; i++) {
@@ -297,7 +297,7 @@ static bool worker_spawn(struct bgr_jobs *j)
             pthread_join(w->t, NULL);
         memset(w, 0, sizeof(*w));
         w->j = j;
-        if (pthread_create(&w->t, NULL, worker_main, w) != 0) {
+        if (pthread_create(&w->t, NULL, j->wk_main, w) != 0) {
             w->state = BGR_W_UNUSED;
             return false;
         }
@@ -391,24 +391,37 @@ static void *worker_main(void *arg)
         if (abandoned) {
             bgr_log(BGR_LOG_INFO, "jobs: an abandoned run ended (%s); its result was discarded",
                     bgr_err_code(rc));
-            /* a replacement took this worker's place: end; else carry on */
-            if (j->n_live >= j->cfg.workers)
+            if (!bgr_jobs_worker_rejoin(j, w))
                 break;
-            j->n_live++;
         }
     }
     w->state = BGR_W_EXITED;
     pthread_mutex_unlock(&j->mu);
     return NULL;
 }
-/* Gives up on worker w's job at the ceiling; under mu. A batch item's id
- * is returned for the caller to fail outside the lock (0 if none). */
-static int64_t abandon(struct bgr_jobs *j, struct bgr_worker *w)
+
+bool bgr_jobs_worker_rejoin(struct bgr_jobs *j, struct bgr_worker *w)
 {
-    int64_t item = w->item;
+    BGR_ASSERT(w->abandoned);
+    w->abandoned = false;
+    /* a replacement took this thread's place: end; else carry on */
+    if (j->n_live >= j->wk_target)
+        return false;
+    j->n_live++;
+    return true;
+}
+
+/* Gives up on job thread w's job at the ceiling; under mu. *a says what
+ * the caller records outside the lock. */
+static void abandon(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_abandoned *a)
+{
+    bool sync = w->sync || (w->q_job && !w->q_job->is_item);
+    memset(a, 0, sizeof(*a));
     w->abandoned = true;
     j->n_live--;
-    if (w->sync) {
+    if (j->wk_main != worker_main) {
+        bgr_jobs_queue_abandon(j, w, a);
+    } else if (w->sync) {
         struct bgr_sync_job *job = w->sync;
         job->rc = bgr_error_set(&job->err, BGR_EPROCESSING_TIMEOUT,
                                 "processing the image took longer than this server's limit of "
@@ -418,22 +431,24 @@ static int64_t abandon(struct bgr_jobs *j, struct bgr_worker *w)
             job->done = true;
             pthread_cond_broadcast(&j->done_cv);
         }
+    } else {
+        a->item = w->item;
     }
     bgr_log(BGR_LOG_WARN, "jobs: %s passed the %lld ms ceiling: abandoned",
-            w->sync ? "a request" : "a batch item", (long long)j->cfg.job_timeout_ms);
+            sync ? "a request" : "a batch item", (long long)j->cfg.job_timeout_ms);
     /* The abandoned run keeps its thread (and CPU) until it ends; a
-     * replacement keeps the pool's capacity, up to twice the workers. */
-    if (j->n_live < j->cfg.workers && !worker_spawn(j))
-        bgr_log(BGR_LOG_WARN, "jobs: no replacement worker (%d abandoned runs still going)",
+     * replacement keeps the pool's capacity, up to twice the threads. */
+    if (j->n_live < j->wk_target && !worker_spawn(j))
+        bgr_log(BGR_LOG_WARN, "jobs: no replacement thread (%d abandoned runs still going)",
                 j->wk_cap - j->n_live);
-    return item;
 }
 
-/* The watchdog: fails the jobs that run past cfg.job_timeout_ms. */
+/* The watchdog: fails the jobs that run past cfg.job_timeout_ms, in
+ * either mode (a queue thread's deadline counts from its claim). */
 static void *watchdog_main(void *arg)
 {
     struct bgr_jobs *j = arg;
-    int64_t *fail = bgr_xcalloc((size_t)j->wk_cap, sizeof(*fail));
+    struct bgr_abandoned *fail = j->wd_fail;
     pthread_mutex_lock(&j->mu);
     while (!j->stopping) {
         int64_t now = bgr_now_ms(), next = 0;
@@ -443,9 +458,9 @@ static void *watchdog_main(void *arg)
             if (w->state != BGR_W_RUNNING || !w->deadline_ms || w->abandoned || w->committing)
                 continue;
             if (w->deadline_ms <= now) {
-                int64_t item = abandon(j, w);
-                if (item)
-                    fail[n_fail++] = item;
+                abandon(j, w, &fail[n_fail]);
+                if (fail[n_fail].item || fail[n_fail].sync_id)
+                    n_fail++;
             } else if (!next || w->deadline_ms < next) {
                 next = w->deadline_ms;
             }
@@ -458,7 +473,12 @@ static void *watchdog_main(void *arg)
                               "processing the image took longer than this server's limit of "
                               "%lld s; nothing was charged",
                               (long long)((j->cfg.job_timeout_ms + 999) / 1000));
-                bgr_jobs_fail_item(j, fail[i], BGR_EPROCESSING_TIMEOUT, &e);
+                if (fail[i].item)
+                    bgr_jobs_fail_item(j, fail[i].item, BGR_EPROCESSING_TIMEOUT, &e);
+                else
+                    bgr_jobs_queue_fail_abandoned(j, &fail[i]);
+                free(fail[i].webhook_url);
+                free(fail[i].image_url);
             }
             pthread_mutex_lock(&j->mu);
             continue;
@@ -479,7 +499,6 @@ static void *watchdog_main(void *arg)
         }
     }
     pthread_mutex_unlock(&j->mu);
-    free(fail);
     return NULL;
 }
 
@@ -531,16 +550,29 @@ static void requeue(struct bgr_jobs *j, const int64_t *ids, size_t n)
 }
 
 /* local: this process's own queue (workers, watchdog, fetchers); without,
- * only the webhook and sweeper threads (a shared store's queue has its own
- * workers, queue.c). */
+ * a shared store's: its job threads (queue.c), if any, and the watchdog;
+ * then either way the webhook and sweeper threads. */
 static int start_threads(struct bgr_jobs *j, bool local, struct bgr_error *err)
 {
-    if (!local)
-        goto background;
-    j->wk_cap = 2 * j->cfg.workers;
+    /* A queue's job threads: the workers, plus fetch_workers more. A batch
+     * item's download runs on the thread that claimed it, and inference is
+     * one run at a time per model whatever the thread count, so the extra
+     * threads let slow downloads wait without holding the others; the
+     * per-account cap in the claim keeps one account from taking them all. */
+    j->wk_target = local            ? j->cfg.workers
+                   : j->cfg.workers ? j->cfg.workers + j->cfg.fetch_workers
+                                    : 0;
+    j->wk_main = local ? worker_main : bgr_jobs_queue_worker_main;
+    if (j->wk_target == 0)
+        goto background; /* an API node: others do the work */
+    j->wk_cap = 2 * j->wk_target;
     j->wk = bgr_xcalloc((size_t)j->wk_cap, sizeof(*j->wk));
+    /* Allocated here: a watchdog thread that never allocates gets no
+     * malloc arena of its own (which would shift the arenas of the threads
+     * started after it, and with them the memory glibc keeps). */
+    j->wd_fail = bgr_xcalloc((size_t)j->wk_cap, sizeof(*j->wd_fail));
     pthread_mutex_lock(&j->mu);
-    for (int i = 0; i < j->cfg.workers; i++) {
+    for (int i = 0; i < j->wk_target; i++) {
         if (!worker_spawn(j)) {
             pthread_mutex_unlock(&j->mu);
             return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a worker thread");
@@ -550,6 +582,8 @@ static int start_threads(struct bgr_jobs *j, bool local, struct bgr_error *err)
     if (pthread_create(&j->watchdog, NULL, watchdog_main, j) != 0)
         return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the watchdog thread");
     j->watchdog_started = true;
+    if (!local)
+        goto background;
     j->fetchers = bgr_xcalloc((size_t)j->cfg.fetch_workers, sizeof(*j->fetchers));
     for (int i = 0; i < j->cfg.fetch_workers; i++) {
         if (pthread_create(&j->fetchers[i], NULL, bgr_jobs_fetcher_main, j) != 0)
@@ -720,7 +754,6 @@ void bgr_jobs_stop(struct bgr_jobs *j)
      * no slot changes from unused to used */
     if (j->watchdog_started)
         pthread_join(j->watchdog, NULL);
-    bgr_jobs_queue_stop(j); /* a shared store's workers and listeners */
     for (int i = 0; i < j->wk_cap; i++) {
         bool used;
         pthread_mutex_lock(&j->mu);
@@ -729,6 +762,9 @@ void bgr_jobs_stop(struct bgr_jobs *j)
         if (used)
             pthread_join(j->wk[i].t, NULL);
     }
+    /* a shared store's listeners and lease renewer: after the job threads,
+     * whose leases it renews to the end */
+    bgr_jobs_queue_stop(j);
     for (int i = 0; i < j->n_fetchers; i++)
         pthread_join(j->fetchers[i], NULL);
     if (j->deliverer_started)
@@ -768,6 +804,7 @@ void bgr_jobs_stop(struct bgr_jobs *j)
     if (j->lock_fd >= 0)
         close(j->lock_fd); /* releases the flock */
     free(j->wk);
+    free(j->wd_fail);
     free(j->fetchers);
     free(j->wh_slots);
     free(j->wh_threads);

@@ -60,11 +60,15 @@ struct bgr_fetched {
     struct bgr_buf body; /* owned: the image */
 };
 
-/* One worker thread and what it runs, under jobs->mu. A worker whose job
- * passed the ceiling is "abandoned": its result will be discarded, and a
- * replacement may take its place while it finishes (src/infer has no hook
- * to stop a model run part-way). */
+/* One job thread and what it runs, under jobs->mu: the in-process
+ * workers (jobs.c) and, on a shared store, the queue's job threads
+ * (queue.c) alike. A thread whose job passed the ceiling is "abandoned":
+ * its result will be discarded, and a replacement may take its place
+ * while it finishes (src/infer has no hook to stop a model run part-way). */
 enum bgr_worker_state { BGR_W_UNUSED = 0, BGR_W_RUNNING, BGR_W_EXITED };
+/* A queue thread's processing slot (jobs->q_producing). RETURNED: the
+ * watchdog gave it back at the ceiling while the run goes on. */
+enum bgr_slot_state { BGR_SLOT_NONE = 0, BGR_SLOT_HELD, BGR_SLOT_RETURNED };
 struct bgr_worker {
     struct bgr_jobs *j;
     pthread_t t;
@@ -74,6 +78,18 @@ struct bgr_worker {
     bool committing;           /* past the point where the watchdog may give up */
     struct bgr_sync_job *sync; /* the sync job it runs, or NULL */
     int64_t item;              /* the batch item it runs, or 0 */
+    /* queue.c only */
+    bool general;                /* takes sync jobs (cfg.workers of the live threads do) */
+    enum bgr_slot_state slot;    /* its processing slot */
+    const struct bgr_job *q_job; /* the claimed job (the thread's own), while deadline_ms */
+};
+
+/* What the watchdog does, outside the lock, for a job it gave up on. */
+struct bgr_abandoned {
+    int64_t item;    /* a batch item to record failed, or 0 */
+    int64_t sync_id; /* queue: a sync job to record failed, or 0 */
+    char account_id[BGR_ID_MAX];
+    char *webhook_url, *image_url; /* owned (sync_id), or NULL */
 };
 
 /* A webhook handed to a delivery thread. DONE: the attempt is recorded;
@@ -120,11 +136,15 @@ struct bgr_jobs {
     pthread_t *fetchers;
     int n_fetchers;
 
-    /* Workers: cfg.workers live ones, plus up to as many again whose job
+    /* Job threads: wk_target live ones (cfg.workers; on a shared store
+     * cfg.workers + cfg.fetch_workers), plus up to as many again whose job
      * was abandoned at the ceiling and which still finish it. */
     struct bgr_worker *wk;
     int wk_cap;
-    int n_live; /* running and not abandoned */
+    int wk_target;
+    void *(*wk_main)(void *);      /* a job thread's function; its arg is its struct bgr_worker */
+    int n_live;                    /* running and not abandoned */
+    struct bgr_abandoned *wd_fail; /* the watchdog's list (wk_cap entries) */
     pthread_t watchdog;
     bool watchdog_started;
 
@@ -143,14 +163,12 @@ struct bgr_jobs {
     struct bgr_store_listener *q_work, *q_done;
     pthread_t q_work_thread, q_done_thread, q_renewer;
     bool q_work_started, q_done_started, q_renewer_started;
-    pthread_t *q_workers;
-    int q_n_workers;
     uint64_t q_kicks;                   /* NOTIFY bgr_jobs received */
     int q_items_busy;                   /* job threads on batch items */
-    int q_threads;                      /* job threads started (workers + fetch_workers) */
-    int q_thread_seq;                   /* numbers them as they start */
+    int q_general_live;                 /* live (not abandoned) general job threads */
     int q_general_items;                /* general job threads on batch items */
     int q_producing;                    /* images being processed (at most cfg.workers) */
+    int q_late;                         /* abandoned runs whose slot was given back */
     pthread_cond_t q_slot_cv;           /* a processing slot freed */
     struct bgr_queue_waiter *q_waiters; /* sync requests waiting for their job */
     /* Recent processing times per refine mode (full costs about four model
@@ -177,9 +195,26 @@ void bgr_jobs_drop_object(struct bgr_jobs *j, const char *key);
 void bgr_jobs_send_failed(struct bgr_jobs *j, const struct bgr_account *acct, const char *url,
                           const char *image_url, int rc, const struct bgr_error *e);
 
+/* After job thread w's run, under no lock: true when the watchdog gave up
+ * on its job (its result is to be discarded); else the job can no longer
+ * be given up (jobs.c). */
+bool bgr_jobs_worker_given_up(struct bgr_jobs *j, struct bgr_worker *w);
+/* After the abandoned run of job thread w ended, under mu: true if w
+ * takes its place among the live threads again (no replacement took it),
+ * false if its thread is to end (jobs.c). */
+bool bgr_jobs_worker_rejoin(struct bgr_jobs *j, struct bgr_worker *w);
+
 /* queue.c: the shared-store mode. */
 int bgr_jobs_queue_start(struct bgr_jobs *j, struct bgr_error *err);
-void bgr_jobs_queue_stop(struct bgr_jobs *j); /* joins its threads */
+void bgr_jobs_queue_stop(struct bgr_jobs *j); /* joins its listeners and renewer */
+/* A job thread of the queue (jobs->wk_main; arg: its struct bgr_worker). */
+void *bgr_jobs_queue_worker_main(void *arg);
+/* The watchdog gives up on queue thread w's job, under mu: gives its
+ * processing slot back (bounded), and fills *a with what to record. */
+void bgr_jobs_queue_abandon(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_abandoned *a);
+/* Records a sync job given up at the ceiling failed (and image.failed),
+ * outside the lock. */
+void bgr_jobs_queue_fail_abandoned(struct bgr_jobs *j, const struct bgr_abandoned *a);
 int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, const void *data,
                            size_t len, struct bgr_image *out, struct bgr_error *err);
 

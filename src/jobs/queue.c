@@ -18,6 +18,17 @@
  * look again after half a lease in any case (to take jobs whose worker
  * died). A renewer thread extends the leases of the jobs this process
  * holds every third of a lease.
+ *
+ * The ceiling, counted from the claim: the jobs' watchdog (jobs.c, as for
+ * the in-process workers) gives up on a job thread whose run passed it.
+ * The job is recorded failed (PROCESSING_TIMEOUT, unless its API node,
+ * which answers its client at the same ceiling, abandoned it first): it is
+ * then no longer running, so the renewer stops extending its lease and no
+ * other worker takes it again. Its processing slot is given back (while
+ * at most cfg.workers such late runs go on, the in-process bound) and a
+ * replacement thread takes its place (up to twice the threads), so the
+ * next job does not wait behind it. The late run commits nothing when it
+ * ends, and its thread ends too if the replacement started.
  */
 #define _GNU_SOURCE
 #include "jobs/jobs_int.h"
@@ -129,7 +140,10 @@ static int start_listener(struct bgr_jobs *j, struct bgr_store_listener *l,
     return 0;
 }
 
-/* Extends the leases of what this process holds. */
+/* Extends the leases of what this process holds: the jobs running under
+ * its name in the store. A job given up at the ceiling is no longer
+ * running there (its API node or the watchdog recorded it failed), so its
+ * lease is not extended while its late run goes on. */
 static void *renewer_main(void *arg)
 {
     struct bgr_jobs *j = arg;
@@ -154,16 +168,19 @@ static void *renewer_main(void *arg)
 /* ---- worker threads ------------------------------------------------------------ */
 
 /* At most cfg.workers images are decoded, run and encoded at once (the
- * memory of a decoded image is the bound): a thread that claimed a job
- * waits here after its download. A job past its ceiling by then is not
- * run at all (BGR_EPROCESSING_TIMEOUT, no slot held): its client has been
- * answered. since_ms: when the job was claimed. */
-static int slot_take(struct bgr_jobs *j, int64_t since_ms, struct bgr_error *err)
+ * memory of a decoded image is the bound; late runs whose slot the
+ * watchdog gave back add at most as many again): thread w, which claimed
+ * a job, waits here after its download. A job past its ceiling by then
+ * (or given up while waiting) is not run at all (BGR_EPROCESSING_TIMEOUT,
+ * no slot held): its client has been answered. since_ms: when the job was
+ * claimed. */
+static int slot_take(struct bgr_jobs *j, struct bgr_worker *w, int64_t since_ms,
+                     struct bgr_error *err)
 {
     pthread_mutex_lock(&j->mu);
-    while (j->q_producing >= j->cfg.workers)
+    while (j->q_producing >= j->cfg.workers && !w->abandoned)
         pthread_cond_wait(&j->q_slot_cv, &j->mu);
-    if (bgr_wall_ms() - since_ms > j->cfg.job_timeout_ms) {
+    if (w->abandoned || bgr_wall_ms() - since_ms > j->cfg.job_timeout_ms) {
         pthread_mutex_unlock(&j->mu);
         bgr_log(BGR_LOG_INFO, "queue: an abandoned run ended before it began (its job waited past"
                               " the ceiling for a slot); nothing was run");
@@ -172,18 +189,88 @@ static int slot_take(struct bgr_jobs *j, int64_t since_ms, struct bgr_error *err
                              (long long)(j->cfg.job_timeout_ms / 1000));
     }
     j->q_producing++;
+    w->slot = BGR_SLOT_HELD;
     pthread_mutex_unlock(&j->mu);
     return 0;
 }
 
-/* After a slot_take that returned 0. */
-static void slot_give(struct bgr_jobs *j)
+/* After a slot_take that returned 0. A slot that the watchdog gave back
+ * at the ceiling is not given again. */
+static void slot_give(struct bgr_jobs *j, struct bgr_worker *w)
 {
     pthread_mutex_lock(&j->mu);
-    BGR_ASSERT(j->q_producing > 0);
-    j->q_producing--;
-    pthread_cond_signal(&j->q_slot_cv);
+    if (w->slot == BGR_SLOT_HELD) {
+        BGR_ASSERT(j->q_producing > 0);
+        j->q_producing--;
+        pthread_cond_signal(&j->q_slot_cv);
+    } else {
+        BGR_ASSERT(w->slot == BGR_SLOT_RETURNED && j->q_late > 0);
+        j->q_late--;
+    }
+    w->slot = BGR_SLOT_NONE;
     pthread_mutex_unlock(&j->mu);
+}
+
+void bgr_jobs_queue_abandon(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_abandoned *a)
+{
+    const struct bgr_job *job = w->q_job;
+    BGR_ASSERT(job);
+    if (w->general)
+        j->q_general_live--; /* the replacement takes sync jobs in its place */
+    if (w->slot == BGR_SLOT_HELD) {
+        if (j->q_late < j->cfg.workers) {
+            w->slot = BGR_SLOT_RETURNED;
+            j->q_late++;
+            j->q_producing--;
+        } else {
+            bgr_log(BGR_LOG_WARN,
+                    "queue: %d abandoned runs still go on: this one keeps its processing slot",
+                    j->q_late);
+        }
+    }
+    /* the next job's thread takes the slot; one waiting for a slot for
+     * this job stops waiting */
+    pthread_cond_broadcast(&j->q_slot_cv);
+    if (job->is_item) {
+        a->item = job->item_id;
+    } else {
+        a->sync_id = job->id;
+        (void)snprintf(a->account_id, sizeof(a->account_id), "%s", job->account_id);
+        a->webhook_url =
+            job->webhook_url && job->webhook_url[0] ? bgr_xstrdup(job->webhook_url) : NULL;
+        a->image_url = job->image_url && job->image_url[0] ? bgr_xstrdup(job->image_url) : NULL;
+    }
+}
+
+/* The text of a sync job's failure at the ceiling, as its API node writes it. */
+static int err_ceiling(const struct bgr_jobs *j, struct bgr_error *err)
+{
+    return bgr_error_set(err, BGR_EPROCESSING_TIMEOUT,
+                         "the image took longer than the limit of %lld s to process;"
+                         " nothing was charged",
+                         (long long)(j->cfg.job_timeout_ms / 1000));
+}
+
+void bgr_jobs_queue_fail_abandoned(struct bgr_jobs *j, const struct bgr_abandoned *a)
+{
+    struct bgr_error e, e2;
+    err_ceiling(j, &e);
+    /* Not found: its API node abandoned it first (and sends image.failed).
+     * Another error: the job stays running under this worker, its lease
+     * renewed (so no other worker runs it again), and the late run records
+     * the failure when it ends. */
+    int rc =
+        bgr_store_job_fail(j->store, a->sync_id, j->worker_name,
+                           bgr_err_name(BGR_EPROCESSING_TIMEOUT), e.msg, NULL, bgr_wall_ms(), &e2);
+    if (rc && e2.code != BGR_ENOT_FOUND)
+        bgr_log(BGR_LOG_WARN, "queue: job %lld: cannot record it failed at the ceiling: %s",
+                (long long)a->sync_id, e2.msg);
+    if (!rc && a->webhook_url) {
+        struct bgr_account acct;
+        memset(&acct, 0, sizeof(acct));
+        (void)snprintf(acct.id, sizeof(acct.id), "%s", a->account_id);
+        bgr_jobs_send_failed(j, &acct, a->webhook_url, a->image_url, BGR_EPROCESSING_TIMEOUT, &e);
+    }
 }
 
 /* A render named in a job (the remove.bg route's), run through the same
@@ -204,8 +291,10 @@ static int spec_trampoline(void *ctx, struct bgr_model *model, const void *data,
                      lim, res, sr->outcome, sr->outcome_len, err);
 }
 
-/* A claimed sync job, start to finish: produce, commit (or fail), notify. */
-static int run_queued_sync(struct bgr_jobs *j, struct bgr_job *job, int64_t *ms)
+/* A claimed sync job on thread w, start to finish: produce, commit (or
+ * fail), notify. */
+static int run_queued_sync(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_job *job,
+                           int64_t *ms)
 {
     struct bgr_account acct;
     struct bgr_output_opts opts;
@@ -242,22 +331,34 @@ static int run_queued_sync(struct bgr_jobs *j, struct bgr_job *job, int64_t *ms)
         else {
             struct spec_render sr = {r, job, outcome, sizeof(outcome)};
             struct bgr_remove_req rr = {.render = spec_trampoline, .render_ctx = &sr};
-            rc = slot_take(j, job->claimed_at_ms, &e);
+            rc = slot_take(j, w, job->claimed_at_ms, &e);
             if (!rc) {
                 rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, &rr,
                                       job->credits, &img, &e);
-                slot_give(j);
+                slot_give(j, w);
             }
         }
     } else if (!rc) {
-        rc = slot_take(j, job->claimed_at_ms, &e);
+        rc = slot_take(j, w, job->claimed_at_ms, &e);
         if (!rc) {
             rc = bgr_jobs_produce(j, &acct, job->input, job->input_len, &opts, NULL, NULL,
                                   job->credits, &img, &e);
-            slot_give(j);
+            slot_give(j, w);
         }
     }
-    if (!rc && bgr_wall_ms() - job->claimed_at_ms > j->cfg.job_timeout_ms) {
+    if (bgr_jobs_worker_given_up(j, w)) {
+        /* The watchdog recorded it failed and freed this thread's place.
+         * Recorded again below, which finds it finished (or does it, had
+         * the watchdog's write failed). */
+        if (rc != BGR_EPROCESSING_TIMEOUT) /* else slot_take said so */
+            bgr_log(BGR_LOG_INFO,
+                    "queue: job %lld: an abandoned run ended (%s, past the ceiling); its"
+                    " result was discarded",
+                    (long long)job->id, rc ? bgr_err_code(rc) : "done");
+        if (!rc)
+            bgr_jobs_drop_object(j, img.path);
+        rc = err_ceiling(j, &e);
+    } else if (!rc && bgr_wall_ms() - job->claimed_at_ms > j->cfg.job_timeout_ms) {
         /* past the ceiling: its API node has answered and abandoned it */
         bgr_log(BGR_LOG_INFO,
                 "queue: job %lld: an abandoned run ended (past the ceiling); its"
@@ -318,10 +419,11 @@ static int run_queued_sync(struct bgr_jobs *j, struct bgr_job *job, int64_t *ms)
     return rc;
 }
 
-/* A claimed batch item (processing already), start to finish: the download
- * (on this worker: in a worker process there is no inference to keep it
- * from), the pipeline, the completing transaction. 0 if it completed. */
-static int run_queued_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
+/* A claimed batch item (processing already) on thread w, start to finish:
+ * the download (on this worker: in a worker process there is no inference
+ * to keep it from), the pipeline, the completing transaction. 0 if it
+ * completed. */
+static int run_queued_item(struct bgr_jobs *j, struct bgr_worker *w, int64_t id, int64_t *ms)
 {
     struct bgr_batch_item *it = bgr_xmalloc(sizeof(*it));
     struct bgr_account acct;
@@ -331,16 +433,34 @@ static int run_queued_item(struct bgr_jobs *j, int64_t id, int64_t *ms)
     bool done = false;
     int64_t t0 = bgr_wall_ms();
     int rc = bgr_jobs_item_load(j, id, it, &acct, &body, &e);
-    if (rc)
-        goto out;
-    rc = slot_take(j, t0, &e);
     if (!rc) {
-        rc = bgr_jobs_produce(j, &acct, body.data, body.len, &it->opts, it->batch_id, NULL, 1, &img,
-                              &e);
-        slot_give(j);
+        rc = slot_take(j, w, t0, &e);
+        if (!rc) {
+            rc = bgr_jobs_produce(j, &acct, body.data, body.len, &it->opts, it->batch_id, NULL, 1,
+                                  &img, &e);
+            slot_give(j, w);
+        }
     }
     bgr_buf_release(&body);
-    if (!rc && bgr_wall_ms() - t0 > j->cfg.job_timeout_ms) {
+    if (bgr_jobs_worker_given_up(j, w)) {
+        /* The watchdog recorded the item failed and freed this thread's
+         * place. Recorded again below, which finds it finished (or does
+         * it, had the watchdog's write failed). */
+        if (rc != BGR_EPROCESSING_TIMEOUT) /* else slot_take said so */
+            bgr_log(BGR_LOG_INFO,
+                    "queue: item %lld: an abandoned run ended (%s, past the ceiling); its"
+                    " result was discarded",
+                    (long long)id, rc ? bgr_err_code(rc) : "done");
+        if (!rc)
+            bgr_jobs_drop_object(j, img.path);
+        rc = bgr_error_set(&e, BGR_EPROCESSING_TIMEOUT,
+                           "the image took longer than the limit of %lld s to process",
+                           (long long)(j->cfg.job_timeout_ms / 1000));
+        goto out;
+    }
+    if (rc)
+        goto out;
+    if (bgr_wall_ms() - t0 > j->cfg.job_timeout_ms) {
         bgr_log(BGR_LOG_INFO,
                 "queue: item %lld: an abandoned run ended (past the ceiling); its"
                 " result was discarded",
@@ -389,18 +509,26 @@ static void give_up(struct bgr_jobs *j, struct bgr_job *job)
         bgr_log(BGR_LOG_ERROR, "queue: job %lld: %s", (long long)job->id, e.msg);
 }
 
-static void *queue_worker_main(void *arg)
+/* Under mu: whether live thread w takes sync jobs: the first cfg.workers
+ * live threads do, then batch items; the fetch_workers others take batch
+ * items only (they exist for downloads, as the one-box fetch pool does). */
+static void take_role(struct bgr_jobs *j, struct bgr_worker *w)
 {
-    struct bgr_jobs *j = arg;
+    w->general = j->q_general_live < j->cfg.workers;
+    j->q_general_live += w->general;
+}
+
+void *bgr_jobs_queue_worker_main(void *arg)
+{
+    struct bgr_worker *w = arg;
+    struct bgr_jobs *j = w->j;
     pthread_mutex_lock(&j->mu);
-    /* The first cfg.workers threads take synchronous requests first, then
-     * batch items; the fetch_workers others take batch items only (they
-     * exist for downloads, as the one-box fetch pool does). */
-    bool general = j->q_thread_seq++ < j->cfg.workers;
+    take_role(j, w);
     while (!j->stopping) {
         struct bgr_job job;
         struct bgr_error e;
         uint64_t kicks = j->q_kicks;
+        bool general = w->general;
         int64_t ms = 0;
         int rc;
         /* A process holds no more items than its processing slots plus one
@@ -416,6 +544,9 @@ static void *queue_worker_main(void *arg)
             j->q_general_items += general;
         }
         pthread_mutex_unlock(&j->mu);
+        /* the ceiling counts from the claim (the claim's clock, at most
+         * as late as its stamp in the store) */
+        int64_t claimed = bgr_now_ms();
         rc = bgr_store_job_claim(j->store, j->worker_name, bgr_wall_ms(), j->cfg.job_lease_ms,
                                  j->cfg.fetch_per_account, general, items, &job, &e);
         if (items && (rc || !job.is_item)) {
@@ -440,13 +571,24 @@ static void *queue_worker_main(void *arg)
                     break;
             continue;
         }
+        pthread_mutex_lock(&j->mu);
+        w->q_job = &job;
+        w->abandoned = w->committing = false;
+        w->deadline_ms = claimed + j->cfg.job_timeout_ms;
+        pthread_cond_signal(&j->wd_cv);
+        pthread_mutex_unlock(&j->mu);
         if (job.attempts > j->cfg.job_max_attempts) {
             give_up(j, &job);
             rc = BGR_EINTERNAL;
         } else if (job.is_item)
-            rc = run_queued_item(j, job.item_id, &ms);
+            rc = run_queued_item(j, w, job.item_id, &ms);
         else
-            rc = run_queued_sync(j, &job, &ms);
+            rc = run_queued_sync(j, w, &job, &ms);
+        pthread_mutex_lock(&j->mu);
+        bool abandoned = w->abandoned;
+        w->deadline_ms = 0;
+        w->q_job = NULL;
+        pthread_mutex_unlock(&j->mu);
         bgr_job_release(&job);
         if (j->cfg.on_image && rc != BGR_ENOT_FOUND)
             j->cfg.on_image(j->cfg.on_image_ctx, rc == 0, ms);
@@ -461,7 +603,13 @@ static void *queue_worker_main(void *arg)
         else if (rc != BGR_ENOT_FOUND)
             j->failed++;
         pthread_cond_broadcast(&j->idle_cv);
+        if (abandoned) {
+            if (!bgr_jobs_worker_rejoin(j, w))
+                break; /* a replacement took this thread's place */
+            take_role(j, w);
+        }
     }
+    w->state = BGR_W_EXITED;
     pthread_mutex_unlock(&j->mu);
     return NULL;
 }
@@ -525,32 +673,17 @@ int bgr_jobs_queue_start(struct bgr_jobs *j, struct bgr_error *err)
     if (pthread_create(&j->q_renewer, NULL, renewer_main, j) != 0)
         return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start the lease renewer");
     j->q_renewer_started = true;
-    /* Job threads: the workers, plus fetch_workers more. A batch item's
-     * download runs on the thread that claimed it, and inference is one
-     * run at a time per model whatever the thread count, so the extra
-     * threads let slow downloads wait without holding the others; the
-     * per-account cap in the claim keeps one account from taking them all. */
-    int n = j->cfg.workers + j->cfg.fetch_workers;
-    j->q_threads = n; /* before any thread reads it */
-    j->q_workers = bgr_xcalloc((size_t)n, sizeof(*j->q_workers));
-    for (int i = 0; i < n; i++) {
-        if (pthread_create(&j->q_workers[i], NULL, queue_worker_main, j) != 0)
-            return bgr_error_set(err, BGR_EINTERNAL, "jobs: cannot start a worker thread");
-        j->q_n_workers++;
-    }
+    /* the job threads and the watchdog: bgr_jobs_start, after this */
     bgr_log(BGR_LOG_INFO, "queue: %d workers as %s (lease %lld ms, at most %d attempts)",
             j->cfg.workers, j->worker_name, (long long)j->cfg.job_lease_ms,
             j->cfg.job_max_attempts);
     return 0;
 }
 
-/* After stopping is set and broadcast: joins the queue's threads. */
+/* After stopping is set and broadcast, and the job threads joined:
+ * joins the queue's listeners and renewer. */
 void bgr_jobs_queue_stop(struct bgr_jobs *j)
 {
-    for (int i = 0; i < j->q_n_workers; i++)
-        pthread_join(j->q_workers[i], NULL);
-    BGR_FREE_AND_NULL(j->q_workers);
-    j->q_n_workers = 0;
     if (j->q_work_started)
         pthread_join(j->q_work_thread, NULL);
     if (j->q_done_started)

@@ -76,8 +76,10 @@ void bgr_jobs_fail_item(struct bgr_jobs *j, int64_t id, int rc, const struct bgr
     if (bgr_store_item_fail(j->store, id, bgr_err_code(rc),
                             e->msg[0] ? e->msg : bgr_err_default_msg(rc), bgr_wall_ms(), &done,
                             &err2) != 0)
-        bgr_log(BGR_LOG_ERROR, "jobs: item %lld: cannot record failure: %s", (long long)id,
-                err2.msg);
+        /* not found: finished already (a late run of an item failed at
+         * the ceiling, one completed by another worker, a deleted batch) */
+        bgr_log(err2.code == BGR_ENOT_FOUND ? BGR_LOG_DEBUG : BGR_LOG_ERROR,
+                "jobs: item %lld: cannot record failure: %s", (long long)id, err2.msg);
     if (done)
         bgr_jobs_kick_deliverer(j);
 }

@@ -252,5 +252,95 @@ class T95ScaleOut(unittest.TestCase):
         self.assertEqual(after["images_processed"] - before["images_processed"], ok_images[0])
 
 
+@unittest.skipUnless(on_pg(), "needs the PostgreSQL run (run.py --store pg)")
+class T96AttemptsBound(unittest.TestCase):
+    """job_max_attempts: a job whose worker dies each time it holds it (a
+    crash on this input, or lost machines) fails with INTERNAL_ERROR once
+    claimed more often than allowed, instead of killing workers for ever."""
+
+    def test_job_whose_workers_die_fails_after_max_attempts(self):
+        from test_hostile_pools import big_png
+        db = bgrtest.new_store_db()
+        url = bgrtest.store_url(db)
+        tmp = tempfile.mkdtemp(prefix="bgr-attempts-")
+        results = os.path.join(tmp, "results")
+        os.makedirs(results)
+        g = None
+        try:
+            admin_dir = os.path.join(tmp, "admin")
+            acct = run_admin(["accounts", "create", "--email", "a@example.com", "--plan", "pro"],
+                             admin_dir, url)[-1]
+            key = run_admin(["keys", "create", "--account", acct], admin_dir, url)[-1]
+            g = procs.ProcGroup(BIN, common_args=[
+                "--store", url, "--results", results,
+                "--set", "job_lease_s=2", "--set", "job_max_attempts=2"],
+                base_dir=os.path.join(tmp, "procs"))
+            api = g.api("a")
+            ws = [g.worker("w1", ["--workers", "1", "-j", "1"]),
+                  g.worker("w2", ["--workers", "1", "-j", "1"])]
+            g.start_all()
+
+            def q(sql):
+                return bgrtest.PG.query(sql, db)
+
+            # an image that runs for seconds, so that its worker can be
+            # killed while it holds it
+            big = big_png(3000, 3000)
+            answer = {}
+
+            def send():
+                body, ct = multipart([("refine", "full")],
+                                     [("image_file", "big.png", big, "image/png")])
+                answer["r"] = api.request("POST", "/v1/remove", body=body,
+                                          headers=dict(_key_hdr(key), **{"Content-Type": ct}))
+            th = threading.Thread(target=send, daemon=True)
+            th.start()
+            t0 = time.time()
+            # claim 1: kill its worker; claim 2 (the other worker, once the
+            # lease ran out): kill it too
+            for attempt in (1, 2):
+                holder, deadline = None, time.time() + 30
+                while holder is None and time.time() < deadline:
+                    for w, n in q("SELECT worker, attempts FROM sync_jobs WHERE state = 1"):
+                        pid = int(w.split(":")[1])
+                        if int(n) == attempt:
+                            holder = next((p for p in ws if p.pid == pid), None)
+                    time.sleep(0.02)
+                if holder is None:
+                    self.fail("claim %d not seen\n%s" % (attempt, g.dump_logs()))
+                self.assertNotIn("r", answer)
+                holder.kill9()
+            # both come back: the third claim is one too many
+            for w in ws:
+                w.start(wait=False)
+            for w in ws:
+                w.wait_ready()
+            th.join(90)
+            took = time.time() - t0
+            self.assertIn("r", answer, g.dump_logs())
+            r = answer["r"]
+            print("\n    killed twice: %d after %.1f s" % (r.status, took), end=" ")
+            self.assertEqual(r.status, 500, r.body)
+            err = json.loads(r.body)["error"]
+            self.assertEqual(err["code"], "INTERNAL_ERROR")  # (its detail stays in the log)
+            self.assertIn("tried 2 times and its worker stopped each time",
+                          "".join(g.logs().values()))
+            # nothing charged, no result
+            self.assertEqual(q("SELECT COUNT(*) FROM images"), [(0,)])
+            d = json.loads(api.get("/v1/account", headers=_key_hdr(key)).body)["data"]
+            self.assertEqual(d["usage_this_month"]["credits_used"], 0)
+            # the workers serve the next job
+            body, ct = multipart([], [("image_file", "p.png", photo("camera"), "image/png")])
+            r = api.request("POST", "/v1/remove", body=body,
+                            headers=dict(_key_hdr(key), **{"Content-Type": ct}))
+            self.assertEqual(r.status, 200, r.body)
+            d = json.loads(api.get("/v1/account", headers=_key_hdr(key)).body)["data"]
+            self.assertEqual(d["usage_this_month"]["credits_used"], 1)
+        finally:
+            if g:
+                g.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()
