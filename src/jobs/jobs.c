@@ -128,6 +128,14 @@ void bgr_jobs_send_failed(struct bgr_jobs *j, const struct bgr_account *acct, co
     free(payload);
 }
 
+int bgr_jobs_err_ceiling(const struct bgr_jobs *j, struct bgr_error *err)
+{
+    return bgr_error_set(err, BGR_EPROCESSING_TIMEOUT,
+                         "processing the image took longer than this server's limit of %lld s;"
+                         " nothing was charged",
+                         (long long)((j->cfg.job_timeout_ms + 999) / 1000));
+}
+
 bool bgr_jobs_worker_given_up(struct bgr_jobs *j, struct bgr_worker *w)
 {
     bool abandoned;
@@ -423,10 +431,7 @@ static void abandon(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_abandon
         bgr_jobs_queue_abandon(j, w, a);
     } else if (w->sync) {
         struct bgr_sync_job *job = w->sync;
-        job->rc = bgr_error_set(&job->err, BGR_EPROCESSING_TIMEOUT,
-                                "processing the image took longer than this server's limit of "
-                                "%lld s; nothing was charged",
-                                (long long)((j->cfg.job_timeout_ms + 999) / 1000));
+        job->rc = bgr_jobs_err_ceiling(j, &job->err);
         if (job->abandonable) {
             job->done = true;
             pthread_cond_broadcast(&j->done_cv);
@@ -469,10 +474,7 @@ static void *watchdog_main(void *arg)
             pthread_mutex_unlock(&j->mu);
             for (int i = 0; i < n_fail; i++) {
                 struct bgr_error e = {0};
-                bgr_error_set(&e, BGR_EPROCESSING_TIMEOUT,
-                              "processing the image took longer than this server's limit of "
-                              "%lld s; nothing was charged",
-                              (long long)((j->cfg.job_timeout_ms + 999) / 1000));
+                bgr_jobs_err_ceiling(j, &e);
                 if (fail[i].item)
                     bgr_jobs_fail_item(j, fail[i].item, BGR_EPROCESSING_TIMEOUT, &e);
                 else

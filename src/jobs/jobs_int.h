@@ -195,6 +195,9 @@ void bgr_jobs_drop_object(struct bgr_jobs *j, const char *key);
 void bgr_jobs_send_failed(struct bgr_jobs *j, const struct bgr_account *acct, const char *url,
                           const char *image_url, int rc, const struct bgr_error *e);
 
+/* Sets err to the one text of a job given up at the ceiling (422
+ * PROCESSING_TIMEOUT, nothing charged), in either mode; returns the code. */
+int bgr_jobs_err_ceiling(const struct bgr_jobs *j, struct bgr_error *err);
 /* After job thread w's run, under no lock: true when the watchdog gave up
  * on its job (its result is to be discarded); else the job can no longer
  * be given up (jobs.c). */

@@ -242,19 +242,10 @@ void bgr_jobs_queue_abandon(struct bgr_jobs *j, struct bgr_worker *w, struct bgr
     }
 }
 
-/* The text of a sync job's failure at the ceiling, as its API node writes it. */
-static int err_ceiling(const struct bgr_jobs *j, struct bgr_error *err)
-{
-    return bgr_error_set(err, BGR_EPROCESSING_TIMEOUT,
-                         "the image took longer than the limit of %lld s to process;"
-                         " nothing was charged",
-                         (long long)(j->cfg.job_timeout_ms / 1000));
-}
-
 void bgr_jobs_queue_fail_abandoned(struct bgr_jobs *j, const struct bgr_abandoned *a)
 {
     struct bgr_error e, e2;
-    err_ceiling(j, &e);
+    bgr_jobs_err_ceiling(j, &e);
     /* Not found: its API node abandoned it first (and sends image.failed).
      * Another error: the job stays running under this worker, its lease
      * renewed (so no other worker runs it again), and the late run records
@@ -357,7 +348,7 @@ static int run_queued_sync(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_
                     (long long)job->id, rc ? bgr_err_code(rc) : "done");
         if (!rc)
             bgr_jobs_drop_object(j, img.path);
-        rc = err_ceiling(j, &e);
+        rc = bgr_jobs_err_ceiling(j, &e);
     } else if (!rc && bgr_wall_ms() - job->claimed_at_ms > j->cfg.job_timeout_ms) {
         /* past the ceiling: its API node has answered and abandoned it */
         bgr_log(BGR_LOG_INFO,
@@ -365,9 +356,7 @@ static int run_queued_sync(struct bgr_jobs *j, struct bgr_worker *w, struct bgr_
                 " result was discarded",
                 (long long)job->id);
         bgr_jobs_drop_object(j, img.path);
-        rc = bgr_error_set(&e, BGR_EPROCESSING_TIMEOUT,
-                           "the image took longer than the limit of %lld s to process",
-                           (long long)(j->cfg.job_timeout_ms / 1000));
+        rc = bgr_jobs_err_ceiling(j, &e);
     }
     if (!rc) {
         struct bgr_webhook_new wh = {.url = job->webhook_url, .event = "image.completed"};
@@ -453,9 +442,7 @@ static int run_queued_item(struct bgr_jobs *j, struct bgr_worker *w, int64_t id,
                     (long long)id, rc ? bgr_err_code(rc) : "done");
         if (!rc)
             bgr_jobs_drop_object(j, img.path);
-        rc = bgr_error_set(&e, BGR_EPROCESSING_TIMEOUT,
-                           "the image took longer than the limit of %lld s to process",
-                           (long long)(j->cfg.job_timeout_ms / 1000));
+        rc = bgr_jobs_err_ceiling(j, &e);
         goto out;
     }
     if (rc)
@@ -466,9 +453,7 @@ static int run_queued_item(struct bgr_jobs *j, struct bgr_worker *w, int64_t id,
                 " result was discarded",
                 (long long)id);
         bgr_jobs_drop_object(j, img.path); /* the ceiling: failed, not charged */
-        rc = bgr_error_set(&e, BGR_EPROCESSING_TIMEOUT,
-                           "the image took longer than the limit of %lld s to process",
-                           (long long)(j->cfg.job_timeout_ms / 1000));
+        rc = bgr_jobs_err_ceiling(j, &e);
     }
     if (rc)
         goto out;
@@ -778,10 +763,7 @@ int bgr_jobs_remove_queued(struct bgr_jobs *j, const struct bgr_remove_req *r, c
                                              "abandoned at the ceiling", bgr_wall_ms(), NULL);
             pthread_mutex_lock(&j->mu);
             if (gone == 0) {
-                rc = bgr_error_set(err, BGR_EPROCESSING_TIMEOUT,
-                                   "the image took longer than the limit of %lld s to process;"
-                                   " nothing was charged",
-                                   (long long)(j->cfg.job_timeout_ms / 1000));
+                rc = bgr_jobs_err_ceiling(j, err);
                 break;
             }
             continue; /* it finished meanwhile: read how */
