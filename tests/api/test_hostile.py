@@ -110,9 +110,13 @@ def raw(port, data, src="127.0.0.1", wait=3.0):
     except ConnectionResetError:
         closed = True
     s.close()
-    # a pipelined answer's status line follows the previous body directly
-    codes = [int(c) for c in re.findall(rb"HTTP/1\.[01] (\d{3}) ", got)]
-    return codes, closed
+    return statuses(got), closed
+
+
+def statuses(got):
+    """The status codes of the answers in got, in order (a pipelined
+    answer's status line follows the previous body directly)."""
+    return [int(c) for c in re.findall(rb"HTTP/1\.[01] (\d{3}) ", got)]
 
 
 def progressive_jpeg_bomb(size=7000, scans=3000):
@@ -501,7 +505,7 @@ class H07Tls(unittest.TestCase):
                                 got += d
                         except (socket.timeout, ssl.SSLError, OSError):
                             pass
-                return [int(c) for c in re.findall(rb"HTTP/1\.[01] (\d{3}) ", got)]
+                return statuses(got)
             # the in-place framing check sees the decrypted header block too
             self.assertEqual(over_tls(b"GET /healthz HTTP/1.1\r\nHost: x\x00y\r\n\r\n"), [400])
             self.assertEqual(over_tls(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n"),
