@@ -128,14 +128,6 @@ void bgr_jobs_send_failed(struct bgr_jobs *j, const struct bgr_account *acct, co
     free(payload);
 }
 
-int bgr_jobs_err_ceiling(const struct bgr_jobs *j, struct bgr_error *err)
-{
-    return bgr_error_set(err, BGR_EPROCESSING_TIMEOUT,
-                         "processing the image took longer than this server's limit of %lld s;"
-                         " nothing was charged",
-                         (long long)((j->cfg.job_timeout_ms + 999) / 1000));
-}
-
 bool bgr_jobs_worker_given_up(struct bgr_jobs *j, struct bgr_worker *w)
 {
     bool abandoned;
